@@ -1,0 +1,175 @@
+//! The public JSON objects of API.md (User, Group, Member, Message, Attachment), built from the
+//! proto types, so the gateway and the chat nodes show clients exactly the same shapes.
+
+// The fields are API.md's objects, documented there.
+#![allow(missing_docs)]
+
+use hubbub_proto::{group as pg, message as pm, user as pu};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::iso8601::{Config, EncodedConfig, Iso8601, TimePrecision};
+
+const RFC3339_MS: EncodedConfig = Config::DEFAULT
+    .set_time_precision(TimePrecision::Second { decimal_digits: std::num::NonZeroU8::new(3) })
+    .encode();
+
+/// Formats Unix epoch milliseconds as RFC 3339 UTC with milliseconds
+/// (`2026-11-21T10:00:00.000Z`).
+pub fn timestamp(ms: i64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    t.format(&Iso8601::<RFC3339_MS>).unwrap_or_default()
+}
+
+/// API.md `User`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bio: Option<String>,
+    pub created_at: String,
+}
+
+impl From<pu::User> for User {
+    fn from(u: pu::User) -> Self {
+        Self {
+            id: u.id,
+            username: u.username,
+            display_name: u.display_name,
+            avatar_url: u.avatar_url,
+            bio: u.bio,
+            created_at: timestamp(u.created_at_ms),
+        }
+    }
+}
+
+/// API.md `Group`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub visibility: String,
+    pub owner_id: String,
+    pub member_count: u32,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub my_role: Option<String>,
+}
+
+impl From<pg::Group> for Group {
+    fn from(g: pg::Group) -> Self {
+        Self {
+            kind: match g.kind() {
+                pg::GroupKind::Direct => "direct",
+                pg::GroupKind::Room => "room",
+                pg::GroupKind::Group | pg::GroupKind::Unspecified => "group",
+            }
+            .into(),
+            visibility: match g.visibility() {
+                pg::Visibility::Public => "public",
+                pg::Visibility::Private | pg::Visibility::Unspecified => "private",
+            }
+            .into(),
+            my_role: role_name(g.my_role()).map(str::to_owned),
+            id: g.id,
+            name: g.name,
+            description: g.description,
+            owner_id: g.owner_id,
+            member_count: g.member_count,
+            created_at: timestamp(g.created_at_ms),
+        }
+    }
+}
+
+/// The API name of a role (`owner`, `admin`, `member`), none for "unspecified".
+pub fn role_name(role: pg::Role) -> Option<&'static str> {
+    match role {
+        pg::Role::Owner => Some("owner"),
+        pg::Role::Admin => Some("admin"),
+        pg::Role::Member => Some("member"),
+        pg::Role::Unspecified => None,
+    }
+}
+
+/// API.md `Attachment`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    pub key: String,
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+}
+
+impl From<pm::Attachment> for Attachment {
+    fn from(a: pm::Attachment) -> Self {
+        Self { key: a.key, name: a.name, content_type: a.content_type, size: a.size }
+    }
+}
+
+impl From<Attachment> for pm::Attachment {
+    fn from(a: Attachment) -> Self {
+        Self { key: a.key, name: a.name, content_type: a.content_type, size: a.size }
+    }
+}
+
+/// API.md `Message`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    pub id: String,
+    pub group_id: String,
+    pub seq: u64,
+    pub sender_id: String,
+    pub content: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub attachments: Vec<Attachment>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_msg_id: Option<String>,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<String>,
+    pub deleted: bool,
+}
+
+impl From<pm::Message> for Message {
+    fn from(m: pm::Message) -> Self {
+        Self {
+            id: m.id,
+            group_id: m.group_id,
+            seq: m.seq,
+            sender_id: m.sender_id,
+            content: m.content,
+            kind: m.r#type,
+            attachments: m.attachments.into_iter().map(Into::into).collect(),
+            client_msg_id: m.client_msg_id,
+            created_at: timestamp(m.created_at_ms),
+            edited_at: m.edited_at_ms.map(timestamp),
+            deleted: m.deleted,
+        }
+    }
+}
+
+/// The message types a client may send.
+pub const MESSAGE_TYPES: [&str; 3] = ["text", "image", "file"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_milliseconds() {
+        assert_eq!(timestamp(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(timestamp(1_763_719_200_123), "2025-11-21T10:00:00.123Z");
+    }
+}

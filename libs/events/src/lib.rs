@@ -1,0 +1,215 @@
+//! Kafka producer, consumers and topic creation with hubbub's defaults: acks=all and an
+//! idempotent producer, a low `fetch.wait.max.ms` (brokers such as tansu otherwise add hundreds
+//! of milliseconds), topics created at startup, and the request id carried in a header.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Message, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+
+pub use rdkafka;
+
+/// Header carrying the request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Topic of post commands (key: group id), consumed by the message service.
+pub const MESSAGE_COMMANDS: &str = "message.commands";
+/// Topic of durable message events (key: group id), consumed by every chat node.
+pub const MESSAGE_EVENTS: &str = "message.events";
+
+/// Where Kafka is and how we use it.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct KafkaSettings {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// Prepended to every topic name; tests use a unique one.
+    pub topic_prefix: String,
+    /// Partitions of topics we create (a group's messages always go to one partition).
+    pub partitions: i32,
+    /// `fetch.wait.max.ms` for consumers.
+    pub fetch_wait_max_ms: u32,
+    /// `linger.ms` for producers.
+    pub linger_ms: u32,
+    /// How long a produce may wait for the broker before failing.
+    pub message_timeout_ms: u32,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            topic_prefix: "hubbub.".into(),
+            partitions: 8,
+            fetch_wait_max_ms: 10,
+            linger_ms: 1,
+            message_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// What went wrong talking to Kafka.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The client reported an error.
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// Creating a topic failed.
+    #[error("creating topic {topic}: {code}")]
+    CreateTopic {
+        /// The full topic name.
+        topic: String,
+        /// The broker's answer.
+        code: RDKafkaErrorCode,
+    },
+}
+
+/// `Result` with this crate's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where a new consumer starts when it has no committed offset.
+#[derive(Clone, Copy, Debug)]
+pub enum Start {
+    /// From the oldest retained record.
+    Earliest,
+    /// From records produced after it joins.
+    Latest,
+}
+
+impl KafkaSettings {
+    /// The full name of a topic.
+    pub fn topic(&self, name: &str) -> String {
+        format!("{}{}", self.topic_prefix, name)
+    }
+
+    fn base(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers);
+        c
+    }
+
+    /// Creates the topics (full names from `topic`) that do not exist yet.
+    pub async fn ensure_topics(&self, names: &[&str]) -> Result<()> {
+        let admin: AdminClient<DefaultClientContext> = self.base().create()?;
+        let full: Vec<String> = names.iter().map(|n| self.topic(n)).collect();
+        let topics: Vec<NewTopic<'_>> = full
+            .iter()
+            .map(|t| NewTopic::new(t, self.partitions, TopicReplication::Fixed(1)))
+            .collect();
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        for result in admin.create_topics(&topics, &opts).await? {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => return Err(Error::CreateTopic { topic, code }),
+            }
+        }
+        Ok(())
+    }
+
+    /// An idempotent producer that waits for all in-sync replicas.
+    pub fn producer(&self) -> Result<Producer> {
+        let producer = self
+            .base()
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("linger.ms", self.linger_ms.to_string())
+            .set("message.timeout.ms", self.message_timeout_ms.to_string())
+            .create()?;
+        Ok(Producer { inner: producer })
+    }
+
+    /// A consumer in `group` subscribed to `topics` (short names). Offsets are committed only
+    /// when the caller says so (`commit_message`), so a crash re-delivers what was not done.
+    pub fn group_consumer(&self, group: &str, topics: &[&str], start: Start) -> Result<StreamConsumer> {
+        let consumer: StreamConsumer = self
+            .base()
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", start.as_str())
+            .set("fetch.wait.max.ms", self.fetch_wait_max_ms.to_string())
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
+            .create()?;
+        let full: Vec<String> = topics.iter().map(|t| self.topic(t)).collect();
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        consumer.subscribe(&refs)?;
+        Ok(consumer)
+    }
+
+    /// A consumer reading every partition of `topic` from its end, with no consumer group: how
+    /// each chat node sees all events without rebalances.
+    pub fn tail_consumer(&self, topic: &str) -> Result<StreamConsumer> {
+        let consumer: StreamConsumer = self
+            .base()
+            .set("group.id", "hubbub-tail-unused")
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", self.fetch_wait_max_ms.to_string())
+            .create()?;
+        let full = self.topic(topic);
+        let metadata = consumer.fetch_metadata(Some(&full), Duration::from_secs(10))?;
+        let mut list = TopicPartitionList::new();
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                list.add_partition_offset(t.name(), p.id(), rdkafka::Offset::End)?;
+            }
+        }
+        consumer.assign(&list)?;
+        Ok(consumer)
+    }
+}
+
+impl Start {
+    fn as_str(self) -> &'static str {
+        match self {
+            Start::Earliest => "earliest",
+            Start::Latest => "latest",
+        }
+    }
+}
+
+/// Produces records and waits for the broker to acknowledge them.
+#[derive(Clone)]
+pub struct Producer {
+    inner: FutureProducer,
+}
+
+impl Producer {
+    /// Sends `payload` to `topic` (full name) with `key`; returns when the broker has it.
+    pub async fn send(&self, topic: &str, key: &str, payload: &[u8], request_id: Option<&str>) -> Result<()> {
+        let mut record = FutureRecord::to(topic).key(key).payload(payload);
+        if let Some(id) = request_id {
+            record = record.headers(OwnedHeaders::new().insert(Header { key: REQUEST_ID_HEADER, value: Some(id) }));
+        }
+        self.inner
+            .send(record, Duration::from_secs(30))
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| Error::Kafka(e))
+    }
+
+    /// Waits up to `timeout` for records still in flight (on shutdown).
+    pub fn flush(&self, timeout: Duration) {
+        use rdkafka::producer::Producer as _;
+        if let Err(e) = self.inner.flush(timeout) {
+            tracing::warn!(error = %e, "kafka producer flush");
+        }
+    }
+}
+
+/// The request id header of a record, if present and UTF-8.
+pub fn request_id<M: Message>(msg: &M) -> Option<String> {
+    let headers = msg.headers()?;
+    headers
+        .iter()
+        .find(|h| h.key == REQUEST_ID_HEADER)
+        .and_then(|h| h.value)
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(str::to_owned)
+}

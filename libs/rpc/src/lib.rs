@@ -1,0 +1,150 @@
+//! One tonic service, two transports. A service implements its generated tonic trait once and
+//! is served over gRPC and over RabbitMQ at the same time; callers choose per service, by
+//! configuration, which transport their generated tonic client rides on.
+//!
+//! Over RabbitMQ a call is the gRPC request itself (path, metadata, framed body) published to the
+//! service's durable queue with `reply_to` and `correlation_id`. Any replica takes it (competing
+//! consumers), so requests wait in the queue while a service restarts; the reply carries the
+//! response metadata, body and gRPC status. Deadlines (`grpc-timeout`), the request id and the
+//! caller's identity travel as metadata on both transports.
+
+pub mod amqp;
+mod channel;
+mod ctx;
+mod serve;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use channel::Channel;
+pub use ctx::{CALLER_HEADER, Ctx, ERROR_CODE_HEADER, REQUEST_ID_HEADER, api_code, coded};
+pub use serve::{Server, ServeError};
+
+/// Which transport a caller uses to reach a service.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// HTTP/2 gRPC straight to the service's address.
+    Grpc,
+    /// Through the service's RabbitMQ queue.
+    Amqp,
+}
+
+/// How to reach one service, and where it listens for gRPC.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Endpoint {
+    /// The transport callers use.
+    pub transport: Transport,
+    /// `host:port` the service binds for gRPC and callers dial.
+    pub grpc_addr: String,
+}
+
+/// RPC settings of a process: the broker and every service's endpoint.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RpcSettings {
+    /// The RabbitMQ URI.
+    pub amqp_url: String,
+    /// Prepended to every queue name (tests use a unique one).
+    pub queue_prefix: String,
+    /// The deadline of a call that sets none, in milliseconds.
+    pub default_timeout_ms: u64,
+    /// How many requests one replica works on at once, per service queue.
+    pub prefetch: u16,
+    /// The auth service.
+    pub auth: Endpoint,
+    /// The user service.
+    pub user: Endpoint,
+    /// The group service.
+    pub group: Endpoint,
+    /// The message service.
+    pub message: Endpoint,
+}
+
+impl Default for RpcSettings {
+    fn default() -> Self {
+        let ep = |transport, port: u16| Endpoint { transport, grpc_addr: format!("127.0.0.1:{port}") };
+        Self {
+            amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+            queue_prefix: "hubbub.".into(),
+            default_timeout_ms: 10_000,
+            prefetch: 64,
+            auth: ep(Transport::Amqp, 50051),
+            user: ep(Transport::Amqp, 50052),
+            group: ep(Transport::Grpc, 50053),
+            message: ep(Transport::Grpc, 50054),
+        }
+    }
+}
+
+impl RpcSettings {
+    /// The deadline of calls that set none.
+    pub fn default_timeout(&self) -> Duration {
+        Duration::from_millis(self.default_timeout_ms)
+    }
+}
+
+/// What went wrong setting up a transport.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// RabbitMQ refused or dropped us.
+    #[error("amqp: {0}")]
+    Amqp(#[from] lapin::Error),
+    /// A gRPC address is not a valid URI.
+    #[error("invalid gRPC address {addr:?}: {reason}")]
+    Address {
+        /// The configured address.
+        addr: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+}
+
+/// `Result` with this crate's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Opens channels to services as the settings say; one AMQP connection shared by all.
+#[derive(Clone)]
+pub struct Connector {
+    settings: RpcSettings,
+    amqp: std::sync::Arc<tokio::sync::OnceCell<amqp::Client>>,
+}
+
+impl Connector {
+    /// A connector; nothing is dialed until a channel needs it.
+    pub fn new(settings: RpcSettings) -> Self {
+        Self { settings, amqp: Default::default() }
+    }
+
+    /// The settings this connector follows.
+    pub fn settings(&self) -> &RpcSettings {
+        &self.settings
+    }
+
+    /// A channel to the service at `endpoint`. gRPC channels connect lazily, so services may
+    /// start in any order.
+    pub async fn channel(&self, endpoint: &Endpoint) -> Result<Channel> {
+        match endpoint.transport {
+            Transport::Grpc => {
+                let uri = format!("http://{}", endpoint.grpc_addr);
+                let ep = tonic::transport::Endpoint::from_shared(uri).map_err(|e| Error::Address {
+                    addr: endpoint.grpc_addr.clone(),
+                    reason: e.to_string(),
+                })?;
+                let ep = ep
+                    .connect_timeout(Duration::from_secs(2))
+                    .timeout(self.settings.default_timeout())
+                    .tcp_nodelay(true);
+                Ok(Channel::Grpc(ep.connect_lazy()))
+            }
+            Transport::Amqp => {
+                let client = self
+                    .amqp
+                    .get_or_try_init(|| amqp::Client::connect(&self.settings))
+                    .await?;
+                Ok(Channel::Amqp(client.channel()))
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Serving a service over both transports at once.
+
+use std::convert::Infallible;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::service::Routes;
+
+use crate::{RpcSettings, amqp};
+
+/// Why serving stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The gRPC server failed.
+    #[error("grpc server: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    /// The broker connection or a queue consumer failed.
+    #[error("amqp server: {0}")]
+    Amqp(#[from] lapin::Error),
+}
+
+/// A set of tonic services served over gRPC and over their RabbitMQ queues.
+#[derive(Default)]
+pub struct Server {
+    routes: Routes,
+    names: Vec<&'static str>,
+}
+
+impl Server {
+    /// An empty server.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a generated tonic server (e.g. `AuthServiceServer::new(impl)`).
+    pub fn add_service<S>(mut self, svc: S) -> Self
+    where
+        S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.routes = self.routes.add_service(svc);
+        self.names.push(S::NAME);
+        self
+    }
+
+    /// Serves gRPC on `listener` and every service's queue until `shutdown`.
+    pub async fn run(self, listener: TcpListener, settings: &RpcSettings, shutdown: CancellationToken) -> Result<(), ServeError> {
+        let routes = self.routes.prepare();
+        let connection =
+            lapin::Connection::connect(&settings.amqp_url, lapin::ConnectionProperties::default()).await?;
+        let queues = self.names.iter().map(|name| {
+            amqp::serve_queue(
+                &connection,
+                amqp::queue_name(&settings.queue_prefix, name),
+                settings.prefetch,
+                routes.clone(),
+                shutdown.clone(),
+            )
+        });
+        let grpc = tonic::transport::Server::builder()
+            .add_routes(routes.clone())
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.clone().cancelled_owned());
+        let (grpc, queues) = tokio::join!(grpc, futures_util::future::join_all(queues));
+        // Whichever side failed, the other must stop too; the token is the process's, so a
+        // failure here ends the service rather than leaving it half-served.
+        if grpc.is_err() || queues.iter().any(Result::is_err) {
+            shutdown.cancel();
+        }
+        grpc?;
+        for q in queues {
+            q?;
+        }
+        if let Err(e) = connection.close(200, "shutdown".into()).await {
+            tracing::debug!(error = %e, "closing amqp connection");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,196 @@
+//! Issues and verifies hubbub's access tokens: JWTs whose algorithm (HS256), issuer, audience and
+//! key id are pinned and checked, so a token signed with another key, algorithm or audience is
+//! refused.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use hubbub_config::Secret;
+use serde::{Deserialize, Serialize};
+
+/// How tokens are signed and checked.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct TokenSettings {
+    /// `iss` of issued tokens; tokens from another issuer are refused.
+    pub issuer: String,
+    /// `aud` of issued tokens; tokens for another audience are refused.
+    pub audience: String,
+    /// Key id (`kid` header) of the signing key.
+    pub key_id: String,
+    /// The HS256 signing secret (at least 32 bytes).
+    pub secret: Secret,
+    /// Lifetime of an access token, in seconds.
+    pub access_ttl_secs: u64,
+}
+
+/// The development secret; a process using it logs a warning.
+pub const DEV_SECRET: &str = "hubbub-development-secret-change-me-now!";
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            issuer: "hubbub".into(),
+            audience: "hubbub-api".into(),
+            key_id: "k1".into(),
+            secret: Secret::new(DEV_SECRET),
+            access_ttl_secs: 900,
+        }
+    }
+}
+
+/// Why a token was refused or could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The token is malformed, expired, or signed or addressed otherwise than we require.
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// The settings cannot sign tokens.
+    #[error("token settings: {0}")]
+    Settings(String),
+}
+
+/// `Result` with this crate's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What an access token says.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    /// The user id.
+    pub sub: String,
+    /// The username when the token was issued.
+    #[serde(default)]
+    pub name: String,
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Issued at (seconds since the epoch).
+    pub iat: u64,
+    /// Expiry (seconds since the epoch).
+    pub exp: u64,
+}
+
+/// Signs and verifies access tokens with one key.
+#[derive(Clone)]
+pub struct Tokens {
+    settings: TokenSettings,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl Tokens {
+    /// Builds the signer and verifier; refuses a secret shorter than 32 bytes.
+    pub fn new(settings: TokenSettings) -> Result<Self> {
+        let secret = settings.secret.expose().as_bytes();
+        if secret.len() < 32 {
+            return Err(Error::Settings("token secret must be at least 32 bytes".into()));
+        }
+        if settings.secret.expose() == DEV_SECRET {
+            tracing_warn_dev_secret();
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[settings.issuer.as_str()]);
+        validation.set_audience(&[settings.audience.as_str()]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 5;
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            settings,
+        })
+    }
+
+    /// Lifetime of issued access tokens.
+    pub fn ttl(&self) -> Duration {
+        Duration::from_secs(self.settings.access_ttl_secs)
+    }
+
+    /// Issues an access token for `user_id`.
+    pub fn issue(&self, user_id: &str, username: &str) -> Result<String> {
+        let now = now_secs();
+        let claims = Claims {
+            sub: user_id.to_owned(),
+            name: username.to_owned(),
+            iss: self.settings.issuer.clone(),
+            aud: self.settings.audience.clone(),
+            iat: now,
+            exp: now + self.settings.access_ttl_secs,
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.settings.key_id.clone());
+        jsonwebtoken::encode(&header, &claims, &self.encoding)
+            .map_err(|e| Error::Settings(e.to_string()))
+    }
+
+    /// Verifies signature, algorithm, key id, issuer, audience and expiry.
+    pub fn verify(&self, token: &str) -> Result<Claims> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| Error::Invalid(e.to_string()))?;
+        if header.alg != Algorithm::HS256 {
+            return Err(Error::Invalid("unexpected algorithm".into()));
+        }
+        if header.kid.as_deref() != Some(self.settings.key_id.as_str()) {
+            return Err(Error::Invalid("unknown key id".into()));
+        }
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| Error::Invalid(e.to_string()))
+    }
+}
+
+fn tracing_warn_dev_secret() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        tracing::warn!("token secret is the development default: set HUBBUB_TOKEN__SECRET in production");
+    });
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn tokens() -> Tokens {
+        Tokens::new(TokenSettings::default()).unwrap()
+    }
+
+    #[test]
+    fn an_issued_token_verifies_and_names_its_user() {
+        let t = tokens();
+        let claims = t.verify(&t.issue("u1", "alice").unwrap()).unwrap();
+        assert_eq!((claims.sub.as_str(), claims.name.as_str()), ("u1", "alice"));
+    }
+
+    #[test]
+    fn a_token_from_another_key_or_audience_is_refused() {
+        let t = tokens();
+        let other = Tokens::new(TokenSettings {
+            secret: Secret::new("another-secret-of-at-least-32-bytes!!"),
+            ..TokenSettings::default()
+        })
+        .unwrap();
+        assert!(t.verify(&other.issue("u1", "a").unwrap()).is_err());
+        let other_aud =
+            Tokens::new(TokenSettings { audience: "elsewhere".into(), ..TokenSettings::default() })
+                .unwrap();
+        assert!(t.verify(&other_aud.issue("u1", "a").unwrap()).is_err());
+    }
+
+    #[test]
+    fn a_short_secret_is_refused() {
+        let short = TokenSettings { secret: Secret::new("short"), ..TokenSettings::default() };
+        assert!(Tokens::new(short).is_err());
+    }
+}

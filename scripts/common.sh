@@ -1,0 +1,68 @@
+# shellcheck shell=bash
+# Shared settings for hubbub's scripts: where tools are cached, where a run keeps its pids and
+# logs, the pinned versions of every server we install, and small process helpers.
+# Sourced, never run.
+
+HUBBUB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+HUBBUB_TOOLS="${HUBBUB_TOOLS:-$HOME/.cache/hubbub/tools}"
+HUBBUB_RUN="${HUBBUB_RUN:-$HUBBUB_ROOT/.run}"
+
+TANSU_VERSION=0.6.0
+SECANTUS_VERSION=0.5.3-beta.196
+S3S_FS_VERSION=0.14.1
+SOCKETIO_CLIENT_VERSION=4.8.1
+
+# Ports of the infrastructure (all bound to 127.0.0.1).
+HUBBUB_KAFKA_PORT="${HUBBUB_KAFKA_PORT:-9092}"
+HUBBUB_MONGO_PORT="${HUBBUB_MONGO_PORT:-27017}"
+HUBBUB_S3_PORT="${HUBBUB_S3_PORT:-9000}"
+HUBBUB_REDIS_PORT="${HUBBUB_REDIS_PORT:-6379}"
+HUBBUB_AMQP_PORT="${HUBBUB_AMQP_PORT:-5672}"
+HUBBUB_S3_ACCESS_KEY="${HUBBUB_S3_ACCESS_KEY:-hubbub}"
+HUBBUB_S3_SECRET_KEY="${HUBBUB_S3_SECRET_KEY:-hubbub-dev-secret}"
+
+log() { printf '[hubbub] %s\n' "$*" >&2; }
+die() { printf '[hubbub] error: %s\n' "$*" >&2; exit 1; }
+
+# port_open PORT: true when something accepts TCP connections on 127.0.0.1:PORT.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# wait_port PORT SECONDS NAME: wait until the port accepts connections.
+wait_port() {
+  local port=$1 secs=$2 name=$3 i
+  for ((i = 0; i < secs * 10; i++)); do
+    port_open "$port" && return 0
+    sleep 0.1
+  done
+  die "$name did not open 127.0.0.1:$port within ${secs}s (see its log in $HUBBUB_RUN/logs)"
+}
+
+# start_bg NAME CMD...: start CMD detached, log to $HUBBUB_RUN/logs/NAME.log, pid to pids/NAME.pid.
+start_bg() {
+  local name=$1; shift
+  mkdir -p "$HUBBUB_RUN/logs" "$HUBBUB_RUN/pids"
+  setsid "$@" >>"$HUBBUB_RUN/logs/$name.log" 2>&1 < /dev/null &
+  echo $! >"$HUBBUB_RUN/pids/$name.pid"
+}
+
+# pid_alive NAME: true when the process we started under NAME still runs.
+pid_alive() {
+  local f="$HUBBUB_RUN/pids/$1.pid"
+  [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null
+}
+
+# stop_pid NAME: stop the process we started under NAME (TERM, then KILL after 10 s).
+stop_pid() {
+  local f="$HUBBUB_RUN/pids/$1.pid" pid i
+  [[ -f $f ]] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  fi
+  rm -f "$f"
+}

@@ -1,0 +1,78 @@
+//! Passwords and their argon2id hashes.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+use crate::{AuthSettings, Error, Result};
+
+/// A password within the configured length limits (in characters).
+#[derive(Clone)]
+pub struct Password(String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+impl Password {
+    /// Parses a password.
+    pub fn parse(s: &str, limits: &AuthSettings) -> Result<Self> {
+        let n = s.chars().count();
+        if n < limits.password_min || n > limits.password_max {
+            return Err(Error::Invalid(format!(
+                "password must be {}–{} characters",
+                limits.password_min, limits.password_max
+            )));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// Hashes and verifies passwords with argon2id at the configured cost. Work runs on the
+/// blocking pool: a hash takes tens of milliseconds and must not stall the runtime.
+#[derive(Clone)]
+pub struct Hasher {
+    argon: Argon2<'static>,
+}
+
+impl Hasher {
+    /// A hasher with the configured cost.
+    pub fn new(s: &AuthSettings) -> Result<Self> {
+        let params = Params::new(s.argon2_memory_kib, s.argon2_iterations, s.argon2_parallelism, None)
+            .map_err(|e| Error::Hash(e.to_string()))?;
+        Ok(Self { argon: Argon2::new(Algorithm::Argon2id, Version::V0x13, params) })
+    }
+
+    /// The PHC string of `password` with a fresh salt.
+    pub async fn hash(&self, password: Password) -> Result<String> {
+        let argon = self.argon.clone();
+        tokio::task::spawn_blocking(move || {
+            let salt = SaltString::generate(&mut OsRng);
+            argon.hash_password(password.0.as_bytes(), &salt).map(|h| h.to_string())
+        })
+        .await
+        .map_err(|e| Error::Hash(e.to_string()))?
+        .map_err(|e| Error::Hash(e.to_string()))
+    }
+
+    /// Whether `password` matches `phc`. With no stored hash (unknown account) it still spends
+    /// the time of one verification, so timing does not reveal which accounts exist.
+    pub async fn verify(&self, password: &str, phc: Option<String>) -> Result<bool> {
+        let argon = self.argon.clone();
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || match phc {
+            Some(phc) => {
+                let parsed = PasswordHash::new(&phc).map_err(|e| Error::Hash(e.to_string()))?;
+                Ok(argon.verify_password(password.as_bytes(), &parsed).is_ok())
+            }
+            None => {
+                let salt = SaltString::generate(&mut OsRng);
+                let _ = argon.hash_password(password.as_bytes(), &salt);
+                Ok(false)
+            }
+        })
+        .await
+        .map_err(|e| Error::Hash(e.to_string()))?
+    }
+}

@@ -1,0 +1,60 @@
+//! The auth service's errors and their one mapping to gRPC statuses.
+
+use hubbub_rpc::coded;
+use tonic::{Code, Status};
+
+/// Everything that can go wrong in the auth service.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input broke a rule; the message says which.
+    #[error("{0}")]
+    Invalid(String),
+    /// The username is taken.
+    #[error("username is taken")]
+    UsernameTaken,
+    /// The email is taken.
+    #[error("email is taken")]
+    EmailTaken,
+    /// Unknown login or wrong password (never says which).
+    #[error("invalid login or password")]
+    BadCredentials,
+    /// The database failed.
+    #[error("store: {0}")]
+    Store(#[from] mongodb::error::Error),
+    /// Another service answered with an error.
+    #[error("upstream: {0}")]
+    Upstream(#[from] Status),
+    /// Tokens could not be issued.
+    #[error("token: {0}")]
+    Token(#[from] hubbub_token::Error),
+    /// Hashing failed.
+    #[error("password hashing: {0}")]
+    Hash(String),
+}
+
+/// `Result` with the auth error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<Error> for Status {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Invalid(m) => coded(Code::InvalidArgument, "VALIDATION_ERROR", m),
+            Error::UsernameTaken => coded(Code::AlreadyExists, "USERNAME_TAKEN", "username is taken"),
+            Error::EmailTaken => coded(Code::AlreadyExists, "EMAIL_TAKEN", "email is taken"),
+            Error::BadCredentials => coded(Code::Unauthenticated, "INVALID_CREDENTIALS", "invalid login or password"),
+            Error::Upstream(s) => s,
+            Error::Store(e) => {
+                tracing::error!(error = %e, "auth store");
+                Status::unavailable("store unavailable")
+            }
+            Error::Token(e) => {
+                tracing::error!(error = %e, "issuing token");
+                Status::internal("internal error")
+            }
+            Error::Hash(e) => {
+                tracing::error!(error = %e, "password hashing");
+                Status::internal("internal error")
+            }
+        }
+    }
+}

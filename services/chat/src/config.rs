@@ -1,0 +1,34 @@
+//! Settings of a chat node.
+
+use serde::{Deserialize, Serialize};
+
+/// `[chat]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ChatSettings {
+    /// This node's name (logs, admin views; must be unique among running nodes).
+    pub node_id: String,
+    /// Address to bind.
+    pub bind: String,
+    /// Port to bind (the `--port` flag overrides it).
+    pub port: u16,
+    /// How long a send waits for the message service before answering SERVER_ERROR.
+    pub ack_timeout_ms: u64,
+    /// Largest Socket.IO packet a client may send, in bytes.
+    pub max_payload_bytes: u64,
+    /// Longest client message id.
+    pub client_msg_id_max: usize,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        Self {
+            node_id: "chat-1".into(),
+            bind: "127.0.0.1".into(),
+            port: 4001,
+            ack_timeout_ms: 10_000,
+            max_payload_bytes: 64 * 1024,
+            client_msg_id_max: 128,
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! `chat.message.send {groupId, content, type?, attachments?, clientMsgId}` → ack
+//! `{ok, message}` once the message is durable. A repeated clientMsgId acknowledges the first
+//! message again and makes no second one.
+
+use hubbub_proto::events::PostMessage;
+use hubbub_proto::group::GetMembershipRequest;
+use hubbub_rpc::Ctx;
+use prost::Message as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+
+use super::error;
+use crate::session::User;
+use crate::state::{Chat, Outcome, post_key};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Payload {
+    group_id: String,
+    content: String,
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    attachments: Vec<hubbub_api::Attachment>,
+    client_msg_id: String,
+}
+
+/// The event handler.
+pub async fn handle(s: SocketRef, TryData(payload): TryData<Payload>, ack: AckSender, State(chat): State<Chat>) {
+    let reply = match payload {
+        Ok(p) => send(&s, &chat, p).await.unwrap_or_else(|(code, msg)| error(code, msg)),
+        Err(e) => error("INVALID_MESSAGE", format!("malformed payload: {e}")),
+    };
+    // A client that passed no callback gets nothing; that is its choice.
+    let _ = ack.send(&reply);
+}
+
+async fn send(s: &SocketRef, chat: &Chat, p: Payload) -> Result<Value, (&'static str, String)> {
+    let Some(User(user)) = s.extensions.get::<User>() else {
+        return Err(("UNAUTHORIZED", "socket is not authenticated".into()));
+    };
+    if p.group_id.is_empty() {
+        return Err(("INVALID_MESSAGE", "groupId is required".into()));
+    }
+    if p.client_msg_id.is_empty() || p.client_msg_id.len() > chat.settings.client_msg_id_max {
+        return Err(("INVALID_MESSAGE", format!("clientMsgId must be 1–{} bytes", chat.settings.client_msg_id_max)));
+    }
+    let sid = s.id.to_string();
+    let ctx = Ctx::new(sid.clone()).as_user(user.to_string());
+    let membership = chat
+        .groups
+        .clone()
+        .get_membership(ctx.request(GetMembershipRequest { group_id: p.group_id.clone(), user_id: user.to_string() }))
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "membership check");
+            ("SERVER_ERROR", "could not check membership, try again".to_owned())
+        })?
+        .into_inner();
+    if !membership.member {
+        return Err(("NOT_A_MEMBER", "not a member of this group".into()));
+    }
+
+    let key = post_key(&p.group_id, &user, &p.client_msg_id);
+    let outcome = chat.wait_for(&key);
+    let cmd = PostMessage {
+        group_id: p.group_id.clone(),
+        sender_id: user.to_string(),
+        client_msg_id: p.client_msg_id,
+        content: p.content,
+        r#type: p.kind.unwrap_or_else(|| "text".into()),
+        attachments: p.attachments.into_iter().map(Into::into).collect(),
+        origin_node: chat.settings.node_id.clone(),
+        requested_at_ms: 0,
+        origin_socket: sid.clone(),
+    };
+    if let Err(e) = chat.producer.send(&chat.commands_topic, &p.group_id, &cmd.encode_to_vec(), Some(&sid)).await {
+        chat.abandon(&key);
+        tracing::error!(error = %e, "producing a post command");
+        return Err(("SERVER_ERROR", "message could not be queued, try again".into()));
+    }
+    let settled = tokio::time::timeout(chat.ack_timeout(), outcome).await;
+    match settled {
+        Ok(Ok(Outcome::Posted(m))) => Ok(json!({ "ok": true, "message": hubbub_api::Message::from(m) })),
+        Ok(Ok(Outcome::Rejected { code, message })) => Err((code_of(&code), message)),
+        Ok(Err(_)) | Err(_) => {
+            chat.abandon(&key);
+            // The command is in Kafka and may still be stored: a retry with the same
+            // clientMsgId is safe and will be acknowledged with the one stored message.
+            Err(("SERVER_ERROR", "message not confirmed in time; retry with the same clientMsgId".into()))
+        }
+    }
+}
+
+/// The API codes the message service may reject with; anything else is a server error.
+fn code_of(code: &str) -> &'static str {
+    match code {
+        "INVALID_MESSAGE" => "INVALID_MESSAGE",
+        "NOT_A_MEMBER" => "NOT_A_MEMBER",
+        "GROUP_NOT_FOUND" => "GROUP_NOT_FOUND",
+        "RATE_LIMIT_EXCEEDED" => "RATE_LIMIT_EXCEEDED",
+        _ => "SERVER_ERROR",
+    }
+}

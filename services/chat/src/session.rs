@@ -1,0 +1,93 @@
+//! Connecting: the access token is checked before the socket enters the namespace, and the
+//! socket joins its rooms (its user's groups, its user, itself) before the client sees
+//! `connect`, so no message sent after that moment can miss it.
+
+use std::fmt;
+use std::sync::Arc;
+
+use hubbub_proto::group::ListUserGroupsRequest;
+use hubbub_rpc::Ctx;
+use serde::Deserialize;
+use socketioxide::extract::{SocketRef, State, TryData};
+
+use crate::state::Chat;
+
+/// The authenticated user of a socket (in its extensions).
+#[derive(Clone, Debug)]
+pub struct User(pub Arc<str>);
+
+/// The room of a group.
+pub fn group_room(group_id: &str) -> String {
+    format!("g:{group_id}")
+}
+
+/// The room of one socket (to leave it out of a broadcast).
+pub fn socket_room(sid: &str) -> String {
+    format!("s:{sid}")
+}
+
+/// The room of every socket of a user.
+pub fn user_room(user_id: &str) -> String {
+    format!("u:{user_id}")
+}
+
+#[derive(Deserialize)]
+pub struct Handshake {
+    token: String,
+}
+
+/// Why a connection was refused (sent as the `connect_error` message).
+#[derive(Debug)]
+pub enum Refused {
+    /// No token, or a bad or expired one.
+    Unauthorized,
+    /// The group service could not be asked.
+    ServerError,
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Refused::Unauthorized => "UNAUTHORIZED",
+            Refused::ServerError => "SERVER_ERROR",
+        })
+    }
+}
+
+/// Connect middleware: authenticate, then join rooms.
+pub async fn authenticate(
+    s: SocketRef,
+    TryData(auth): TryData<Handshake>,
+    State(chat): State<Chat>,
+) -> Result<(), Refused> {
+    let token = auth.map_err(|_| Refused::Unauthorized)?.token;
+    let claims = chat.tokens.verify(&token).map_err(|_| Refused::Unauthorized)?;
+    let ctx = Ctx::new(session_request_id(&s)).as_user(claims.sub.clone());
+    let groups = chat
+        .groups
+        .clone()
+        .list_user_groups(ctx.request(ListUserGroupsRequest { user_id: claims.sub.clone() }))
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "listing a connecting user's groups");
+            Refused::ServerError
+        })?
+        .into_inner();
+    let mut rooms: Vec<String> = groups.group_ids.iter().map(|g| group_room(g)).collect();
+    rooms.push(user_room(&claims.sub));
+    rooms.push(socket_room(&s.id.to_string()));
+    s.join(rooms);
+    s.extensions.insert(User(claims.sub.into()));
+    Ok(())
+}
+
+/// A request id for work a socket starts: its session id, so its logs line up.
+fn session_request_id(s: &SocketRef) -> String {
+    s.id.to_string()
+}
+
+/// Connect handler: register the socket's events.
+pub async fn on_connect(s: SocketRef) {
+    tracing::debug!(sid = %s.id, "socket connected");
+    s.on("chat.message.send", crate::events::send::handle);
+}

@@ -1,0 +1,82 @@
+//! API errors: `{ "error": { "code", "message", "requestId" } }` with a fitting status.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tonic::Code;
+
+tokio::task_local! {
+    /// The id of the request being handled (set by the request-id middleware).
+    pub static REQUEST_ID: String;
+}
+
+/// The current request id, or empty outside a request.
+pub fn request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+/// An error as API.md shows it.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: String,
+    message: String,
+}
+
+impl ApiError {
+    /// An error with an explicit status, code and message.
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self { status, code: code.to_owned(), message: message.into() }
+    }
+
+    /// 400 VALIDATION_ERROR.
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
+    }
+
+    /// 401 UNAUTHORIZED.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+    }
+}
+
+impl From<tonic::Status> for ApiError {
+    fn from(s: tonic::Status) -> Self {
+        // One exhaustive mapping: a new gRPC code must be placed here deliberately.
+        let (status, default_code, public) = match s.code() {
+            Code::InvalidArgument | Code::OutOfRange => (StatusCode::BAD_REQUEST, "VALIDATION_ERROR", true),
+            Code::FailedPrecondition => (StatusCode::UNPROCESSABLE_ENTITY, "UNPROCESSABLE", true),
+            Code::Unauthenticated => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED", true),
+            Code::PermissionDenied => (StatusCode::FORBIDDEN, "FORBIDDEN", true),
+            Code::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND", true),
+            Code::AlreadyExists | Code::Aborted => (StatusCode::CONFLICT, "CONFLICT", true),
+            Code::ResourceExhausted => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT_EXCEEDED", true),
+            Code::Unavailable | Code::DeadlineExceeded => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", false),
+            Code::Unimplemented => (StatusCode::NOT_IMPLEMENTED, "NOT_IMPLEMENTED", false),
+            Code::Ok | Code::Cancelled | Code::Unknown | Code::Internal | Code::DataLoss => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", false)
+            }
+        };
+        let code = hubbub_rpc::api_code(&s).unwrap_or(default_code);
+        let message = if public {
+            s.message().to_owned()
+        } else {
+            // Internal details stay in the logs.
+            tracing::warn!(code = ?s.code(), message = s.message(), "upstream failure");
+            match status {
+                StatusCode::SERVICE_UNAVAILABLE => "a dependency is unavailable, try again".to_owned(),
+                _ => "internal error".to_owned(),
+            }
+        };
+        Self::new(status, code, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "error": { "code": self.code, "message": self.message, "requestId": request_id() }
+        });
+        (self.status, Json(body)).into_response()
+    }
+}

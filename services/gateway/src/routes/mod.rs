@@ -1,0 +1,58 @@
+//! The router: one file per resource.
+
+mod auth;
+mod groups;
+mod messages;
+mod ops;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hubbub_telemetry::REQUEST_ID_HEADER;
+
+use crate::error::{ApiError, REQUEST_ID};
+use crate::startup::AppState;
+
+/// Every route of the gateway.
+pub fn router(state: AppState, body_limit: usize) -> Router {
+    let api = Router::new()
+        .route("/auth/register", post(auth::register))
+        .route("/auth/login", post(auth::login))
+        .route("/groups", post(groups::create))
+        .route("/groups/{id}", get(groups::get))
+        .route("/groups/{id}/messages", get(messages::list));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/health", get(ops::health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// Takes the client's `x-request-id` (if sane) or makes one, runs the request under it, and
+/// returns it on the response.
+async fn request_id(req: Request, next: Next) -> Response {
+    let given = req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok());
+    let id = hubbub_telemetry::accept_request_id(given);
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let span = tracing::info_span!("http", request_id = %id, %method, %path);
+    let mut resp = REQUEST_ID.scope(id.clone(), tracing::Instrument::instrument(next.run(req), span)).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    resp
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route")
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "method not allowed on this route")
+}

@@ -1,0 +1,46 @@
+//! Building the gateway from settings and serving it until shutdown.
+
+use anyhow::Context as _;
+use hubbub_proto::auth::auth_service_client::AuthServiceClient;
+use hubbub_proto::group::group_service_client::GroupServiceClient;
+use hubbub_proto::message::message_service_client::MessageServiceClient;
+use hubbub_rpc::{Channel, Connector, RpcSettings};
+use hubbub_token::{TokenSettings, Tokens};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::GatewaySettings;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) tokens: Tokens,
+    pub(crate) auth: AuthServiceClient<Channel>,
+    pub(crate) groups: GroupServiceClient<Channel>,
+    pub(crate) messages: MessageServiceClient<Channel>,
+}
+
+/// What the gateway needs from the outside.
+pub struct Deps<'a> {
+    /// `[gateway]`.
+    pub gateway: &'a GatewaySettings,
+    /// `[rpc]`.
+    pub rpc: &'a RpcSettings,
+    /// `[token]`.
+    pub token: &'a TokenSettings,
+}
+
+/// Serves the HTTP API on `listener` until `shutdown`.
+pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let connector = Connector::new(deps.rpc.clone());
+    let rpc = deps.rpc;
+    let state = AppState {
+        tokens: Tokens::new(deps.token.clone()).context("token settings")?,
+        auth: AuthServiceClient::new(connector.channel(&rpc.auth).await.context("auth service channel")?),
+        groups: GroupServiceClient::new(connector.channel(&rpc.group).await.context("group service channel")?),
+        messages: MessageServiceClient::new(connector.channel(&rpc.message).await.context("message service channel")?),
+    };
+    let app = crate::routes::router(state, deps.gateway.body_limit_bytes);
+    tracing::info!(addr = %listener.local_addr()?, "gateway serving");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await.context("gateway")
+}

@@ -1,0 +1,12 @@
+//! hubbub group service: groups, direct chats and rooms, their members and roles. Served over
+//! gRPC and RabbitMQ from one implementation.
+
+pub mod config;
+mod error;
+mod rpc;
+mod startup;
+mod store;
+
+pub use config::GroupSettings;
+pub use error::{Error, Result};
+pub use startup::run;

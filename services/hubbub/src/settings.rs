@@ -1,0 +1,27 @@
+//! Every section of the settings, composed from the crates that own them.
+
+use serde::{Deserialize, Serialize};
+
+/// All settings of a hubbub process (each service reads its sections).
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Settings {
+    /// `[rpc]`: the broker and every service's endpoint and transport.
+    pub rpc: hubbub_rpc::RpcSettings,
+    /// `[kafka]`.
+    pub kafka: hubbub_events::KafkaSettings,
+    /// `[mongo]`.
+    pub mongo: hubbub_mongo::MongoSettings,
+    /// `[token]`: access token signing.
+    pub token: hubbub_token::TokenSettings,
+    /// `[auth]`.
+    pub auth: hubbub_auth::AuthSettings,
+    /// `[group]`.
+    pub group: hubbub_group::GroupSettings,
+    /// `[message]`.
+    pub message: hubbub_message::MessageSettings,
+    /// `[gateway]`.
+    pub gateway: hubbub_gateway::GatewaySettings,
+    /// `[chat]`.
+    pub chat: hubbub_chat::ChatSettings,
+}

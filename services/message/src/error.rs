@@ -1,0 +1,38 @@
+//! The message service's errors and their one mapping to gRPC statuses.
+
+use hubbub_rpc::coded;
+use tonic::{Code, Status};
+
+/// Everything that can go wrong in the message service.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input broke a rule.
+    #[error("{0}")]
+    Invalid(String),
+    /// The caller is not a member of the group.
+    #[error("not a member of this group")]
+    NotAMember,
+    /// The database failed.
+    #[error("store: {0}")]
+    Store(#[from] mongodb::error::Error),
+    /// Another service answered with an error.
+    #[error("upstream: {0}")]
+    Upstream(#[from] Status),
+}
+
+/// `Result` with the message error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<Error> for Status {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Invalid(m) => coded(Code::InvalidArgument, "INVALID_MESSAGE", m),
+            Error::NotAMember => coded(Code::PermissionDenied, "NOT_A_MEMBER", "not a member of this group"),
+            Error::Upstream(s) => s,
+            Error::Store(e) => {
+                tracing::error!(error = %e, "message store");
+                Status::unavailable("store unavailable")
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! Building the message service from settings and running it until shutdown.
+
+use anyhow::Context as _;
+use hubbub_events::{KafkaSettings, MESSAGE_COMMANDS, MESSAGE_EVENTS, Start};
+use hubbub_mongo::MongoSettings;
+use hubbub_proto::group::group_service_client::GroupServiceClient;
+use hubbub_proto::message::message_service_server::MessageServiceServer;
+use hubbub_rpc::{Connector, RpcSettings};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::MessageSettings;
+use crate::pipeline::Pipeline;
+use crate::rpc::History;
+use crate::store::MongoStore;
+
+/// What the message service needs from the outside.
+pub struct Deps<'a> {
+    /// `[message]`.
+    pub message: &'a MessageSettings,
+    /// `[rpc]`.
+    pub rpc: &'a RpcSettings,
+    /// `[mongo]`.
+    pub mongo: &'a MongoSettings,
+    /// `[kafka]`.
+    pub kafka: &'a KafkaSettings,
+}
+
+/// Runs the write pipeline and serves history until `shutdown`.
+pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let db = deps.mongo.database("message").await.context("mongodb")?;
+    let store = MongoStore::new(&db).await.context("preparing the messages collection")?;
+    deps.kafka.ensure_topics(&[MESSAGE_COMMANDS, MESSAGE_EVENTS]).await.context("creating kafka topics")?;
+    let producer = deps.kafka.producer().context("kafka producer")?;
+    let consumer = deps
+        .kafka
+        .group_consumer(&deps.message.consumer_group, &[MESSAGE_COMMANDS], Start::Earliest)
+        .context("kafka consumer")?;
+    let pipeline = Pipeline::new(deps.message.clone(), store.clone(), producer, deps.kafka.topic(MESSAGE_EVENTS));
+    let pipeline = tokio::spawn(pipeline.run(consumer, shutdown.clone()));
+
+    let connector = Connector::new(deps.rpc.clone());
+    let groups = GroupServiceClient::new(connector.channel(&deps.rpc.group).await.context("group service channel")?);
+    let history = History { settings: deps.message.clone(), store, groups };
+    tracing::info!(addr = %listener.local_addr()?, "message service serving");
+    let served = hubbub_rpc::Server::new()
+        .add_service(MessageServiceServer::new(history))
+        .run(listener, deps.rpc, shutdown.clone())
+        .await
+        .context("message service");
+    shutdown.cancel();
+    pipeline.await.context("message pipeline task")?;
+    served
+}
