@@ -88,6 +88,6 @@ fn session_request_id(s: &SocketRef) -> String {
 
 /// Connect handler: register the socket's events.
 pub async fn on_connect(s: SocketRef) {
-    tracing::debug!(sid = %s.id, "socket connected");
+    tracing::info!(sid = %s.id, "socket connected");
     s.on("chat.message.send", crate::events::send::handle);
 }

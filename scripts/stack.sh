@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# The whole hubbub stack on loopback: infrastructure, gateway, auth, user, group, message, three
+# chat nodes, and nginx in front serving /api/v1/ and /socket.io/.
+#   scripts/stack.sh up | down | status
+# Settings (environment):
+#   HUBBUB_HTTP_PORT   nginx's port (default 8080)
+#   HUBBUB_PORT_BASE   services bind BASE (gateway), BASE+1..4 (auth, user, group, message gRPC),
+#                      BASE+11.. (chat nodes); default 3000
+#   HUBBUB_CHAT_NODES  number of chat nodes (default 3)
+#   HUBBUB_PROFILE     release (default) or debug build of the hubbub binary
+#   HUBBUB_NAMESPACE   prefix of queues, topics and databases (default hubbub)
+#   HUBBUB_RUN         run directory for logs, pids and data (default .run in the repository)
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+
+HTTP_PORT=${HUBBUB_HTTP_PORT:-8080}
+BASE=${HUBBUB_PORT_BASE:-3000}
+NODES=${HUBBUB_CHAT_NODES:-3}
+PROFILE=${HUBBUB_PROFILE:-release}
+NAMESPACE=${HUBBUB_NAMESPACE:-hubbub}
+SERVICES=(auth user group message gateway)
+
+binary() {
+  local flags=(--locked -p hubbub) dir=debug
+  [[ $PROFILE == release ]] && flags+=(--release) && dir=release
+  log "building hubbub ($PROFILE)"
+  (cd "$HUBBUB_ROOT" && cargo build --quiet "${flags[@]}")
+  BIN="${CARGO_TARGET_DIR:-$HUBBUB_ROOT/target}/$dir/hubbub"
+}
+
+service_env() {
+  export HUBBUB_GATEWAY__PORT=$BASE
+  export HUBBUB_RPC__AUTH__GRPC_ADDR=127.0.0.1:$((BASE + 1))
+  export HUBBUB_RPC__USER__GRPC_ADDR=127.0.0.1:$((BASE + 2))
+  export HUBBUB_RPC__GROUP__GRPC_ADDR=127.0.0.1:$((BASE + 3))
+  export HUBBUB_RPC__MESSAGE__GRPC_ADDR=127.0.0.1:$((BASE + 4))
+  export HUBBUB_RPC__AMQP_URL="amqp://guest:guest@127.0.0.1:$HUBBUB_AMQP_PORT/%2f"
+  export HUBBUB_RPC__QUEUE_PREFIX="$NAMESPACE."
+  export HUBBUB_KAFKA__BROKERS="127.0.0.1:$HUBBUB_KAFKA_PORT"
+  export HUBBUB_KAFKA__TOPIC_PREFIX="$NAMESPACE."
+  export HUBBUB_MONGO__URI="mongodb://127.0.0.1:$HUBBUB_MONGO_PORT/?directConnection=true"
+  export HUBBUB_MONGO__DATABASE_PREFIX="${NAMESPACE}_"
+  export RUST_LOG=${RUST_LOG:-info}
+}
+
+chat_port() { echo $((BASE + 10 + $1)); }
+
+# started NAME PORT: wait for NAME's port; if the process died, show its log and fail.
+started() {
+  local name=$1 port=$2 i
+  for ((i = 0; i < 600; i++)); do
+    port_open "$port" && return 0
+    pid_alive "$name" || { tail -n 30 "$HUBBUB_RUN/logs/$name.log" >&2; die "$name exited during startup"; }
+    sleep 0.1
+  done
+  die "$name did not open 127.0.0.1:$port within 60s (see $HUBBUB_RUN/logs/$name.log)"
+}
+
+render_nginx() {
+  local conf="$HUBBUB_RUN/nginx/nginx.conf" servers="" i
+  mkdir -p "$HUBBUB_RUN/nginx/tmp" "$HUBBUB_RUN/logs"
+  for ((i = 1; i <= NODES; i++)); do
+    servers+="        server 127.0.0.1:$(chat_port "$i");"$'\n'
+  done
+  sed -e "s|@RUN@|$HUBBUB_RUN|g" -e "s|@GATEWAY_PORT@|$BASE|g" -e "s|@HTTP_PORT@|$HTTP_PORT|g" \
+    "$HUBBUB_ROOT/deploy/nginx/local.conf.template" | awk -v s="$servers" '{ if ($0 ~ /@CHAT_SERVERS@/) printf "%s", s; else print }' >"$conf"
+  echo "$conf"
+}
+
+up() {
+  port_open "$HTTP_PORT" && die "127.0.0.1:$HTTP_PORT is taken (is the stack already up? scripts/stack.sh status)"
+  "$(dirname "$0")/infra.sh" up
+  binary
+  service_env
+  local svc i
+  for svc in "${SERVICES[@]}"; do
+    pid_alive "$svc" || start_bg "$svc" "$BIN" "$svc"
+  done
+  for ((i = 1; i <= NODES; i++)); do
+    pid_alive "chat-$i" || start_bg "chat-$i" "$BIN" chat --port "$(chat_port "$i")" --node-id "chat-$i"
+  done
+  started auth $((BASE + 1)); started user $((BASE + 2)); started group $((BASE + 3))
+  started message $((BASE + 4)); started gateway "$BASE"
+  for ((i = 1; i <= NODES; i++)); do started "chat-$i" "$(chat_port "$i")"; done
+  command -v nginx >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
+  local conf
+  conf=$(render_nginx)
+  start_bg nginx nginx -e "$HUBBUB_RUN/logs/nginx-error.log" -p "$HUBBUB_RUN/nginx" -c "$conf" -g 'daemon off;'
+  started nginx "$HTTP_PORT"
+  cat <<MSG
+
+hubbub is up.
+  HTTP API    http://127.0.0.1:$HTTP_PORT/api/v1/   (e.g. POST /api/v1/auth/register)
+  Socket.IO   http://127.0.0.1:$HTTP_PORT  path /socket.io/, auth: { token: "<accessToken>" }
+  chat nodes  $NODES behind nginx; logs and pids in $HUBBUB_RUN
+  stop        scripts/stack.sh down
+MSG
+}
+
+down() {
+  local i svc
+  stop_pid nginx
+  for ((i = 1; i <= 16; i++)); do stop_pid "chat-$i"; done
+  for svc in gateway message group user auth; do stop_pid "$svc"; done
+  "$(dirname "$0")/infra.sh" down
+  log "stack stopped"
+}
+
+status() {
+  local name
+  for name in nginx "${SERVICES[@]}" $(for ((i = 1; i <= NODES; i++)); do echo "chat-$i"; done); do
+    if pid_alive "$name"; then echo "$name  up    pid $(cat "$HUBBUB_RUN/pids/$name.pid")"; else echo "$name  down"; fi
+  done
+  "$(dirname "$0")/infra.sh" status
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) die "usage: $0 up | down | status" ;;
+esac
