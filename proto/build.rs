@@ -2,7 +2,13 @@
 use std::io::{Error, ErrorKind};
 
 fn main() -> std::io::Result<()> {
-    let files = ["auth.proto", "user.proto", "group.proto", "message.proto", "events.proto"];
+    let files = [
+        "auth.proto",
+        "user.proto",
+        "group.proto",
+        "message.proto",
+        "events.proto",
+    ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");
     }

@@ -127,7 +127,12 @@ impl KafkaSettings {
 
     /// A consumer in `group` subscribed to `topics` (short names). Offsets are committed only
     /// when the caller says so (`commit_message`), so a crash re-delivers what was not done.
-    pub fn group_consumer(&self, group: &str, topics: &[&str], start: Start) -> Result<StreamConsumer> {
+    pub fn group_consumer(
+        &self,
+        group: &str,
+        topics: &[&str],
+        start: Start,
+    ) -> Result<StreamConsumer> {
         let consumer: StreamConsumer = self
             .base()
             .set("group.id", group)
@@ -182,10 +187,19 @@ pub struct Producer {
 
 impl Producer {
     /// Sends `payload` to `topic` (full name) with `key`; returns when the broker has it.
-    pub async fn send(&self, topic: &str, key: &str, payload: &[u8], request_id: Option<&str>) -> Result<()> {
+    pub async fn send(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+        request_id: Option<&str>,
+    ) -> Result<()> {
         let mut record = FutureRecord::to(topic).key(key).payload(payload);
         if let Some(id) = request_id {
-            record = record.headers(OwnedHeaders::new().insert(Header { key: REQUEST_ID_HEADER, value: Some(id) }));
+            record = record.headers(OwnedHeaders::new().insert(Header {
+                key: REQUEST_ID_HEADER,
+                value: Some(id),
+            }));
         }
         self.inner
             .send(record, Duration::from_secs(30))

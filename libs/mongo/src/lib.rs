@@ -47,5 +47,7 @@ pub fn is_duplicate_key(err: &mongodb::error::Error) -> bool {
 
 /// Pings the server: readiness checks use it.
 pub async fn ping(db: &mongodb::Database) -> mongodb::error::Result<()> {
-    db.run_command(mongodb::bson::doc! { "ping": 1 }).await.map(|_| ())
+    db.run_command(mongodb::bson::doc! { "ping": 1 })
+        .await
+        .map(|_| ())
 }

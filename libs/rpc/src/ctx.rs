@@ -24,7 +24,11 @@ pub struct Ctx {
 impl Ctx {
     /// A context for `request_id` without a caller.
     pub fn new(request_id: impl Into<String>) -> Self {
-        Self { request_id: request_id.into(), caller: None, timeout: None }
+        Self {
+            request_id: request_id.into(),
+            caller: None,
+            timeout: None,
+        }
     }
 
     /// The same context, acting for `user_id`.
@@ -57,8 +61,17 @@ impl Ctx {
     /// Reads the context a caller sent (server side). The deadline is enforced by the transport,
     /// so it is not repeated here.
     pub fn from_request<T>(req: &tonic::Request<T>) -> Self {
-        let get = |k: &str| req.metadata().get(k).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        Self { request_id: get(REQUEST_ID_HEADER).unwrap_or_default(), caller: get(CALLER_HEADER), timeout: None }
+        let get = |k: &str| {
+            req.metadata()
+                .get(k)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        Self {
+            request_id: get(REQUEST_ID_HEADER).unwrap_or_default(),
+            caller: get(CALLER_HEADER),
+            timeout: None,
+        }
     }
 
     /// The caller, or UNAUTHENTICATED.
@@ -75,13 +88,22 @@ impl Ctx {
 pub const ERROR_CODE_HEADER: &str = "x-hubbub-error-code";
 
 /// An error status with an API error code attached.
-pub fn coded(code: tonic::Code, api_code: &'static str, message: impl Into<String>) -> tonic::Status {
+pub fn coded(
+    code: tonic::Code,
+    api_code: &'static str,
+    message: impl Into<String>,
+) -> tonic::Status {
     let mut status = tonic::Status::new(code, message);
-    status.metadata_mut().insert(ERROR_CODE_HEADER, MetadataValue::from_static(api_code));
+    status
+        .metadata_mut()
+        .insert(ERROR_CODE_HEADER, MetadataValue::from_static(api_code));
     status
 }
 
 /// The API error code a status carries, if any.
 pub fn api_code(status: &tonic::Status) -> Option<&str> {
-    status.metadata().get(ERROR_CODE_HEADER).and_then(|v| v.to_str().ok())
+    status
+        .metadata()
+        .get(ERROR_CODE_HEADER)
+        .and_then(|v| v.to_str().ok())
 }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use channel::Channel;
 pub use ctx::{CALLER_HEADER, Ctx, ERROR_CODE_HEADER, REQUEST_ID_HEADER, api_code, coded};
-pub use serve::{Server, ServeError};
+pub use serve::{ServeError, Server};
 
 /// Which transport a caller uses to reach a service.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -64,7 +64,10 @@ pub struct RpcSettings {
 
 impl Default for RpcSettings {
     fn default() -> Self {
-        let ep = |transport, port: u16| Endpoint { transport, grpc_addr: format!("127.0.0.1:{port}") };
+        let ep = |transport, port: u16| Endpoint {
+            transport,
+            grpc_addr: format!("127.0.0.1:{port}"),
+        };
         Self {
             amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
             queue_prefix: "hubbub.".into(),
@@ -114,7 +117,10 @@ pub struct Connector {
 impl Connector {
     /// A connector; nothing is dialed until a channel needs it.
     pub fn new(settings: RpcSettings) -> Self {
-        Self { settings, amqp: Default::default() }
+        Self {
+            settings,
+            amqp: Default::default(),
+        }
     }
 
     /// The settings this connector follows.
@@ -128,10 +134,11 @@ impl Connector {
         match endpoint.transport {
             Transport::Grpc => {
                 let uri = format!("http://{}", endpoint.grpc_addr);
-                let ep = tonic::transport::Endpoint::from_shared(uri).map_err(|e| Error::Address {
-                    addr: endpoint.grpc_addr.clone(),
-                    reason: e.to_string(),
-                })?;
+                let ep =
+                    tonic::transport::Endpoint::from_shared(uri).map_err(|e| Error::Address {
+                        addr: endpoint.grpc_addr.clone(),
+                        reason: e.to_string(),
+                    })?;
                 let ep = ep
                     .connect_timeout(Duration::from_secs(2))
                     .timeout(self.settings.default_timeout())

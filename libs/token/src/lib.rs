@@ -4,8 +4,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use hubbub_config::Secret;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 /// How tokens are signed and checked.
@@ -82,7 +82,9 @@ pub struct Tokens {
 
 impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tokens").field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("Tokens")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
@@ -91,7 +93,9 @@ impl Tokens {
     pub fn new(settings: TokenSettings) -> Result<Self> {
         let secret = settings.secret.expose().as_bytes();
         if secret.len() < 32 {
-            return Err(Error::Settings("token secret must be at least 32 bytes".into()));
+            return Err(Error::Settings(
+                "token secret must be at least 32 bytes".into(),
+            ));
         }
         if settings.secret.expose() == DEV_SECRET {
             tracing_warn_dev_secret();
@@ -133,7 +137,8 @@ impl Tokens {
 
     /// Verifies signature, algorithm, key id, issuer, audience and expiry.
     pub fn verify(&self, token: &str) -> Result<Claims> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| Error::Invalid(e.to_string()))?;
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| Error::Invalid(e.to_string()))?;
         if header.alg != Algorithm::HS256 {
             return Err(Error::Invalid("unexpected algorithm".into()));
         }
@@ -149,12 +154,17 @@ impl Tokens {
 fn tracing_warn_dev_secret() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        tracing::warn!("token secret is the development default: set HUBBUB_TOKEN__SECRET in production");
+        tracing::warn!(
+            "token secret is the development default: set HUBBUB_TOKEN__SECRET in production"
+        );
     });
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -182,15 +192,20 @@ mod tests {
         })
         .unwrap();
         assert!(t.verify(&other.issue("u1", "a").unwrap()).is_err());
-        let other_aud =
-            Tokens::new(TokenSettings { audience: "elsewhere".into(), ..TokenSettings::default() })
-                .unwrap();
+        let other_aud = Tokens::new(TokenSettings {
+            audience: "elsewhere".into(),
+            ..TokenSettings::default()
+        })
+        .unwrap();
         assert!(t.verify(&other_aud.issue("u1", "a").unwrap()).is_err());
     }
 
     #[test]
     fn a_short_secret_is_refused() {
-        let short = TokenSettings { secret: Secret::new("short"), ..TokenSettings::default() };
+        let short = TokenSettings {
+            secret: Secret::new("short"),
+            ..TokenSettings::default()
+        };
         assert!(Tokens::new(short).is_err());
     }
 }

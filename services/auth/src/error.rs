@@ -39,9 +39,15 @@ impl From<Error> for Status {
     fn from(e: Error) -> Self {
         match e {
             Error::Invalid(m) => coded(Code::InvalidArgument, "VALIDATION_ERROR", m),
-            Error::UsernameTaken => coded(Code::AlreadyExists, "USERNAME_TAKEN", "username is taken"),
+            Error::UsernameTaken => {
+                coded(Code::AlreadyExists, "USERNAME_TAKEN", "username is taken")
+            }
             Error::EmailTaken => coded(Code::AlreadyExists, "EMAIL_TAKEN", "email is taken"),
-            Error::BadCredentials => coded(Code::Unauthenticated, "INVALID_CREDENTIALS", "invalid login or password"),
+            Error::BadCredentials => coded(
+                Code::Unauthenticated,
+                "INVALID_CREDENTIALS",
+                "invalid login or password",
+            ),
             Error::Upstream(s) => s,
             Error::Store(e) => {
                 tracing::error!(error = %e, "auth store");

@@ -61,29 +61,49 @@ impl<S: AccountStore> Auth<S> {
 
     async fn log_in(&self, ctx: &Ctx, r: LoginRequest) -> Result<AuthResponse> {
         let account = self.store.find_by_login(r.login.trim()).await?;
-        let ok = self.hasher.verify(&r.password, account.as_ref().map(|a| a.password_hash.clone())).await?;
+        let ok = self
+            .hasher
+            .verify(
+                &r.password,
+                account.as_ref().map(|a| a.password_hash.clone()),
+            )
+            .await?;
         let account = match account {
             Some(a) if ok => a,
             _ => return Err(crate::Error::BadCredentials),
         };
-        let user = self.users.clone().get_user(ctx.request(GetUserRequest { id: account.id })).await?.into_inner();
+        let user = self
+            .users
+            .clone()
+            .get_user(ctx.request(GetUserRequest { id: account.id }))
+            .await?
+            .into_inner();
         self.respond(user)
     }
 
     fn respond(&self, user: hubbub_proto::user::User) -> Result<AuthResponse> {
         let access_token = self.tokens.issue(&user.id, &user.username)?;
         let expires_in = u32::try_from(self.tokens.ttl().as_secs()).unwrap_or(u32::MAX);
-        Ok(AuthResponse { user: Some(user), access_token, expires_in })
+        Ok(AuthResponse {
+            user: Some(user),
+            access_token,
+            expires_in,
+        })
     }
 }
 
 #[tonic::async_trait]
 impl<S: AccountStore> AuthService for Auth<S> {
     #[tracing::instrument(skip_all, fields(request_id))]
-    async fn register(&self, req: Request<RegisterRequest>) -> Result<Response<AuthResponse>, Status> {
+    async fn register(
+        &self,
+        req: Request<RegisterRequest>,
+    ) -> Result<Response<AuthResponse>, Status> {
         let ctx = Ctx::from_request(&req);
         tracing::Span::current().record("request_id", ctx.request_id.as_str());
-        Ok(Response::new(self.register_account(&ctx, req.into_inner()).await?))
+        Ok(Response::new(
+            self.register_account(&ctx, req.into_inner()).await?,
+        ))
     }
 
     #[tracing::instrument(skip_all, fields(request_id))]
@@ -93,4 +113,3 @@ impl<S: AccountStore> AuthService for Auth<S> {
         Ok(Response::new(self.log_in(&ctx, req.into_inner()).await?))
     }
 }
-

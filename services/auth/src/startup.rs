@@ -27,11 +27,22 @@ pub struct Deps<'a> {
 }
 
 /// Serves the auth service on `listener` (gRPC) and its queue (RabbitMQ) until `shutdown`.
-pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    deps: Deps<'_>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let db = deps.mongo.database("auth").await.context("mongodb")?;
-    let store = MongoStore::new(&db).await.context("preparing the accounts collection")?;
+    let store = MongoStore::new(&db)
+        .await
+        .context("preparing the accounts collection")?;
     let connector = Connector::new(deps.rpc.clone());
-    let users = UserServiceClient::new(connector.channel(&deps.rpc.user).await.context("user service channel")?);
+    let users = UserServiceClient::new(
+        connector
+            .channel(&deps.rpc.user)
+            .await
+            .context("user service channel")?,
+    );
     let auth = Auth {
         settings: deps.auth.clone(),
         store,

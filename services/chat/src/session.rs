@@ -61,12 +61,17 @@ pub async fn authenticate(
     State(chat): State<Chat>,
 ) -> Result<(), Refused> {
     let token = auth.map_err(|_| Refused::Unauthorized)?.token;
-    let claims = chat.tokens.verify(&token).map_err(|_| Refused::Unauthorized)?;
+    let claims = chat
+        .tokens
+        .verify(&token)
+        .map_err(|_| Refused::Unauthorized)?;
     let ctx = Ctx::new(session_request_id(&s)).as_user(claims.sub.clone());
     let groups = chat
         .groups
         .clone()
-        .list_user_groups(ctx.request(ListUserGroupsRequest { user_id: claims.sub.clone() }))
+        .list_user_groups(ctx.request(ListUserGroupsRequest {
+            user_id: claims.sub.clone(),
+        }))
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "listing a connecting user's groups");

@@ -26,13 +26,28 @@ pub struct Deps<'a> {
 }
 
 /// Serves Socket.IO (and `/health`) on `listener` until `shutdown`.
-pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-    deps.kafka.ensure_topics(&[MESSAGE_COMMANDS, MESSAGE_EVENTS]).await.context("creating kafka topics")?;
+pub async fn run(
+    deps: Deps<'_>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    deps.kafka
+        .ensure_topics(&[MESSAGE_COMMANDS, MESSAGE_EVENTS])
+        .await
+        .context("creating kafka topics")?;
     // Start reading events before taking connections, so nothing durable is missed.
-    let consumer = deps.kafka.tail_consumer(MESSAGE_EVENTS).context("kafka event consumer")?;
+    let consumer = deps
+        .kafka
+        .tail_consumer(MESSAGE_EVENTS)
+        .context("kafka event consumer")?;
     let producer = deps.kafka.producer().context("kafka producer")?;
     let connector = Connector::new(deps.rpc.clone());
-    let groups = GroupServiceClient::new(connector.channel(&deps.rpc.group).await.context("group service channel")?);
+    let groups = GroupServiceClient::new(
+        connector
+            .channel(&deps.rpc.group)
+            .await
+            .context("group service channel")?,
+    );
     let chat = Chat::new(
         deps.chat.clone(),
         Tokens::new(deps.token.clone()).context("token settings")?,
@@ -41,9 +56,20 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
         deps.kafka.topic(MESSAGE_COMMANDS),
     );
 
-    let (layer, io) = SocketIo::builder().max_payload(deps.chat.max_payload_bytes).with_state(chat.clone()).build_layer();
-    io.ns("/", crate::session::on_connect.with(crate::session::authenticate));
-    let fanout = tokio::spawn(crate::fanout::run(io.clone(), chat, consumer, shutdown.clone()));
+    let (layer, io) = SocketIo::builder()
+        .max_payload(deps.chat.max_payload_bytes)
+        .with_state(chat.clone())
+        .build_layer();
+    io.ns(
+        "/",
+        crate::session::on_connect.with(crate::session::authenticate),
+    );
+    let fanout = tokio::spawn(crate::fanout::run(
+        io.clone(),
+        chat,
+        consumer,
+        shutdown.clone(),
+    ));
     // Open websockets would hold a graceful HTTP shutdown forever: close the sockets first.
     let closer = {
         let (io, shutdown) = (io.clone(), shutdown.clone());
@@ -54,10 +80,15 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
     };
 
     let app = axum::Router::new()
-        .route("/health", axum::routing::get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
+        .route(
+            "/health",
+            axum::routing::get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
+        )
         .layer(layer);
     tracing::info!(addr = %listener.local_addr()?, node = %deps.chat.node_id, "chat node serving");
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await;
     shutdown.cancel();
     fanout.await.context("fan-out task")?;
     closer.await.context("socket closer task")?;

@@ -63,7 +63,14 @@ impl Chat {
         producer: Producer,
         commands_topic: String,
     ) -> Self {
-        Self(Arc::new(Inner { settings, tokens, groups, producer, commands_topic, pending: Mutex::default() }))
+        Self(Arc::new(Inner {
+            settings,
+            tokens,
+            groups,
+            producer,
+            commands_topic,
+            pending: Mutex::default(),
+        }))
     }
 
     /// How long a send waits for durability.
@@ -82,7 +89,12 @@ impl Chat {
 
     /// Delivers the outcome of post `key` to everyone waiting for it.
     pub fn settle(&self, key: &str, outcome: &Outcome) {
-        let waiters = self.pending.lock().ok().and_then(|mut p| p.remove(key)).unwrap_or_default();
+        let waiters = self
+            .pending
+            .lock()
+            .ok()
+            .and_then(|mut p| p.remove(key))
+            .unwrap_or_default();
         for tx in waiters {
             let _ = tx.send(outcome.clone());
         }

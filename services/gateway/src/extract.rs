@@ -28,7 +28,10 @@ pub struct Caller(pub Ctx);
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -38,7 +41,10 @@ impl FromRequestParts<AppState> for Caller {
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
-        let claims = state.tokens.verify(token.trim()).map_err(|_| ApiError::unauthorized("invalid or expired token"))?;
+        let claims = state
+            .tokens
+            .verify(token.trim())
+            .map_err(|_| ApiError::unauthorized("invalid or expired token"))?;
         Ok(Caller(Ctx::new(request_id()).as_user(claims.sub)))
     }
 }

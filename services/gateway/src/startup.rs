@@ -31,16 +31,38 @@ pub struct Deps<'a> {
 }
 
 /// Serves the HTTP API on `listener` until `shutdown`.
-pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    deps: Deps<'_>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let connector = Connector::new(deps.rpc.clone());
     let rpc = deps.rpc;
     let state = AppState {
         tokens: Tokens::new(deps.token.clone()).context("token settings")?,
-        auth: AuthServiceClient::new(connector.channel(&rpc.auth).await.context("auth service channel")?),
-        groups: GroupServiceClient::new(connector.channel(&rpc.group).await.context("group service channel")?),
-        messages: MessageServiceClient::new(connector.channel(&rpc.message).await.context("message service channel")?),
+        auth: AuthServiceClient::new(
+            connector
+                .channel(&rpc.auth)
+                .await
+                .context("auth service channel")?,
+        ),
+        groups: GroupServiceClient::new(
+            connector
+                .channel(&rpc.group)
+                .await
+                .context("group service channel")?,
+        ),
+        messages: MessageServiceClient::new(
+            connector
+                .channel(&rpc.message)
+                .await
+                .context("message service channel")?,
+        ),
     };
     let app = crate::routes::router(state, deps.gateway.body_limit_bytes);
     tracing::info!(addr = %listener.local_addr()?, "gateway serving");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await.context("gateway")
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .context("gateway")
 }

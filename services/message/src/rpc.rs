@@ -21,7 +21,9 @@ impl<S: MessageStore> History<S> {
     async fn list(&self, ctx: &Ctx, r: ListMessagesRequest) -> Result<ListMessagesResponse> {
         let caller = ctx.caller()?;
         let page = match (r.before, r.after) {
-            (Some(_), Some(_)) => return Err(Error::Invalid("give before or after, not both".into())),
+            (Some(_), Some(_)) => {
+                return Err(Error::Invalid("give before or after, not both".into()));
+            }
             (Some(b), None) => Page::Before(b),
             (None, Some(a)) => Page::After(a),
             (None, None) => Page::Newest,
@@ -33,7 +35,10 @@ impl<S: MessageStore> History<S> {
         let membership = self
             .groups
             .clone()
-            .get_membership(ctx.request(GetMembershipRequest { group_id: r.group_id.clone(), user_id: caller.to_owned() }))
+            .get_membership(ctx.request(GetMembershipRequest {
+                group_id: r.group_id.clone(),
+                user_id: caller.to_owned(),
+            }))
             .await?
             .into_inner();
         if !membership.member {
@@ -47,7 +52,10 @@ impl<S: MessageStore> History<S> {
 #[tonic::async_trait]
 impl<S: MessageStore> MessageService for History<S> {
     #[tracing::instrument(skip_all, fields(request_id))]
-    async fn list_messages(&self, req: Request<ListMessagesRequest>) -> Result<Response<ListMessagesResponse>, Status> {
+    async fn list_messages(
+        &self,
+        req: Request<ListMessagesRequest>,
+    ) -> Result<Response<ListMessagesResponse>, Status> {
         let ctx = Ctx::from_request(&req);
         tracing::Span::current().record("request_id", ctx.request_id.as_str());
         Ok(Response::new(self.list(&ctx, req.into_inner()).await?))

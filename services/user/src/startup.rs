@@ -18,7 +18,9 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let db = mongo.database("user").await.context("mongodb")?;
-    let store = MongoStore::new(&db).await.context("preparing the users collection")?;
+    let store = MongoStore::new(&db)
+        .await
+        .context("preparing the users collection")?;
     tracing::info!(addr = %listener.local_addr()?, "user service serving");
     hubbub_rpc::Server::new()
         .add_service(UserServiceServer::new(Users { store }))

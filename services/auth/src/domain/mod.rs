@@ -20,8 +20,13 @@ impl Username {
                 limits.username_min, limits.username_max
             )));
         }
-        if !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')) {
-            return Err(Error::Invalid("username may contain only letters, digits, '_', '.' and '-'".into()));
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        {
+            return Err(Error::Invalid(
+                "username may contain only letters, digits, '_', '.' and '-'".into(),
+            ));
         }
         Ok(Self(s.to_owned()))
     }
@@ -46,7 +51,12 @@ impl Email {
         }
         let (local, domain) = s.split_once('@').ok_or_else(bad)?;
         let labels_ok = domain.split('.').all(|l| !l.is_empty());
-        if local.is_empty() || local.len() > 64 || domain.contains('@') || !domain.contains('.') || !labels_ok {
+        if local.is_empty()
+            || local.len() > 64
+            || domain.contains('@')
+            || !domain.contains('.')
+            || !labels_ok
+        {
             return Err(bad());
         }
         Ok(Self(s.to_owned()))
@@ -64,10 +74,15 @@ pub fn display_name(s: Option<&str>, fallback: &Username, limits: &AuthSettings)
         return Ok(fallback.as_str().to_owned());
     };
     if s.chars().count() > limits.display_name_max {
-        return Err(Error::Invalid(format!("display name must be at most {} characters", limits.display_name_max)));
+        return Err(Error::Invalid(format!(
+            "display name must be at most {} characters",
+            limits.display_name_max
+        )));
     }
     if s.chars().any(char::is_control) {
-        return Err(Error::Invalid("display name may not contain control characters".into()));
+        return Err(Error::Invalid(
+            "display name may not contain control characters".into(),
+        ));
     }
     Ok(s.to_owned())
 }
@@ -118,7 +133,9 @@ mod tests {
 
     #[test]
     fn malformed_addresses_are_refused() {
-        for s in ["", "a", "a@", "@b.c", "a@b", "a@@b.c", "a b@c.d", "a@b..c", "a@.b"] {
+        for s in [
+            "", "a", "a@", "@b.c", "a@b", "a@@b.c", "a b@c.d", "a@b..c", "a@.b",
+        ] {
             assert!(Email::parse(s).is_err(), "{s}");
         }
     }
@@ -126,8 +143,17 @@ mod tests {
     #[test]
     fn an_empty_display_name_falls_back_to_the_username() {
         let u = Username("alice".into());
-        assert_eq!(display_name(Some("  "), &u, &limits()).ok().as_deref(), Some("alice"));
-        assert_eq!(display_name(None, &u, &limits()).ok().as_deref(), Some("alice"));
-        assert_eq!(display_name(Some(" Al "), &u, &limits()).ok().as_deref(), Some("Al"));
+        assert_eq!(
+            display_name(Some("  "), &u, &limits()).ok().as_deref(),
+            Some("alice")
+        );
+        assert_eq!(
+            display_name(None, &u, &limits()).ok().as_deref(),
+            Some("alice")
+        );
+        assert_eq!(
+            display_name(Some(" Al "), &u, &limits()).ok().as_deref(),
+            Some("Al")
+        );
     }
 }

@@ -37,11 +37,19 @@ impl MongoStore {
         let unique = |key: &str, name: &str| {
             IndexModel::builder()
                 .keys(doc! { key: 1 })
-                .options(IndexOptions::builder().unique(true).name(name.to_owned()).build())
+                .options(
+                    IndexOptions::builder()
+                        .unique(true)
+                        .name(name.to_owned())
+                        .build(),
+                )
                 .build()
         };
         accounts
-            .create_indexes([unique("usernameLower", USERNAME_INDEX), unique("emailLower", EMAIL_INDEX)])
+            .create_indexes([
+                unique("usernameLower", USERNAME_INDEX),
+                unique("emailLower", EMAIL_INDEX),
+            ])
             .await?;
         Ok(Self { accounts })
     }
@@ -62,7 +70,11 @@ impl AccountStore for MongoStore {
             Ok(_) => Ok(()),
             Err(e) if hubbub_mongo::is_duplicate_key(&e) => {
                 // The server names the violated index in its message.
-                if e.to_string().contains(EMAIL_INDEX) { Err(Error::EmailTaken) } else { Err(Error::UsernameTaken) }
+                if e.to_string().contains(EMAIL_INDEX) {
+                    Err(Error::EmailTaken)
+                } else {
+                    Err(Error::UsernameTaken)
+                }
             }
             Err(e) => Err(e.into()),
         }
@@ -75,7 +87,11 @@ impl AccountStore for MongoStore {
 
     async fn find_by_login(&self, login: &str) -> Result<Option<Account>> {
         let lower = login.to_lowercase();
-        let filter = if login.contains('@') { doc! { "emailLower": lower } } else { doc! { "usernameLower": lower } };
+        let filter = if login.contains('@') {
+            doc! { "emailLower": lower }
+        } else {
+            doc! { "usernameLower": lower }
+        };
         Ok(self.accounts.find_one(filter).await?.map(|d| Account {
             id: d.id,
             username: d.username,

@@ -34,19 +34,46 @@ pub struct Tokens {
 
 impl From<AuthResponse> for Tokens {
     fn from(r: AuthResponse) -> Self {
-        Self { user: r.user.map(Into::into), access_token: r.access_token, expires_in: r.expires_in }
+        Self {
+            user: r.user.map(Into::into),
+            access_token: r.access_token,
+            expires_in: r.expires_in,
+        }
     }
 }
 
 /// `POST /api/v1/auth/register` → 201 tokens.
-pub async fn register(State(s): State<AppState>, Json(b): Json<RegisterBody>) -> Result<(StatusCode, axum::Json<Tokens>), ApiError> {
-    let req = RegisterRequest { username: b.username, email: b.email, password: b.password, display_name: b.display_name };
-    let resp = s.auth.clone().register(anonymous().request(req)).await?.into_inner();
+pub async fn register(
+    State(s): State<AppState>,
+    Json(b): Json<RegisterBody>,
+) -> Result<(StatusCode, axum::Json<Tokens>), ApiError> {
+    let req = RegisterRequest {
+        username: b.username,
+        email: b.email,
+        password: b.password,
+        display_name: b.display_name,
+    };
+    let resp = s
+        .auth
+        .clone()
+        .register(anonymous().request(req))
+        .await?
+        .into_inner();
     Ok((StatusCode::CREATED, axum::Json(resp.into())))
 }
 
 /// `POST /api/v1/auth/login` → 200 tokens.
-pub async fn login(State(s): State<AppState>, Json(b): Json<LoginBody>) -> Result<axum::Json<Tokens>, ApiError> {
-    let resp = s.auth.clone().login(anonymous().request(LoginRequest { login: b.login, password: b.password })).await?;
+pub async fn login(
+    State(s): State<AppState>,
+    Json(b): Json<LoginBody>,
+) -> Result<axum::Json<Tokens>, ApiError> {
+    let resp = s
+        .auth
+        .clone()
+        .login(anonymous().request(LoginRequest {
+            login: b.login,
+            password: b.password,
+        }))
+        .await?;
     Ok(axum::Json(resp.into_inner().into()))
 }

@@ -28,15 +28,38 @@ pub async fn create(
     let visibility = match b.visibility.as_deref() {
         None | Some("private") => Visibility::Private,
         Some("public") => Visibility::Public,
-        Some(_) => return Err(ApiError::validation("visibility must be \"public\" or \"private\"")),
+        Some(_) => {
+            return Err(ApiError::validation(
+                "visibility must be \"public\" or \"private\"",
+            ));
+        }
     };
-    let req = CreateGroupRequest { name: b.name, description: b.description, visibility: visibility as i32, member_ids: b.member_ids };
-    let group = s.groups.clone().create_group(ctx.request(req)).await?.into_inner();
+    let req = CreateGroupRequest {
+        name: b.name,
+        description: b.description,
+        visibility: visibility as i32,
+        member_ids: b.member_ids,
+    };
+    let group = s
+        .groups
+        .clone()
+        .create_group(ctx.request(req))
+        .await?
+        .into_inner();
     Ok((StatusCode::CREATED, axum::Json(group.into())))
 }
 
 /// `GET /api/v1/groups/{id}` → Group.
-pub async fn get(State(s): State<AppState>, Caller(ctx): Caller, Path(id): Path<String>) -> Result<axum::Json<hubbub_api::Group>, ApiError> {
-    let group = s.groups.clone().get_group(ctx.request(GetGroupRequest { id })).await?.into_inner();
+pub async fn get(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<hubbub_api::Group>, ApiError> {
+    let group = s
+        .groups
+        .clone()
+        .get_group(ctx.request(GetGroupRequest { id }))
+        .await?
+        .into_inner();
     Ok(axum::Json(group.into()))
 }

@@ -30,7 +30,20 @@ pub async fn list(
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<Page>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::validation(e.body_text()))?;
-    let req = ListMessagesRequest { group_id, before: q.before, after: q.after, limit: q.limit.unwrap_or(0) };
-    let resp = s.messages.clone().list_messages(ctx.request(req)).await?.into_inner();
-    Ok(axum::Json(Page { messages: resp.messages.into_iter().map(Into::into).collect(), more: resp.more }))
+    let req = ListMessagesRequest {
+        group_id,
+        before: q.before,
+        after: q.after,
+        limit: q.limit.unwrap_or(0),
+    };
+    let resp = s
+        .messages
+        .clone()
+        .list_messages(ctx.request(req))
+        .await?
+        .into_inner();
+    Ok(axum::Json(Page {
+        messages: resp.messages.into_iter().map(Into::into).collect(),
+        more: resp.more,
+    }))
 }

@@ -82,6 +82,10 @@ impl UserStore for MongoStore {
     }
 
     async fn get(&self, id: &str) -> Result<Option<User>> {
-        Ok(self.users.find_one(doc! { "_id": id }).await?.map(Into::into))
+        Ok(self
+            .users
+            .find_one(doc! { "_id": id })
+            .await?
+            .map(Into::into))
     }
 }

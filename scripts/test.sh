@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The test command: formatting, clippy with warnings denied, the whole test suite against real
+# servers (installed and started as needed), then the end-to-end test through nginx with the
+# official socket.io-client. Whatever it starts, it stops.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+cd "$HUBBUB_ROOT"
+
+# Test servers and the test stack keep their pids, logs and data apart from a dev stack.
+export HUBBUB_RUN="$HUBBUB_ROOT/.run/test"
+E2E_RUN="$HUBBUB_ROOT/.run/e2e"
+t0=$SECONDS
+step() { log "[$((SECONDS - t0))s] $*"; }
+
+cleanup() {
+  HUBBUB_RUN="$E2E_RUN" scripts/stack.sh down >/dev/null 2>&1 || true
+  scripts/infra.sh down >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+step "installing tools (cached after the first run)"
+scripts/tools.sh install
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
+
+step "starting infrastructure"
+rm -rf "$HUBBUB_RUN/data"
+HUBBUB_KAFKA_STORAGE=memory scripts/infra.sh up
+
+step "cargo test"
+cargo test --locked --workspace --quiet
+
+step "end-to-end: a stack with three chat nodes behind nginx"
+rm -rf "$E2E_RUN"
+HUBBUB_RUN="$E2E_RUN" HUBBUB_PROFILE=debug HUBBUB_HTTP_PORT="${HUBBUB_E2E_HTTP_PORT:-18080}" \
+  HUBBUB_PORT_BASE="${HUBBUB_E2E_PORT_BASE:-13000}" HUBBUB_NAMESPACE="e2e$$" \
+  RUST_LOG=info scripts/stack.sh up >/dev/null
+HUBBUB_URL="http://127.0.0.1:${HUBBUB_E2E_HTTP_PORT:-18080}" HUBBUB_RUN="$E2E_RUN" \
+  SOCKETIO_CLIENT="$(scripts/tools.sh path socket.io-client)" \
+  node --test --test-reporter=spec scripts/e2e/
+step "all tests passed"

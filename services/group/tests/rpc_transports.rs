@@ -1,0 +1,242 @@
+//! One service, two transports: the same calls over gRPC and over RabbitMQ must give the same
+//! answers and the same errors, with the caller's identity carried along; over RabbitMQ a
+//! deadline passes as DEADLINE_EXCEEDED when no replica consumes, and a request waits in the
+//! queue while the service restarts. Real RabbitMQ and MongoDB (scripts/infra.sh up).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use hubbub_group::GroupSettings;
+use hubbub_mongo::MongoSettings;
+use hubbub_proto::group::group_service_client::GroupServiceClient;
+use hubbub_proto::group::{CreateGroupRequest, GetGroupRequest, GetMembershipRequest, Visibility};
+use hubbub_rpc::{Channel, Connector, Ctx, Endpoint, RpcSettings, Transport, api_code};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::Code;
+
+/// Settings private to one test: its own queues and database.
+fn isolated() -> (RpcSettings, MongoSettings) {
+    let ns = format!("t{}", uuid::Uuid::new_v4().simple());
+    let rpc = RpcSettings {
+        queue_prefix: format!("{ns}."),
+        ..RpcSettings::default()
+    };
+    let mongo = MongoSettings {
+        database_prefix: format!("{ns}_"),
+        ..MongoSettings::default()
+    };
+    (rpc, mongo)
+}
+
+struct Running {
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// Starts the group service on a fresh port; returns it and the settings pointing at it.
+async fn start(rpc: &RpcSettings, mongo: &MongoSettings) -> (Running, RpcSettings) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut rpc = rpc.clone();
+    rpc.group.grpc_addr = listener.local_addr().unwrap().to_string();
+    let shutdown = CancellationToken::new();
+    let task = {
+        let (rpc, mongo, shutdown) = (rpc.clone(), mongo.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            hubbub_group::run(&GroupSettings::default(), &rpc, &mongo, listener, shutdown).await
+        })
+    };
+    (Running { shutdown, task }, rpc)
+}
+
+async fn client(rpc: &RpcSettings, transport: Transport) -> GroupServiceClient<Channel> {
+    let endpoint = Endpoint {
+        transport,
+        grpc_addr: rpc.group.grpc_addr.clone(),
+    };
+    GroupServiceClient::new(
+        Connector::new(rpc.clone())
+            .channel(&endpoint)
+            .await
+            .unwrap(),
+    )
+}
+
+fn as_user(user: &str) -> Ctx {
+    Ctx::new(format!("req-{user}")).as_user(user)
+}
+
+#[tokio::test]
+async fn the_same_calls_give_the_same_answers_over_grpc_and_rabbitmq() {
+    let (rpc, mongo) = isolated();
+    let (svc, rpc) = start(&rpc, &mongo).await;
+    let grpc = client(&rpc, Transport::Grpc).await;
+    let amqp = client(&rpc, Transport::Amqp).await;
+
+    // Created over RabbitMQ, with the caller's identity in metadata: the caller owns it.
+    let req = CreateGroupRequest {
+        name: "both ways".into(),
+        description: Some("d".into()),
+        visibility: Visibility::Private as i32,
+        member_ids: vec!["bob".into()],
+    };
+    let created = amqp
+        .clone()
+        .create_group(as_user("alice").request(req))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.owner_id, "alice");
+    assert_eq!(created.member_count, 2);
+
+    for user in ["alice", "bob"] {
+        let get = || GetGroupRequest {
+            id: created.id.clone(),
+        };
+        let over_grpc = grpc
+            .clone()
+            .get_group(as_user(user).request(get()))
+            .await
+            .unwrap()
+            .into_inner();
+        let over_amqp = amqp
+            .clone()
+            .get_group(as_user(user).request(get()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(over_grpc, over_amqp, "as {user}");
+    }
+    let membership = |c: GroupServiceClient<Channel>| {
+        let id = created.id.clone();
+        async move {
+            c.clone()
+                .get_membership(as_user("x").request(GetMembershipRequest {
+                    group_id: id,
+                    user_id: "bob".into(),
+                }))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    assert_eq!(
+        membership(grpc.clone()).await,
+        membership(amqp.clone()).await
+    );
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn an_error_status_crosses_both_transports_intact() {
+    let (rpc, mongo) = isolated();
+    let (svc, rpc) = start(&rpc, &mongo).await;
+    for transport in [Transport::Grpc, Transport::Amqp] {
+        let c = client(&rpc, transport).await;
+        let missing = c
+            .clone()
+            .get_group(as_user("alice").request(GetGroupRequest { id: "nope".into() }))
+            .await
+            .unwrap_err();
+        assert_eq!(missing.code(), Code::NotFound, "{transport:?}");
+        assert_eq!(missing.message(), "group not found", "{transport:?}");
+        assert_eq!(api_code(&missing), Some("GROUP_NOT_FOUND"), "{transport:?}");
+
+        let invalid = CreateGroupRequest {
+            name: " ".into(),
+            ..Default::default()
+        };
+        let invalid = c
+            .clone()
+            .create_group(as_user("alice").request(invalid))
+            .await
+            .unwrap_err();
+        assert_eq!(invalid.code(), Code::InvalidArgument, "{transport:?}");
+        assert_eq!(
+            api_code(&invalid),
+            Some("VALIDATION_ERROR"),
+            "{transport:?}"
+        );
+
+        // No caller identity: the service refuses, whichever way the call came.
+        let anonymous = Ctx::new("r").request(CreateGroupRequest {
+            name: "x".into(),
+            ..Default::default()
+        });
+        let anonymous = c.clone().create_group(anonymous).await.unwrap_err();
+        assert_eq!(anonymous.code(), Code::Unauthenticated, "{transport:?}");
+    }
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn a_deadline_passes_as_deadline_exceeded_when_no_replica_consumes() {
+    // Nothing serves these queues.
+    let (rpc, _) = isolated();
+    let c = client(&rpc, Transport::Amqp).await;
+    let started = Instant::now();
+    let req = as_user("alice")
+        .with_timeout(Duration::from_millis(300))
+        .request(GetGroupRequest { id: "g".into() });
+    let err = c.clone().get_group(req).await.unwrap_err();
+    assert_eq!(err.code(), Code::DeadlineExceeded);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(300),
+        "gave up early: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(5),
+        "did not give up at the deadline: {waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_waits_in_the_queue_while_the_service_restarts() {
+    let (rpc, mongo) = isolated();
+    let (svc, rpc) = start(&rpc, &mongo).await;
+    let c = client(&rpc, Transport::Amqp).await;
+    let created = c
+        .clone()
+        .create_group(as_user("alice").request(CreateGroupRequest {
+            name: "survivor".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    svc.stop().await;
+
+    // The service is down: the request is published and waits.
+    let req = as_user("alice")
+        .with_timeout(Duration::from_secs(30))
+        .request(GetGroupRequest {
+            id: created.id.clone(),
+        });
+    let pending = tokio::spawn({
+        let c = c.clone();
+        async move { c.clone().get_group(req).await }
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        !pending.is_finished(),
+        "answered while no replica was running"
+    );
+
+    let (svc, _) = start(&rpc, &mongo).await;
+    let answered = tokio::time::timeout(Duration::from_secs(20), pending)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(answered.into_inner().id, created.id);
+    svc.stop().await;
+}
