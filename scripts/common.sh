@@ -6,6 +6,7 @@
 HUBBUB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HUBBUB_TOOLS="${HUBBUB_TOOLS:-$HOME/.cache/hubbub/tools}"
 HUBBUB_RUN="${HUBBUB_RUN:-$HUBBUB_ROOT/.run}"
+mkdir -p "$HUBBUB_RUN" && HUBBUB_RUN="$(cd "$HUBBUB_RUN" && pwd)"
 
 TANSU_VERSION=0.6.0
 SECANTUS_VERSION=0.5.3-beta.196
@@ -51,18 +52,21 @@ pid_alive() {
   [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null
 }
 
-# stop_pid NAME: stop the process we started under NAME (TERM, then KILL after 10 s).
-stop_pid() {
-  local f="$HUBBUB_RUN/pids/$1.pid" pid i
-  [[ -f $f ]] || return 0
-  pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-  fi
-  rm -f "$f"
+# stop_pids NAME...: stop the processes we started under these names: TERM to all of them at
+# once, then KILL whatever still runs after 10 s.
+stop_pids() {
+  local name pids=() i f
+  for name in "$@"; do
+    f="$HUBBUB_RUN/pids/$name.pid"
+    [[ -f $f ]] || continue
+    kill -TERM "$(cat "$f")" 2>/dev/null && pids+=("$(cat "$f")")
+    rm -f "$f"
+  done
+  for ((i = 0; i < 100 && ${#pids[@]} > 0; i++)); do
+    local alive=()
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+    pids=("${alive[@]}")
+    [[ ${#pids[@]} -gt 0 ]] && sleep 0.1
+  done
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
 }

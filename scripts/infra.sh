@@ -36,17 +36,15 @@ start_redis() {
 }
 
 start_tansu() {
-  local storage
-  if [[ ${HUBBUB_KAFKA_STORAGE:-sqlite} == memory ]]; then
-    storage="memory://tansu/"
-  else
-    mkdir -p "$DATA/kafka"
-    storage="sqlite://$DATA/kafka/tansu.db"
-  fi
-  start_bg tansu "$("$TOOLS" path tansu)" broker \
+  local storage="memory://tansu/" bin
+  bin=$("$TOOLS" path tansu)
+  mkdir -p "$DATA/kafka"
+  # tansu reads a sqlite:// path relative to its working directory: run it from the data dir.
+  [[ ${HUBBUB_KAFKA_STORAGE:-sqlite} == memory ]] || storage="sqlite://tansu.db"
+  (cd "$DATA/kafka" && start_bg tansu "$bin" broker \
     --listener-url "tcp://127.0.0.1:$HUBBUB_KAFKA_PORT" \
     --advertised-listener-url "tcp://127.0.0.1:$HUBBUB_KAFKA_PORT" \
-    --storage-engine "$storage"
+    --storage-engine "$storage")
 }
 
 start_mongo() {
@@ -71,10 +69,9 @@ up() {
 }
 
 down() {
-  for name in s3 mongo tansu redis; do
-    pid_alive "$name" && log "stopping $name"
-    stop_pid "$name"
-  done
+  local name
+  for name in s3 mongo tansu redis; do pid_alive "$name" && log "stopping $name"; done
+  stop_pids s3 mongo tansu redis
 }
 
 status() {

@@ -98,10 +98,12 @@ MSG
 }
 
 down() {
-  local i svc
-  stop_pid nginx
-  for ((i = 1; i <= 16; i++)); do stop_pid "chat-$i"; done
-  for svc in gateway message group user auth; do stop_pid "$svc"; done
+  local i chats=()
+  for ((i = 1; i <= 64; i++)); do chats+=("chat-$i"); done
+  # Edge first, so no new work arrives while the services behind it drain.
+  stop_pids nginx
+  stop_pids gateway "${chats[@]}"
+  stop_pids message group user auth
   "$(dirname "$0")/infra.sh" down
   log "stack stopped"
 }
