@@ -40,6 +40,8 @@ service_env() {
   export HUBBUB_KAFKA__TOPIC_PREFIX="$NAMESPACE."
   export HUBBUB_MONGO__URI="mongodb://127.0.0.1:$HUBBUB_MONGO_PORT/?directConnection=true"
   export HUBBUB_MONGO__DATABASE_PREFIX="${NAMESPACE}_"
+  export HUBBUB_REDIS__URL="redis://127.0.0.1:$HUBBUB_REDIS_PORT/"
+  export HUBBUB_REDIS__KEY_PREFIX="$NAMESPACE:"
   export RUST_LOG=${RUST_LOG:-info}
 }
 

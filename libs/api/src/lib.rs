@@ -7,21 +7,15 @@
 use hubbub_proto::{group as pg, message as pm, user as pu};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use time::format_description::well_known::iso8601::{
-    Config, EncodedConfig, Iso8601, TimePrecision,
-};
+use time::format_description::well_known::iso8601::{Config, EncodedConfig, Iso8601, TimePrecision};
 
-const RFC3339_MS: EncodedConfig = Config::DEFAULT
-    .set_time_precision(TimePrecision::Second {
-        decimal_digits: std::num::NonZeroU8::new(3),
-    })
-    .encode();
+const RFC3339_MS: EncodedConfig =
+    Config::DEFAULT.set_time_precision(TimePrecision::Second { decimal_digits: std::num::NonZeroU8::new(3) }).encode();
 
 /// Formats Unix epoch milliseconds as RFC 3339 UTC with milliseconds
 /// (`2026-11-21T10:00:00.000Z`).
 pub fn timestamp(ms: i64) -> String {
-    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     t.format(&Iso8601::<RFC3339_MS>).unwrap_or_default()
 }
 
@@ -116,23 +110,13 @@ pub struct Attachment {
 
 impl From<pm::Attachment> for Attachment {
     fn from(a: pm::Attachment) -> Self {
-        Self {
-            key: a.key,
-            name: a.name,
-            content_type: a.content_type,
-            size: a.size,
-        }
+        Self { key: a.key, name: a.name, content_type: a.content_type, size: a.size }
     }
 }
 
 impl From<Attachment> for pm::Attachment {
     fn from(a: Attachment) -> Self {
-        Self {
-            key: a.key,
-            name: a.name,
-            content_type: a.content_type,
-            size: a.size,
-        }
+        Self { key: a.key, name: a.name, content_type: a.content_type, size: a.size }
     }
 }
 

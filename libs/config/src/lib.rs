@@ -32,8 +32,7 @@ pub fn load_with<T: DeserializeOwned + Serialize + Default>(
     file: Option<&Path>,
     env: Option<config::Map<String, String>>,
 ) -> Result<T> {
-    let mut builder =
-        config::Config::builder().add_source(config::Config::try_from(&T::default())?);
+    let mut builder = config::Config::builder().add_source(config::Config::try_from(&T::default())?);
     if let Some(file) = file {
         builder = builder.add_source(config::File::from(file).required(true));
     }
@@ -85,10 +84,7 @@ mod tests {
 
     impl Default for Inner {
         fn default() -> Self {
-            Self {
-                a: 1,
-                b: "x".into(),
-            }
+            Self { a: 1, b: "x".into() }
         }
     }
 
@@ -101,24 +97,14 @@ mod tests {
 
     #[test]
     fn a_variable_overrides_one_key_and_keeps_its_siblings() {
-        let env = [("HUBBUB_SECTION__A".to_owned(), "7".to_owned())]
-            .into_iter()
-            .collect();
+        let env = [("HUBBUB_SECTION__A".to_owned(), "7".to_owned())].into_iter().collect();
         let t: Top = load_with(None, Some(env)).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            t.section,
-            Inner {
-                a: 7,
-                b: "x".into()
-            }
-        );
+        assert_eq!(t.section, Inner { a: 7, b: "x".into() });
     }
 
     #[test]
     fn a_variable_of_the_wrong_type_is_an_error() {
-        let env = [("HUBBUB_SECTION__A".to_owned(), "many".to_owned())]
-            .into_iter()
-            .collect();
+        let env = [("HUBBUB_SECTION__A".to_owned(), "many".to_owned())].into_iter().collect();
         assert!(load_with::<Top>(None, Some(env)).is_err());
     }
 

@@ -99,10 +99,8 @@ impl KafkaSettings {
     pub async fn ensure_topics(&self, names: &[&str]) -> Result<()> {
         let admin: AdminClient<DefaultClientContext> = self.base().create()?;
         let full: Vec<String> = names.iter().map(|n| self.topic(n)).collect();
-        let topics: Vec<NewTopic<'_>> = full
-            .iter()
-            .map(|t| NewTopic::new(t, self.partitions, TopicReplication::Fixed(1)))
-            .collect();
+        let topics: Vec<NewTopic<'_>> =
+            full.iter().map(|t| NewTopic::new(t, self.partitions, TopicReplication::Fixed(1))).collect();
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
         for result in admin.create_topics(&topics, &opts).await? {
             match result {
@@ -127,12 +125,7 @@ impl KafkaSettings {
 
     /// A consumer in `group` subscribed to `topics` (short names). Offsets are committed only
     /// when the caller says so (`commit_message`), so a crash re-delivers what was not done.
-    pub fn group_consumer(
-        &self,
-        group: &str,
-        topics: &[&str],
-        start: Start,
-    ) -> Result<StreamConsumer> {
+    pub fn group_consumer(&self, group: &str, topics: &[&str], start: Start) -> Result<StreamConsumer> {
         let consumer: StreamConsumer = self
             .base()
             .set("group.id", group)
@@ -187,25 +180,12 @@ pub struct Producer {
 
 impl Producer {
     /// Sends `payload` to `topic` (full name) with `key`; returns when the broker has it.
-    pub async fn send(
-        &self,
-        topic: &str,
-        key: &str,
-        payload: &[u8],
-        request_id: Option<&str>,
-    ) -> Result<()> {
+    pub async fn send(&self, topic: &str, key: &str, payload: &[u8], request_id: Option<&str>) -> Result<()> {
         let mut record = FutureRecord::to(topic).key(key).payload(payload);
         if let Some(id) = request_id {
-            record = record.headers(OwnedHeaders::new().insert(Header {
-                key: REQUEST_ID_HEADER,
-                value: Some(id),
-            }));
+            record = record.headers(OwnedHeaders::new().insert(Header { key: REQUEST_ID_HEADER, value: Some(id) }));
         }
-        self.inner
-            .send(record, Duration::from_secs(30))
-            .await
-            .map(|_| ())
-            .map_err(|(e, _)| Error::Kafka(e))
+        self.inner.send(record, Duration::from_secs(30)).await.map(|_| ()).map_err(|(e, _)| Error::Kafka(e))
     }
 
     /// Waits up to `timeout` for records still in flight (on shutdown).

@@ -14,10 +14,7 @@ pub struct MongoSettings {
 
 impl Default for MongoSettings {
     fn default() -> Self {
-        Self {
-            uri: "mongodb://127.0.0.1:27017/?directConnection=true".into(),
-            database_prefix: "hubbub_".into(),
-        }
+        Self { uri: "mongodb://127.0.0.1:27017/?directConnection=true".into(), database_prefix: "hubbub_".into() }
     }
 }
 
@@ -36,10 +33,7 @@ pub fn is_duplicate_key(err: &mongodb::error::Error) -> bool {
     use mongodb::error::{ErrorKind, WriteFailure};
     match err.kind.as_ref() {
         ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == 11000,
-        ErrorKind::InsertMany(e) => e
-            .write_errors
-            .as_ref()
-            .is_some_and(|errs| errs.iter().any(|e| e.code == 11000)),
+        ErrorKind::InsertMany(e) => e.write_errors.as_ref().is_some_and(|errs| errs.iter().any(|e| e.code == 11000)),
         ErrorKind::Command(e) => e.code == 11000,
         _ => false,
     }
@@ -47,7 +41,5 @@ pub fn is_duplicate_key(err: &mongodb::error::Error) -> bool {
 
 /// Pings the server: readiness checks use it.
 pub async fn ping(db: &mongodb::Database) -> mongodb::error::Result<()> {
-    db.run_command(mongodb::bson::doc! { "ping": 1 })
-        .await
-        .map(|_| ())
+    db.run_command(mongodb::bson::doc! { "ping": 1 }).await.map(|_| ())
 }

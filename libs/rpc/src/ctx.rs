@@ -19,16 +19,20 @@ pub struct Ctx {
     pub caller: Option<String>,
     /// The deadline for the call, if shorter than the channel's default.
     pub timeout: Option<Duration>,
+    /// The end client's address, as the edge saw it.
+    pub client_ip: Option<String>,
 }
 
 impl Ctx {
     /// A context for `request_id` without a caller.
     pub fn new(request_id: impl Into<String>) -> Self {
-        Self {
-            request_id: request_id.into(),
-            caller: None,
-            timeout: None,
-        }
+        Self { request_id: request_id.into(), caller: None, timeout: None, client_ip: None }
+    }
+
+    /// The same context, for a request that came from `ip`.
+    pub fn from_ip(mut self, ip: impl Into<String>) -> Self {
+        self.client_ip = Some(ip.into());
+        self
     }
 
     /// The same context, acting for `user_id`.
@@ -52,6 +56,9 @@ impl Ctx {
         if let Some(Ok(v)) = self.caller.as_deref().map(MetadataValue::try_from) {
             req.metadata_mut().insert(CALLER_HEADER, v);
         }
+        if let Some(Ok(v)) = self.client_ip.as_deref().map(MetadataValue::try_from) {
+            req.metadata_mut().insert(CLIENT_IP_HEADER, v);
+        }
         if let Some(t) = self.timeout {
             req.set_timeout(t);
         }
@@ -61,16 +68,12 @@ impl Ctx {
     /// Reads the context a caller sent (server side). The deadline is enforced by the transport,
     /// so it is not repeated here.
     pub fn from_request<T>(req: &tonic::Request<T>) -> Self {
-        let get = |k: &str| {
-            req.metadata()
-                .get(k)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
+        let get = |k: &str| req.metadata().get(k).and_then(|v| v.to_str().ok()).map(str::to_owned);
         Self {
             request_id: get(REQUEST_ID_HEADER).unwrap_or_default(),
             caller: get(CALLER_HEADER),
             timeout: None,
+            client_ip: get(CLIENT_IP_HEADER),
         }
     }
 
@@ -88,22 +91,33 @@ impl Ctx {
 pub const ERROR_CODE_HEADER: &str = "x-hubbub-error-code";
 
 /// An error status with an API error code attached.
-pub fn coded(
-    code: tonic::Code,
-    api_code: &'static str,
-    message: impl Into<String>,
-) -> tonic::Status {
+pub fn coded(code: tonic::Code, api_code: &'static str, message: impl Into<String>) -> tonic::Status {
     let mut status = tonic::Status::new(code, message);
-    status
-        .metadata_mut()
-        .insert(ERROR_CODE_HEADER, MetadataValue::from_static(api_code));
+    status.metadata_mut().insert(ERROR_CODE_HEADER, MetadataValue::from_static(api_code));
     status
 }
 
 /// The API error code a status carries, if any.
 pub fn api_code(status: &tonic::Status) -> Option<&str> {
-    status
-        .metadata()
-        .get(ERROR_CODE_HEADER)
-        .and_then(|v| v.to_str().ok())
+    status.metadata().get(ERROR_CODE_HEADER).and_then(|v| v.to_str().ok())
 }
+
+/// Metadata key carrying how many seconds a rate-limited caller should wait.
+pub const RETRY_AFTER_HEADER: &str = "x-hubbub-retry-after";
+
+/// RESOURCE_EXHAUSTED with an API code and the seconds to wait before retrying.
+pub fn rate_limited(api_code: &'static str, message: impl Into<String>, retry_after_secs: u64) -> tonic::Status {
+    let mut status = coded(tonic::Code::ResourceExhausted, api_code, message);
+    if let Ok(v) = MetadataValue::try_from(retry_after_secs.max(1).to_string()) {
+        status.metadata_mut().insert(RETRY_AFTER_HEADER, v);
+    }
+    status
+}
+
+/// The seconds a rate-limited status asks the caller to wait.
+pub fn retry_after(status: &tonic::Status) -> Option<u64> {
+    status.metadata().get(RETRY_AFTER_HEADER)?.to_str().ok()?.parse().ok()
+}
+
+/// Metadata key of the end client's address, as the edge saw it.
+pub const CLIENT_IP_HEADER: &str = "x-hubbub-client-ip";

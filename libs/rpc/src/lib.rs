@@ -18,7 +18,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use channel::Channel;
-pub use ctx::{CALLER_HEADER, Ctx, ERROR_CODE_HEADER, REQUEST_ID_HEADER, api_code, coded};
+pub use ctx::{
+    CALLER_HEADER, CLIENT_IP_HEADER, Ctx, ERROR_CODE_HEADER, REQUEST_ID_HEADER, RETRY_AFTER_HEADER, api_code, coded,
+    rate_limited, retry_after,
+};
 pub use serve::{ServeError, Server};
 
 /// Which transport a caller uses to reach a service.
@@ -64,10 +67,7 @@ pub struct RpcSettings {
 
 impl Default for RpcSettings {
     fn default() -> Self {
-        let ep = |transport, port: u16| Endpoint {
-            transport,
-            grpc_addr: format!("127.0.0.1:{port}"),
-        };
+        let ep = |transport, port: u16| Endpoint { transport, grpc_addr: format!("127.0.0.1:{port}") };
         Self {
             amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
             queue_prefix: "hubbub.".into(),
@@ -117,10 +117,7 @@ pub struct Connector {
 impl Connector {
     /// A connector; nothing is dialed until a channel needs it.
     pub fn new(settings: RpcSettings) -> Self {
-        Self {
-            settings,
-            amqp: Default::default(),
-        }
+        Self { settings, amqp: Default::default() }
     }
 
     /// The settings this connector follows.
@@ -134,11 +131,8 @@ impl Connector {
         match endpoint.transport {
             Transport::Grpc => {
                 let uri = format!("http://{}", endpoint.grpc_addr);
-                let ep =
-                    tonic::transport::Endpoint::from_shared(uri).map_err(|e| Error::Address {
-                        addr: endpoint.grpc_addr.clone(),
-                        reason: e.to_string(),
-                    })?;
+                let ep = tonic::transport::Endpoint::from_shared(uri)
+                    .map_err(|e| Error::Address { addr: endpoint.grpc_addr.clone(), reason: e.to_string() })?;
                 let ep = ep
                     .connect_timeout(Duration::from_secs(2))
                     .timeout(self.settings.default_timeout())
@@ -146,10 +140,7 @@ impl Connector {
                 Ok(Channel::Grpc(ep.connect_lazy()))
             }
             Transport::Amqp => {
-                let client = self
-                    .amqp
-                    .get_or_try_init(|| amqp::Client::connect(&self.settings))
-                    .await?;
+                let client = self.amqp.get_or_try_init(|| amqp::Client::connect(&self.settings)).await?;
                 Ok(Channel::Amqp(client.channel()))
             }
         }

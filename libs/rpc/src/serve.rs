@@ -59,9 +59,7 @@ impl Server {
         shutdown: CancellationToken,
     ) -> Result<(), ServeError> {
         let routes = self.routes.prepare();
-        let connection =
-            lapin::Connection::connect(&settings.amqp_url, lapin::ConnectionProperties::default())
-                .await?;
+        let connection = lapin::Connection::connect(&settings.amqp_url, lapin::ConnectionProperties::default()).await?;
         let queues = self.names.iter().map(|name| {
             amqp::serve_queue(
                 &connection,
@@ -73,10 +71,7 @@ impl Server {
         });
         let grpc = tonic::transport::Server::builder()
             .add_routes(routes.clone())
-            .serve_with_incoming_shutdown(
-                TcpListenerStream::new(listener),
-                shutdown.clone().cancelled_owned(),
-            );
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.clone().cancelled_owned());
         let (grpc, queues) = tokio::join!(grpc, futures_util::future::join_all(queues));
         // Whichever side failed, the other must stop too; the token is the process's, so a
         // failure here ends the service rather than leaving it half-served.

@@ -17,9 +17,7 @@ pub fn init() {
     let result = if std::io::stdout().is_terminal() {
         registry.with(fmt::layer().compact()).try_init()
     } else {
-        registry
-            .with(fmt::layer().json().flatten_event(true))
-            .try_init()
+        registry.with(fmt::layer().json().flatten_event(true)).try_init()
     };
     // A second init (a test binary with several tests) keeps the first subscriber.
     drop(result);
@@ -37,9 +35,7 @@ pub fn accept_request_id(given: Option<&str>) -> String {
         Some(id)
             if !id.is_empty()
                 && id.len() <= 64
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
         {
             id.to_owned()
         }

@@ -22,6 +22,10 @@ pub struct TokenSettings {
     pub secret: Secret,
     /// Lifetime of an access token, in seconds.
     pub access_ttl_secs: u64,
+    /// During a key rotation: the key id of the previous key, still accepted (never used to sign).
+    pub previous_key_id: Option<String>,
+    /// The previous key's secret.
+    pub previous_secret: Option<Secret>,
 }
 
 /// The development secret; a process using it logs a warning.
@@ -35,6 +39,8 @@ impl Default for TokenSettings {
             key_id: "k1".into(),
             secret: Secret::new(DEV_SECRET),
             access_ttl_secs: 900,
+            previous_key_id: None,
+            previous_secret: None,
         }
     }
 }
@@ -61,6 +67,11 @@ pub struct Claims {
     /// The username when the token was issued.
     #[serde(default)]
     pub name: String,
+    /// The session (refresh-token family) the token belongs to.
+    pub sid: String,
+    /// `admin` for administrators; absent for everyone else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     /// Issuer.
     pub iss: String,
     /// Audience.
@@ -71,20 +82,19 @@ pub struct Claims {
     pub exp: u64,
 }
 
-/// Signs and verifies access tokens with one key.
+/// Signs access tokens with the current key; verifies with the current or the previous one.
 #[derive(Clone)]
 pub struct Tokens {
     settings: TokenSettings,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// `(key id, key)`: the current key first.
+    decoding: Vec<(String, DecodingKey)>,
     validation: Validation,
 }
 
 impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tokens")
-            .field("settings", &self.settings)
-            .finish_non_exhaustive()
+        f.debug_struct("Tokens").field("settings", &self.settings).finish_non_exhaustive()
     }
 }
 
@@ -93,24 +103,29 @@ impl Tokens {
     pub fn new(settings: TokenSettings) -> Result<Self> {
         let secret = settings.secret.expose().as_bytes();
         if secret.len() < 32 {
-            return Err(Error::Settings(
-                "token secret must be at least 32 bytes".into(),
-            ));
+            return Err(Error::Settings("token secret must be at least 32 bytes".into()));
         }
         if settings.secret.expose() == DEV_SECRET {
             tracing_warn_dev_secret();
+        }
+        let mut decoding = vec![(settings.key_id.clone(), DecodingKey::from_secret(secret))];
+        match (&settings.previous_key_id, &settings.previous_secret) {
+            (Some(kid), Some(old)) if old.expose().len() >= 32 && *kid != settings.key_id => {
+                decoding.push((kid.clone(), DecodingKey::from_secret(old.expose().as_bytes())));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(Error::Settings(
+                    "previous_key_id and previous_secret go together: a distinct id and a secret of 32+ bytes".into(),
+                ));
+            }
         }
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[settings.issuer.as_str()]);
         validation.set_audience(&[settings.audience.as_str()]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 5;
-        Ok(Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            validation,
-            settings,
-        })
+        Ok(Self { encoding: EncodingKey::from_secret(secret), decoding, validation, settings })
     }
 
     /// Lifetime of issued access tokens.
@@ -118,12 +133,14 @@ impl Tokens {
         Duration::from_secs(self.settings.access_ttl_secs)
     }
 
-    /// Issues an access token for `user_id`.
-    pub fn issue(&self, user_id: &str, username: &str) -> Result<String> {
+    /// Issues an access token for `user_id` in session `sid`.
+    pub fn issue(&self, user_id: &str, username: &str, sid: &str, role: Option<&str>) -> Result<String> {
         let now = now_secs();
         let claims = Claims {
             sub: user_id.to_owned(),
             name: username.to_owned(),
+            sid: sid.to_owned(),
+            role: role.map(str::to_owned),
             iss: self.settings.issuer.clone(),
             aud: self.settings.audience.clone(),
             iat: now,
@@ -131,40 +148,37 @@ impl Tokens {
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.settings.key_id.clone());
-        jsonwebtoken::encode(&header, &claims, &self.encoding)
-            .map_err(|e| Error::Settings(e.to_string()))
+        jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(|e| Error::Settings(e.to_string()))
     }
 
     /// Verifies signature, algorithm, key id, issuer, audience and expiry.
     pub fn verify(&self, token: &str) -> Result<Claims> {
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|e| Error::Invalid(e.to_string()))?;
+        let header = jsonwebtoken::decode_header(token).map_err(|e| Error::Invalid(e.to_string()))?;
         if header.alg != Algorithm::HS256 {
             return Err(Error::Invalid("unexpected algorithm".into()));
         }
-        if header.kid.as_deref() != Some(self.settings.key_id.as_str()) {
-            return Err(Error::Invalid("unknown key id".into()));
-        }
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        let kid = header.kid.as_deref().ok_or_else(|| Error::Invalid("no key id".into()))?;
+        let (_, key) =
+            self.decoding.iter().find(|(id, _)| id == kid).ok_or_else(|| Error::Invalid("unknown key id".into()))?;
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map(|data| data.claims)
-            .map_err(|e| Error::Invalid(e.to_string()))
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        if claims.sid.is_empty() {
+            return Err(Error::Invalid("no session id".into()));
+        }
+        Ok(claims)
     }
 }
 
 fn tracing_warn_dev_secret() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        tracing::warn!(
-            "token secret is the development default: set HUBBUB_TOKEN__SECRET in production"
-        );
+        tracing::warn!("token secret is the development default: set HUBBUB_TOKEN__SECRET in production");
     });
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -179,8 +193,26 @@ mod tests {
     #[test]
     fn an_issued_token_verifies_and_names_its_user() {
         let t = tokens();
-        let claims = t.verify(&t.issue("u1", "alice").unwrap()).unwrap();
-        assert_eq!((claims.sub.as_str(), claims.name.as_str()), ("u1", "alice"));
+        let claims = t.verify(&t.issue("u1", "alice", "s1", None).unwrap()).unwrap();
+        assert_eq!((claims.sub.as_str(), claims.name.as_str(), claims.sid.as_str()), ("u1", "alice", "s1"));
+        assert_eq!(claims.role, None);
+    }
+
+    #[test]
+    fn a_token_of_the_previous_key_verifies_during_a_rotation() {
+        let old = tokens();
+        let rotated = Tokens::new(TokenSettings {
+            key_id: "k2".into(),
+            secret: Secret::new("the-new-secret-of-at-least-32-bytes!!"),
+            previous_key_id: Some("k1".into()),
+            previous_secret: Some(Secret::new(DEV_SECRET)),
+            ..TokenSettings::default()
+        })
+        .unwrap();
+        let claims = rotated.verify(&old.issue("u1", "a", "s", Some("admin")).unwrap()).unwrap();
+        assert_eq!(claims.role.as_deref(), Some("admin"));
+        // The old key alone does not know the new one.
+        assert!(old.verify(&rotated.issue("u1", "a", "s", None).unwrap()).is_err());
     }
 
     #[test]
@@ -191,21 +223,15 @@ mod tests {
             ..TokenSettings::default()
         })
         .unwrap();
-        assert!(t.verify(&other.issue("u1", "a").unwrap()).is_err());
-        let other_aud = Tokens::new(TokenSettings {
-            audience: "elsewhere".into(),
-            ..TokenSettings::default()
-        })
-        .unwrap();
-        assert!(t.verify(&other_aud.issue("u1", "a").unwrap()).is_err());
+        assert!(t.verify(&other.issue("u1", "a", "s", None).unwrap()).is_err());
+        let other_aud =
+            Tokens::new(TokenSettings { audience: "elsewhere".into(), ..TokenSettings::default() }).unwrap();
+        assert!(t.verify(&other_aud.issue("u1", "a", "s", None).unwrap()).is_err());
     }
 
     #[test]
     fn a_short_secret_is_refused() {
-        let short = TokenSettings {
-            secret: Secret::new("short"),
-            ..TokenSettings::default()
-        };
+        let short = TokenSettings { secret: Secret::new("short"), ..TokenSettings::default() };
         assert!(Tokens::new(short).is_err());
     }
 }

@@ -22,6 +22,16 @@ pub struct AuthSettings {
     pub argon2_iterations: u32,
     /// argon2id lanes.
     pub argon2_parallelism: u32,
+    /// Lifetime of a refresh token, in seconds (each refresh starts a new one).
+    pub refresh_ttl_secs: u64,
+    /// Failed logins one account may take in a window before logins to it are refused.
+    pub login_failures_per_account: u64,
+    /// Login attempts one client address may make in a window.
+    pub login_attempts_per_ip: u64,
+    /// The window of both login limits, in seconds.
+    pub login_window_secs: u64,
+    /// The username that is an administrator from the start (the first admin).
+    pub bootstrap_admin: Option<String>,
 }
 
 impl Default for AuthSettings {
@@ -35,6 +45,11 @@ impl Default for AuthSettings {
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             argon2_parallelism: 1,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            login_failures_per_account: 10,
+            login_attempts_per_ip: 300,
+            login_window_secs: 900,
+            bootstrap_admin: None,
         }
     }
 }

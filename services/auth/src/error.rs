@@ -1,6 +1,8 @@
 //! The auth service's errors and their one mapping to gRPC statuses.
 
-use hubbub_rpc::coded;
+use std::time::Duration;
+
+use hubbub_rpc::{coded, rate_limited};
 use tonic::{Code, Status};
 
 /// Everything that can go wrong in the auth service.
@@ -18,6 +20,24 @@ pub enum Error {
     /// Unknown login or wrong password (never says which).
     #[error("invalid login or password")]
     BadCredentials,
+    /// The current password given to a password change is wrong.
+    #[error("current password is wrong")]
+    WrongPassword,
+    /// Too many attempts: wait this long.
+    #[error("too many attempts")]
+    RateLimited(Duration),
+    /// The refresh token is unknown, expired or revoked.
+    #[error("invalid refresh token")]
+    InvalidRefresh,
+    /// A spent refresh token was presented again: its whole session is now revoked.
+    #[error("refresh token reused")]
+    RefreshReused,
+    /// The caller's account no longer exists.
+    #[error("account not found")]
+    NoAccount,
+    /// Redis failed.
+    #[error("redis: {0}")]
+    Redis(#[from] hubbub_redis::Error),
     /// The database failed.
     #[error("store: {0}")]
     Store(#[from] mongodb::error::Error),
@@ -39,15 +59,28 @@ impl From<Error> for Status {
     fn from(e: Error) -> Self {
         match e {
             Error::Invalid(m) => coded(Code::InvalidArgument, "VALIDATION_ERROR", m),
-            Error::UsernameTaken => {
-                coded(Code::AlreadyExists, "USERNAME_TAKEN", "username is taken")
-            }
+            Error::UsernameTaken => coded(Code::AlreadyExists, "USERNAME_TAKEN", "username is taken"),
             Error::EmailTaken => coded(Code::AlreadyExists, "EMAIL_TAKEN", "email is taken"),
-            Error::BadCredentials => coded(
-                Code::Unauthenticated,
-                "INVALID_CREDENTIALS",
-                "invalid login or password",
+            Error::BadCredentials => coded(Code::Unauthenticated, "INVALID_CREDENTIALS", "invalid login or password"),
+            Error::WrongPassword => coded(Code::PermissionDenied, "WRONG_PASSWORD", "current password is wrong"),
+            Error::RateLimited(wait) => rate_limited(
+                "RATE_LIMIT_EXCEEDED",
+                "too many login attempts, try again later",
+                wait.as_secs().saturating_add(u64::from(wait.subsec_nanos() > 0)),
             ),
+            Error::InvalidRefresh => {
+                coded(Code::Unauthenticated, "INVALID_REFRESH_TOKEN", "refresh token is invalid or expired")
+            }
+            Error::RefreshReused => coded(
+                Code::Unauthenticated,
+                "REFRESH_TOKEN_REUSED",
+                "refresh token was already used; the session is revoked, log in again",
+            ),
+            Error::NoAccount => coded(Code::Unauthenticated, "UNAUTHORIZED", "account not found"),
+            Error::Redis(e) => {
+                tracing::error!(error = %e, "auth redis");
+                Status::unavailable("redis unavailable")
+            }
             Error::Upstream(s) => s,
             Error::Store(e) => {
                 tracing::error!(error = %e, "auth store");

@@ -1,17 +1,24 @@
 //! `hubbub.auth.v1.AuthService`, the one implementation behind both transports.
 
+use std::time::Duration;
+
 use hubbub_proto::auth::auth_service_server::AuthService;
-use hubbub_proto::auth::{AuthResponse, LoginRequest, RegisterRequest};
+use hubbub_proto::auth::{
+    AuthResponse, ChangePasswordRequest, DeleteAccountRequest, Empty, LoginRequest, LogoutRequest, RefreshRequest,
+    RegisterRequest,
+};
 use hubbub_proto::user::user_service_client::UserServiceClient;
-use hubbub_proto::user::{CreateUserRequest, GetUserRequest};
+use hubbub_proto::user::{CreateUserRequest, DeleteUserRequest, GetUserRequest, User};
+use hubbub_redis::Redis;
 use hubbub_rpc::{Channel, Ctx};
 use hubbub_token::Tokens;
+use mongodb::bson::DateTime;
 use mongodb::bson::oid::ObjectId;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{Email, Hasher, Password, Username, display_name};
-use crate::store::{Account, AccountStore};
-use crate::{AuthSettings, Result};
+use crate::domain::{Email, Hasher, Password, Username, display_name, new_refresh_token, refresh_token_hash};
+use crate::store::{Account, AccountStore, Presented, RefreshRecord, SessionStore};
+use crate::{AuthSettings, Error, Result};
 
 /// The auth service's state.
 pub struct Auth<S> {
@@ -20,9 +27,18 @@ pub struct Auth<S> {
     pub(crate) hasher: Hasher,
     pub(crate) tokens: Tokens,
     pub(crate) users: UserServiceClient<Channel>,
+    pub(crate) redis: Redis,
 }
 
-impl<S: AccountStore> Auth<S> {
+fn now_ms() -> i64 {
+    DateTime::now().timestamp_millis()
+}
+
+impl<S: AccountStore + SessionStore> Auth<S> {
+    fn is_bootstrap_admin(&self, username: &str) -> bool {
+        self.settings.bootstrap_admin.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(username))
+    }
+
     async fn register_account(&self, ctx: &Ctx, r: RegisterRequest) -> Result<AuthResponse> {
         let username = Username::parse(&r.username, &self.settings)?;
         let email = Email::parse(&r.email)?;
@@ -33,7 +49,8 @@ impl<S: AccountStore> Auth<S> {
             username: username.as_str().to_owned(),
             email: email.as_str().to_owned(),
             password_hash: self.hasher.hash(password).await?,
-            created_at_ms: mongodb::bson::DateTime::now().timestamp_millis(),
+            admin: self.is_bootstrap_admin(username.as_str()),
+            created_at_ms: now_ms(),
         };
         self.store.insert(&account).await?;
         let created = self
@@ -56,60 +73,189 @@ impl<S: AccountStore> Auth<S> {
             }
         };
         tracing::info!(user_id = %user.id, "registered");
-        self.respond(user)
+        self.start_session(&account, user).await
     }
 
     async fn log_in(&self, ctx: &Ctx, r: LoginRequest) -> Result<AuthResponse> {
-        let account = self.store.find_by_login(r.login.trim()).await?;
-        let ok = self
-            .hasher
-            .verify(
-                &r.password,
-                account.as_ref().map(|a| a.password_hash.clone()),
-            )
-            .await?;
-        let account = match account {
+        let login = r.login.trim().to_lowercase();
+        let ip = ctx.client_ip.clone().unwrap_or_default();
+        let window = Duration::from_secs(self.settings.login_window_secs);
+        // Per account: failures only, so an attacker cannot lock a user out by trying once.
+        let (failures, wait) = self.redis.count(&["login", "acct", &login]).await?;
+        if failures >= self.settings.login_failures_per_account {
+            return Err(Error::RateLimited(wait));
+        }
+        // Per address: every attempt, so one client cannot spray many accounts.
+        if !ip.is_empty() {
+            let (attempts, wait) = self.redis.hit(&["login", "ip", &ip], window).await?;
+            if attempts > self.settings.login_attempts_per_ip {
+                return Err(Error::RateLimited(wait));
+            }
+        }
+        let account = self.store.find_by_login(&login).await?;
+        let ok = self.hasher.verify(&r.password, account.as_ref().map(|a| a.password_hash.clone())).await?;
+        let mut account = match account {
             Some(a) if ok => a,
-            _ => return Err(crate::Error::BadCredentials),
+            _ => {
+                self.redis.hit(&["login", "acct", &login], window).await?;
+                return Err(Error::BadCredentials);
+            }
         };
-        let user = self
-            .users
-            .clone()
-            .get_user(ctx.request(GetUserRequest { id: account.id }))
-            .await?
-            .into_inner();
-        self.respond(user)
+        self.redis.reset(&["login", "acct", &login]).await?;
+        if !account.admin && self.is_bootstrap_admin(&account.username) {
+            self.store.make_admin(&account.id).await?;
+            account.admin = true;
+            tracing::info!(user_id = %account.id, "bootstrap admin promoted");
+        }
+        let user = self.profile(ctx, &account.id).await?;
+        self.start_session(&account, user).await
     }
 
-    fn respond(&self, user: hubbub_proto::user::User) -> Result<AuthResponse> {
-        let access_token = self.tokens.issue(&user.id, &user.username)?;
+    async fn refresh_session(&self, ctx: &Ctx, r: RefreshRequest) -> Result<AuthResponse> {
+        let hash = refresh_token_hash(&r.refresh_token);
+        let now = now_ms();
+        let record = match self.store.present(&hash, now).await? {
+            Presented::Fresh(rec) if rec.expires_at_ms > now => rec,
+            Presented::Fresh(_) | Presented::Revoked | Presented::Unknown => return Err(Error::InvalidRefresh),
+            Presented::Spent(rec) => {
+                // Two parties hold this session's tokens: end it for both.
+                tracing::warn!(user_id = %rec.user_id, session = %rec.family, "refresh token reused; revoking the session");
+                self.revoke_sessions(std::slice::from_ref(&rec.family)).await?;
+                return Err(Error::RefreshReused);
+            }
+        };
+        let account = self.store.find_by_id(&record.user_id).await?.ok_or(Error::InvalidRefresh)?;
+        let user = self.profile(ctx, &account.id).await?;
+        self.issue(&account, user, &record.family).await
+    }
+
+    async fn log_out(&self, r: LogoutRequest) -> Result<()> {
+        // Unknown tokens are fine: logging out twice is not an error.
+        if let Some(rec) = self.store.family_of(&refresh_token_hash(&r.refresh_token)).await? {
+            self.revoke_sessions(&[rec.family]).await?;
+        }
+        Ok(())
+    }
+
+    async fn set_password(&self, ctx: &Ctx, r: ChangePasswordRequest) -> Result<()> {
+        let caller = ctx.caller()?;
+        let account = self.store.find_by_id(caller).await?.ok_or(Error::NoAccount)?;
+        let window = Duration::from_secs(self.settings.login_window_secs);
+        let key = account.username.to_lowercase();
+        let (failures, wait) = self.redis.count(&["login", "acct", &key]).await?;
+        if failures >= self.settings.login_failures_per_account {
+            return Err(Error::RateLimited(wait));
+        }
+        if !self.hasher.verify(&r.current_password, Some(account.password_hash.clone())).await? {
+            self.redis.hit(&["login", "acct", &key], window).await?;
+            return Err(Error::WrongPassword);
+        }
+        let new = Password::parse(&r.new_password, &self.settings)?;
+        self.store.set_password(&account.id, &self.hasher.hash(new).await?).await?;
+        let keep = Some(r.session_id.as_str()).filter(|s| !s.is_empty());
+        let revoked = self.store.revoke_user(&account.id, keep).await?;
+        self.revoke_access(&revoked).await?;
+        tracing::info!(user_id = %account.id, sessions_revoked = revoked.len(), "password changed");
+        Ok(())
+    }
+
+    async fn remove_account(&self, ctx: &Ctx) -> Result<()> {
+        let caller = ctx.caller()?.to_owned();
+        // Tokens stop working first; whatever fails after, the account is already unusable.
+        self.redis.revoke_user(&caller, self.tokens.ttl()).await?;
+        self.store.revoke_user(&caller, None).await?;
+        self.store.delete(&caller).await?;
+        self.users.clone().delete_user(ctx.request(DeleteUserRequest { id: caller.clone() })).await?;
+        tracing::info!(user_id = %caller, "account deleted");
+        Ok(())
+    }
+
+    async fn profile(&self, ctx: &Ctx, id: &str) -> Result<User> {
+        Ok(self.users.clone().get_user(ctx.request(GetUserRequest { id: id.to_owned() })).await?.into_inner())
+    }
+
+    async fn revoke_sessions(&self, families: &[String]) -> Result<()> {
+        for family in families {
+            self.store.revoke_family(family).await?;
+        }
+        self.revoke_access(families).await
+    }
+
+    /// Refuses the access tokens of these sessions from now until they would expire anyway.
+    async fn revoke_access(&self, families: &[String]) -> Result<()> {
+        for family in families {
+            self.redis.revoke_session(family, self.tokens.ttl()).await?;
+        }
+        Ok(())
+    }
+
+    async fn start_session(&self, account: &Account, user: User) -> Result<AuthResponse> {
+        self.issue(account, user, &ObjectId::new().to_hex()).await
+    }
+
+    /// A new refresh token in session `family`, and an access token naming it.
+    async fn issue(&self, account: &Account, user: User, family: &str) -> Result<AuthResponse> {
+        let refresh_token = new_refresh_token();
+        let ttl_ms = i64::try_from(self.settings.refresh_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        self.store
+            .insert_refresh(&RefreshRecord {
+                hash: refresh_token_hash(&refresh_token),
+                family: family.to_owned(),
+                user_id: account.id.clone(),
+                expires_at_ms: now_ms().saturating_add(ttl_ms),
+            })
+            .await?;
+        let role = if account.admin { "admin" } else { "user" };
+        let access_token = self.tokens.issue(&user.id, &user.username, family, account.admin.then_some("admin"))?;
         let expires_in = u32::try_from(self.tokens.ttl().as_secs()).unwrap_or(u32::MAX);
-        Ok(AuthResponse {
-            user: Some(user),
-            access_token,
-            expires_in,
-        })
+        Ok(AuthResponse { user: Some(user), access_token, expires_in, refresh_token, role: role.into() })
     }
 }
 
+fn ctx_of<T>(req: &Request<T>) -> Ctx {
+    let ctx = Ctx::from_request(req);
+    tracing::Span::current().record("request_id", ctx.request_id.as_str());
+    ctx
+}
+
 #[tonic::async_trait]
-impl<S: AccountStore> AuthService for Auth<S> {
+impl<S: AccountStore + SessionStore> AuthService for Auth<S> {
     #[tracing::instrument(skip_all, fields(request_id))]
-    async fn register(
-        &self,
-        req: Request<RegisterRequest>,
-    ) -> Result<Response<AuthResponse>, Status> {
-        let ctx = Ctx::from_request(&req);
-        tracing::Span::current().record("request_id", ctx.request_id.as_str());
-        Ok(Response::new(
-            self.register_account(&ctx, req.into_inner()).await?,
-        ))
+    async fn register(&self, req: Request<RegisterRequest>) -> Result<Response<AuthResponse>, Status> {
+        let ctx = ctx_of(&req);
+        Ok(Response::new(self.register_account(&ctx, req.into_inner()).await?))
     }
 
     #[tracing::instrument(skip_all, fields(request_id))]
     async fn login(&self, req: Request<LoginRequest>) -> Result<Response<AuthResponse>, Status> {
-        let ctx = Ctx::from_request(&req);
-        tracing::Span::current().record("request_id", ctx.request_id.as_str());
+        let ctx = ctx_of(&req);
         Ok(Response::new(self.log_in(&ctx, req.into_inner()).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn refresh(&self, req: Request<RefreshRequest>) -> Result<Response<AuthResponse>, Status> {
+        let ctx = ctx_of(&req);
+        Ok(Response::new(self.refresh_session(&ctx, req.into_inner()).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn logout(&self, req: Request<LogoutRequest>) -> Result<Response<Empty>, Status> {
+        ctx_of(&req);
+        self.log_out(req.into_inner()).await?;
+        Ok(Response::new(Empty {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn change_password(&self, req: Request<ChangePasswordRequest>) -> Result<Response<Empty>, Status> {
+        let ctx = ctx_of(&req);
+        self.set_password(&ctx, req.into_inner()).await?;
+        Ok(Response::new(Empty {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn delete_account(&self, req: Request<DeleteAccountRequest>) -> Result<Response<Empty>, Status> {
+        let ctx = ctx_of(&req);
+        self.remove_account(&ctx).await?;
+        Ok(Response::new(Empty {}))
     }
 }

@@ -4,6 +4,7 @@ use anyhow::Context as _;
 use hubbub_mongo::MongoSettings;
 use hubbub_proto::auth::auth_service_server::AuthServiceServer;
 use hubbub_proto::user::user_service_client::UserServiceClient;
+use hubbub_redis::{Redis, RedisSettings};
 use hubbub_rpc::{Connector, RpcSettings};
 use hubbub_token::{TokenSettings, Tokens};
 use tokio::net::TcpListener;
@@ -22,33 +23,25 @@ pub struct Deps<'a> {
     pub rpc: &'a RpcSettings,
     /// `[mongo]`.
     pub mongo: &'a MongoSettings,
+    /// `[redis]`.
+    pub redis: &'a RedisSettings,
     /// `[token]`.
     pub token: &'a TokenSettings,
 }
 
 /// Serves the auth service on `listener` (gRPC) and its queue (RabbitMQ) until `shutdown`.
-pub async fn run(
-    deps: Deps<'_>,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let db = deps.mongo.database("auth").await.context("mongodb")?;
-    let store = MongoStore::new(&db)
-        .await
-        .context("preparing the accounts collection")?;
+    let store = MongoStore::new(&db).await.context("preparing the auth collections")?;
     let connector = Connector::new(deps.rpc.clone());
-    let users = UserServiceClient::new(
-        connector
-            .channel(&deps.rpc.user)
-            .await
-            .context("user service channel")?,
-    );
+    let users = UserServiceClient::new(connector.channel(&deps.rpc.user).await.context("user service channel")?);
     let auth = Auth {
         settings: deps.auth.clone(),
         store,
         hasher: Hasher::new(deps.auth).context("argon2 settings")?,
         tokens: Tokens::new(deps.token.clone()).context("token settings")?,
         users,
+        redis: Redis::connect(deps.redis).await.context("redis")?,
     };
     tracing::info!(addr = %listener.local_addr()?, "auth service serving");
     hubbub_rpc::Server::new()

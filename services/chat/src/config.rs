@@ -18,6 +18,11 @@ pub struct ChatSettings {
     pub max_payload_bytes: u64,
     /// Longest client message id.
     pub client_msg_id_max: usize,
+    /// How often the node renews its sockets' presence leases and its own report, in seconds.
+    pub presence_refresh_secs: u64,
+    /// How long a presence lease lasts without renewal (a crashed node's sockets go offline
+    /// after this), in seconds.
+    pub presence_ttl_secs: u64,
 }
 
 impl Default for ChatSettings {
@@ -29,6 +34,8 @@ impl Default for ChatSettings {
             ack_timeout_ms: 10_000,
             max_payload_bytes: 64 * 1024,
             client_msg_id_max: 128,
+            presence_refresh_secs: 20,
+            presence_ttl_secs: 60,
         }
     }
 }

@@ -40,11 +40,8 @@ pub async fn run(io: SocketIo, chat: Chat, consumer: StreamConsumer, shutdown: C
                     continue;
                 };
                 if posted.origin_node == chat.settings.node_id {
-                    let key = post_key(
-                        &message.group_id,
-                        &message.sender_id,
-                        message.client_msg_id.as_deref().unwrap_or(""),
-                    );
+                    let key =
+                        post_key(&message.group_id, &message.sender_id, message.client_msg_id.as_deref().unwrap_or(""));
                     chat.settle(&key, &Outcome::Posted(message.clone()));
                 }
                 // A duplicate was fanned out when it was first stored.
@@ -52,12 +49,7 @@ pub async fn run(io: SocketIo, chat: Chat, consumer: StreamConsumer, shutdown: C
                     let room = group_room(&message.group_id);
                     let except = socket_room(&posted.origin_socket);
                     let json = hubbub_api::Message::from(message);
-                    if let Err(e) = io
-                        .to(room)
-                        .except(except)
-                        .emit("chat.message.incoming", &json)
-                        .await
-                    {
+                    if let Err(e) = io.to(room).except(except).emit("chat.message.incoming", &json).await {
                         tracing::warn!(error = %e, "emitting chat.message.incoming");
                     }
                 }
@@ -65,13 +57,7 @@ pub async fn run(io: SocketIo, chat: Chat, consumer: StreamConsumer, shutdown: C
             Event::Rejected(r) => {
                 if r.origin_node == chat.settings.node_id {
                     let key = post_key(&r.group_id, &r.sender_id, &r.client_msg_id);
-                    chat.settle(
-                        &key,
-                        &Outcome::Rejected {
-                            code: r.code,
-                            message: r.message,
-                        },
-                    );
+                    chat.settle(&key, &Outcome::Rejected { code: r.code, message: r.message });
                 }
             }
         }

@@ -61,17 +61,19 @@ pub async fn authenticate(
     State(chat): State<Chat>,
 ) -> Result<(), Refused> {
     let token = auth.map_err(|_| Refused::Unauthorized)?.token;
-    let claims = chat
-        .tokens
-        .verify(&token)
-        .map_err(|_| Refused::Unauthorized)?;
+    let claims = chat.tokens.verify(&token).map_err(|_| Refused::Unauthorized)?;
+    let revoked = chat.redis.is_revoked(&claims.sub, &claims.sid).await.map_err(|e| {
+        tracing::warn!(error = %e, "checking token revocation");
+        Refused::ServerError
+    })?;
+    if revoked {
+        return Err(Refused::Unauthorized);
+    }
     let ctx = Ctx::new(session_request_id(&s)).as_user(claims.sub.clone());
     let groups = chat
         .groups
         .clone()
-        .list_user_groups(ctx.request(ListUserGroupsRequest {
-            user_id: claims.sub.clone(),
-        }))
+        .list_user_groups(ctx.request(ListUserGroupsRequest { user_id: claims.sub.clone() }))
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "listing a connecting user's groups");
@@ -91,8 +93,18 @@ fn session_request_id(s: &SocketRef) -> String {
     s.id.to_string()
 }
 
-/// Connect handler: register the socket's events.
-pub async fn on_connect(s: SocketRef) {
+/// Connect handler: mark the user present and register the socket's events.
+pub async fn on_connect(s: SocketRef, State(chat): State<Chat>) {
     tracing::info!(sid = %s.id, "socket connected");
+    if let Some(User(user)) = s.extensions.get::<User>() {
+        crate::presence::socket_alive(&chat, &user, &s.id.to_string()).await;
+    }
     s.on("chat.message.send", crate::events::send::handle);
+    s.on_disconnect(on_disconnect);
+}
+
+async fn on_disconnect(s: SocketRef, State(chat): State<Chat>) {
+    if let Some(User(user)) = s.extensions.get::<User>() {
+        crate::presence::socket_gone(&chat, &user, &s.id.to_string()).await;
+    }
 }

@@ -3,6 +3,8 @@
 use anyhow::Context as _;
 use hubbub_events::{KafkaSettings, MESSAGE_COMMANDS, MESSAGE_EVENTS};
 use hubbub_proto::group::group_service_client::GroupServiceClient;
+use hubbub_proto::user::user_service_client::UserServiceClient;
+use hubbub_redis::{Redis, RedisSettings};
 use hubbub_rpc::{Connector, RpcSettings};
 use hubbub_token::{TokenSettings, Tokens};
 use socketioxide::SocketIo;
@@ -11,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::ChatSettings;
-use crate::state::Chat;
+use crate::state::{Chat, Parts};
 
 /// What a chat node needs from the outside.
 pub struct Deps<'a> {
@@ -23,53 +25,34 @@ pub struct Deps<'a> {
     pub kafka: &'a KafkaSettings,
     /// `[token]`.
     pub token: &'a TokenSettings,
+    /// `[redis]`.
+    pub redis: &'a RedisSettings,
 }
 
 /// Serves Socket.IO (and `/health`) on `listener` until `shutdown`.
-pub async fn run(
-    deps: Deps<'_>,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    deps.kafka
-        .ensure_topics(&[MESSAGE_COMMANDS, MESSAGE_EVENTS])
-        .await
-        .context("creating kafka topics")?;
+pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    deps.kafka.ensure_topics(&[MESSAGE_COMMANDS, MESSAGE_EVENTS]).await.context("creating kafka topics")?;
     // Start reading events before taking connections, so nothing durable is missed.
-    let consumer = deps
-        .kafka
-        .tail_consumer(MESSAGE_EVENTS)
-        .context("kafka event consumer")?;
+    let consumer = deps.kafka.tail_consumer(MESSAGE_EVENTS).context("kafka event consumer")?;
     let producer = deps.kafka.producer().context("kafka producer")?;
     let connector = Connector::new(deps.rpc.clone());
-    let groups = GroupServiceClient::new(
-        connector
-            .channel(&deps.rpc.group)
-            .await
-            .context("group service channel")?,
-    );
-    let chat = Chat::new(
-        deps.chat.clone(),
-        Tokens::new(deps.token.clone()).context("token settings")?,
+    let groups = GroupServiceClient::new(connector.channel(&deps.rpc.group).await.context("group service channel")?);
+    let users = UserServiceClient::new(connector.channel(&deps.rpc.user).await.context("user service channel")?);
+    let chat = Chat::new(Parts {
+        settings: deps.chat.clone(),
+        tokens: Tokens::new(deps.token.clone()).context("token settings")?,
         groups,
-        producer.clone(),
-        deps.kafka.topic(MESSAGE_COMMANDS),
-    );
+        users,
+        redis: Redis::connect(deps.redis).await.context("redis")?,
+        producer: producer.clone(),
+        commands_topic: deps.kafka.topic(MESSAGE_COMMANDS),
+    });
 
-    let (layer, io) = SocketIo::builder()
-        .max_payload(deps.chat.max_payload_bytes)
-        .with_state(chat.clone())
-        .build_layer();
-    io.ns(
-        "/",
-        crate::session::on_connect.with(crate::session::authenticate),
-    );
-    let fanout = tokio::spawn(crate::fanout::run(
-        io.clone(),
-        chat,
-        consumer,
-        shutdown.clone(),
-    ));
+    let (layer, io) =
+        SocketIo::builder().max_payload(deps.chat.max_payload_bytes).with_state(chat.clone()).build_layer();
+    io.ns("/", crate::session::on_connect.with(crate::session::authenticate));
+    let presence = tokio::spawn(crate::presence::run(io.clone(), chat.clone(), shutdown.clone()));
+    let fanout = tokio::spawn(crate::fanout::run(io.clone(), chat, consumer, shutdown.clone()));
     // Open websockets would hold a graceful HTTP shutdown forever: close the sockets first.
     let closer = {
         let (io, shutdown) = (io.clone(), shutdown.clone());
@@ -80,18 +63,14 @@ pub async fn run(
     };
 
     let app = axum::Router::new()
-        .route(
-            "/health",
-            axum::routing::get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
-        )
+        .route("/health", axum::routing::get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
         .layer(layer);
     tracing::info!(addr = %listener.local_addr()?, node = %deps.chat.node_id, "chat node serving");
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await;
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
     shutdown.cancel();
     fanout.await.context("fan-out task")?;
     closer.await.context("socket closer task")?;
+    presence.await.context("presence task")?;
     producer.flush(std::time::Duration::from_secs(5));
     served.context("chat node")
 }

@@ -7,6 +7,8 @@ use std::time::Duration;
 use hubbub_events::Producer;
 use hubbub_proto::group::group_service_client::GroupServiceClient;
 use hubbub_proto::message::Message;
+use hubbub_proto::user::user_service_client::UserServiceClient;
+use hubbub_redis::Redis;
 use hubbub_rpc::Channel;
 use hubbub_token::Tokens;
 use tokio::sync::oneshot;
@@ -33,9 +35,17 @@ pub struct Chat(pub Arc<Inner>);
 
 /// The state behind [`Chat`].
 pub struct Inner {
+    /// `[chat]`.
     pub settings: ChatSettings,
+    /// Verifies access tokens.
     pub tokens: Tokens,
+    /// Membership questions.
     pub groups: GroupServiceClient<Channel>,
+    /// Last-seen reports.
+    pub users: UserServiceClient<Channel>,
+    /// Revocations and presence.
+    pub redis: Redis,
+    /// Post commands out.
     pub producer: Producer,
     /// Full name of the commands topic.
     pub commands_topic: String,
@@ -54,19 +64,34 @@ pub fn post_key(group_id: &str, sender_id: &str, client_msg_id: &str) -> String 
     format!("{group_id}\u{0}{sender_id}\u{0}{client_msg_id}")
 }
 
+/// What a node's state is built from.
+pub struct Parts {
+    /// `[chat]`.
+    pub settings: ChatSettings,
+    /// Verifies access tokens.
+    pub tokens: Tokens,
+    /// Membership questions.
+    pub groups: GroupServiceClient<Channel>,
+    /// Last-seen reports.
+    pub users: UserServiceClient<Channel>,
+    /// Revocations and presence.
+    pub redis: Redis,
+    /// Post commands out.
+    pub producer: Producer,
+    /// Full name of the commands topic.
+    pub commands_topic: String,
+}
+
 impl Chat {
     /// Node state.
-    pub fn new(
-        settings: ChatSettings,
-        tokens: Tokens,
-        groups: GroupServiceClient<Channel>,
-        producer: Producer,
-        commands_topic: String,
-    ) -> Self {
+    pub fn new(parts: Parts) -> Self {
+        let Parts { settings, tokens, groups, users, redis, producer, commands_topic } = parts;
         Self(Arc::new(Inner {
             settings,
             tokens,
             groups,
+            users,
+            redis,
             producer,
             commands_topic,
             pending: Mutex::default(),
@@ -89,12 +114,7 @@ impl Chat {
 
     /// Delivers the outcome of post `key` to everyone waiting for it.
     pub fn settle(&self, key: &str, outcome: &Outcome) {
-        let waiters = self
-            .pending
-            .lock()
-            .ok()
-            .and_then(|mut p| p.remove(key))
-            .unwrap_or_default();
+        let waiters = self.pending.lock().ok().and_then(|mut p| p.remove(key)).unwrap_or_default();
         for tx in waiters {
             let _ = tx.send(outcome.clone());
         }

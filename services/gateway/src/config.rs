@@ -16,10 +16,6 @@ pub struct GatewaySettings {
 
 impl Default for GatewaySettings {
     fn default() -> Self {
-        Self {
-            bind: "127.0.0.1".into(),
-            port: 3000,
-            body_limit_bytes: 64 * 1024,
-        }
+        Self { bind: "127.0.0.1".into(), port: 3000, body_limit_bytes: 64 * 1024 }
     }
 }

@@ -21,16 +21,13 @@ pub struct ApiError {
     status: StatusCode,
     code: String,
     message: String,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
     /// An error with an explicit status, code and message.
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code: code.to_owned(),
-            message: message.into(),
-        }
+        Self { status, code: code.to_owned(), message: message.into(), retry_after: None }
     }
 
     /// 400 VALIDATION_ERROR.
@@ -48,20 +45,16 @@ impl From<tonic::Status> for ApiError {
     fn from(s: tonic::Status) -> Self {
         // One exhaustive mapping: a new gRPC code must be placed here deliberately.
         let (status, default_code, public) = match s.code() {
-            Code::InvalidArgument | Code::OutOfRange => {
-                (StatusCode::BAD_REQUEST, "VALIDATION_ERROR", true)
-            }
+            Code::InvalidArgument | Code::OutOfRange => (StatusCode::BAD_REQUEST, "VALIDATION_ERROR", true),
             Code::FailedPrecondition => (StatusCode::UNPROCESSABLE_ENTITY, "UNPROCESSABLE", true),
             Code::Unauthenticated => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED", true),
             Code::PermissionDenied => (StatusCode::FORBIDDEN, "FORBIDDEN", true),
             Code::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND", true),
             Code::AlreadyExists | Code::Aborted => (StatusCode::CONFLICT, "CONFLICT", true),
             Code::ResourceExhausted => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT_EXCEEDED", true),
-            Code::Unavailable | Code::DeadlineExceeded => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "SERVICE_UNAVAILABLE",
-                false,
-            ),
+            Code::Unavailable | Code::DeadlineExceeded => {
+                (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", false)
+            }
             Code::Unimplemented => (StatusCode::NOT_IMPLEMENTED, "NOT_IMPLEMENTED", false),
             Code::Ok | Code::Cancelled | Code::Unknown | Code::Internal | Code::DataLoss => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", false)
@@ -74,13 +67,13 @@ impl From<tonic::Status> for ApiError {
             // Internal details stay in the logs.
             tracing::warn!(code = ?s.code(), message = s.message(), "upstream failure");
             match status {
-                StatusCode::SERVICE_UNAVAILABLE => {
-                    "a dependency is unavailable, try again".to_owned()
-                }
+                StatusCode::SERVICE_UNAVAILABLE => "a dependency is unavailable, try again".to_owned(),
                 _ => "internal error".to_owned(),
             }
         };
-        Self::new(status, code, message)
+        let mut e = Self::new(status, code, message);
+        e.retry_after = hubbub_rpc::retry_after(&s);
+        e
     }
 }
 
@@ -89,6 +82,10 @@ impl IntoResponse for ApiError {
         let body = serde_json::json!({
             "error": { "code": self.code, "message": self.message, "requestId": request_id() }
         });
-        (self.status, Json(body)).into_response()
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+        }
+        resp
     }
 }

@@ -1,8 +1,13 @@
-//! Extractors: JSON bodies whose errors are API errors, and the authenticated caller.
+//! Extractors: JSON bodies whose errors are API errors, the client's address, and the
+//! authenticated caller (token verified, not revoked).
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use hubbub_rpc::Ctx;
+use hubbub_token::Claims;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, request_id};
@@ -22,16 +27,44 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     }
 }
 
-/// The caller, from `Authorization: Bearer <access token>`, as an RPC context.
-pub struct Caller(pub Ctx);
+/// The client's address: the last `X-Forwarded-For` hop (the one our proxy added, which a
+/// client cannot forge), else the peer address.
+pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<String> {
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .rfind(|v| !v.is_empty())
+        .map(str::to_owned);
+    forwarded.or_else(|| peer.map(|p| p.ip().to_string()))
+}
+
+/// An anonymous request's context: request id and client address.
+pub struct Anonymous(pub Ctx);
+
+impl<S: Send + Sync> FromRequestParts<S> for Anonymous {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        let mut ctx = Ctx::new(request_id());
+        if let Some(ip) = client_ip(&parts.headers, peer) {
+            ctx = ctx.from_ip(ip);
+        }
+        Ok(Anonymous(ctx))
+    }
+}
+
+/// The caller, from `Authorization: Bearer <access token>`: an RPC context acting for them,
+/// and the token's claims.
+pub struct Caller(pub Ctx, pub Claims);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -41,15 +74,51 @@ impl FromRequestParts<AppState> for Caller {
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
-        let claims = state
-            .tokens
-            .verify(token.trim())
-            .map_err(|_| ApiError::unauthorized("invalid or expired token"))?;
-        Ok(Caller(Ctx::new(request_id()).as_user(claims.sub)))
+        let claims =
+            state.tokens.verify(token.trim()).map_err(|_| ApiError::unauthorized("invalid or expired token"))?;
+        let revoked = state.redis.is_revoked(&claims.sub, &claims.sid).await.map_err(|e| {
+            tracing::error!(error = %e, "checking token revocation");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                "a dependency is unavailable, try again",
+            )
+        })?;
+        if revoked {
+            return Err(ApiError::unauthorized("token revoked"));
+        }
+        let Anonymous(ctx) = Anonymous::from_request_parts(parts, state).await?;
+        Ok(Caller(ctx.as_user(claims.sub.clone()), claims))
     }
 }
 
-/// The request's context without a caller (public routes).
-pub fn anonymous() -> Ctx {
-    Ctx::new(request_id())
+/// A caller whose account is an administrator; anyone else gets 403.
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Caller(_, claims) = Caller::from_request_parts(parts, state).await?;
+        if claims.role.as_deref() != Some("admin") {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", "administrators only"));
+        }
+        Ok(Admin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_address_is_the_hop_our_proxy_added() {
+        let mut h = HeaderMap::new();
+        let peer: SocketAddr = "10.0.0.9:5000".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(client_ip(&h, Some(peer)).as_deref(), Some("10.0.0.9"));
+        h.append("x-forwarded-for", "1.2.3.4, 5.6.7.8".parse().unwrap_or_else(|e| panic!("{e}")));
+        assert_eq!(client_ip(&h, Some(peer)).as_deref(), Some("5.6.7.8"));
+        h.append("x-forwarded-for", "9.9.9.9".parse().unwrap_or_else(|e| panic!("{e}")));
+        assert_eq!(client_ip(&h, Some(peer)).as_deref(), Some("9.9.9.9"));
+    }
 }

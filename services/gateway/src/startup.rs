@@ -4,6 +4,8 @@ use anyhow::Context as _;
 use hubbub_proto::auth::auth_service_client::AuthServiceClient;
 use hubbub_proto::group::group_service_client::GroupServiceClient;
 use hubbub_proto::message::message_service_client::MessageServiceClient;
+use hubbub_proto::user::user_service_client::UserServiceClient;
+use hubbub_redis::{Redis, RedisSettings};
 use hubbub_rpc::{Channel, Connector, RpcSettings};
 use hubbub_token::{TokenSettings, Tokens};
 use tokio::net::TcpListener;
@@ -15,7 +17,9 @@ use crate::GatewaySettings;
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) tokens: Tokens,
+    pub(crate) redis: Redis,
     pub(crate) auth: AuthServiceClient<Channel>,
+    pub(crate) users: UserServiceClient<Channel>,
     pub(crate) groups: GroupServiceClient<Channel>,
     pub(crate) messages: MessageServiceClient<Channel>,
 }
@@ -28,40 +32,25 @@ pub struct Deps<'a> {
     pub rpc: &'a RpcSettings,
     /// `[token]`.
     pub token: &'a TokenSettings,
+    /// `[redis]`.
+    pub redis: &'a RedisSettings,
 }
 
 /// Serves the HTTP API on `listener` until `shutdown`.
-pub async fn run(
-    deps: Deps<'_>,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let connector = Connector::new(deps.rpc.clone());
     let rpc = deps.rpc;
     let state = AppState {
         tokens: Tokens::new(deps.token.clone()).context("token settings")?,
-        auth: AuthServiceClient::new(
-            connector
-                .channel(&rpc.auth)
-                .await
-                .context("auth service channel")?,
-        ),
-        groups: GroupServiceClient::new(
-            connector
-                .channel(&rpc.group)
-                .await
-                .context("group service channel")?,
-        ),
-        messages: MessageServiceClient::new(
-            connector
-                .channel(&rpc.message)
-                .await
-                .context("message service channel")?,
-        ),
+        redis: Redis::connect(deps.redis).await.context("redis")?,
+        auth: AuthServiceClient::new(connector.channel(&rpc.auth).await.context("auth service channel")?),
+        users: UserServiceClient::new(connector.channel(&rpc.user).await.context("user service channel")?),
+        groups: GroupServiceClient::new(connector.channel(&rpc.group).await.context("group service channel")?),
+        messages: MessageServiceClient::new(connector.channel(&rpc.message).await.context("message service channel")?),
     };
     let app = crate::routes::router(state, deps.gateway.body_limit_bytes);
     tracing::info!(addr = %listener.local_addr()?, "gateway serving");
-    axum::serve(listener, app)
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .context("gateway")

@@ -16,10 +16,6 @@ pub struct GroupSettings {
 
 impl Default for GroupSettings {
     fn default() -> Self {
-        Self {
-            name_max: 100,
-            description_max: 1000,
-            initial_members_max: 256,
-        }
+        Self { name_max: 100, description_max: 1000, initial_members_max: 256 }
     }
 }

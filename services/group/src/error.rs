@@ -28,11 +28,7 @@ impl From<Error> for Status {
         match e {
             Error::NotFound => coded(Code::NotFound, "GROUP_NOT_FOUND", "group not found"),
             Error::Invalid(m) => coded(Code::InvalidArgument, "VALIDATION_ERROR", m),
-            Error::NotAMember => coded(
-                Code::PermissionDenied,
-                "NOT_A_MEMBER",
-                "not a member of this group",
-            ),
+            Error::NotAMember => coded(Code::PermissionDenied, "NOT_A_MEMBER", "not a member of this group"),
             Error::Store(e) => {
                 tracing::error!(error = %e, "group store");
                 Status::unavailable("store unavailable")

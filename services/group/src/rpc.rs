@@ -2,8 +2,8 @@
 
 use hubbub_proto::group::group_service_server::GroupService;
 use hubbub_proto::group::{
-    CreateGroupRequest, GetGroupRequest, GetMembershipRequest, Group, GroupKind,
-    ListUserGroupsRequest, ListUserGroupsResponse, Membership, Role, Visibility,
+    CreateGroupRequest, GetGroupRequest, GetMembershipRequest, Group, GroupKind, ListUserGroupsRequest,
+    ListUserGroupsResponse, Membership, Role, Visibility,
 };
 use hubbub_rpc::Ctx;
 use mongodb::bson::oid::ObjectId;
@@ -36,19 +36,10 @@ impl<S: GroupStore> Groups<S> {
     async fn create(&self, caller: &str, r: CreateGroupRequest) -> Result<Group> {
         let name = r.name.trim();
         if name.is_empty() || name.chars().count() > self.settings.name_max {
-            return Err(Error::Invalid(format!(
-                "name must be 1–{} characters",
-                self.settings.name_max
-            )));
+            return Err(Error::Invalid(format!("name must be 1–{} characters", self.settings.name_max)));
         }
-        let description = r
-            .description
-            .map(|d| d.trim().to_owned())
-            .filter(|d| !d.is_empty());
-        if description
-            .as_ref()
-            .is_some_and(|d| d.chars().count() > self.settings.description_max)
-        {
+        let description = r.description.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
+        if description.as_ref().is_some_and(|d| d.chars().count() > self.settings.description_max) {
             return Err(Error::Invalid(format!(
                 "description must be at most {} characters",
                 self.settings.description_max
@@ -58,9 +49,7 @@ impl<S: GroupStore> Groups<S> {
             Ok(Visibility::Public) => Visibility::Public,
             Ok(Visibility::Private | Visibility::Unspecified) => Visibility::Private,
             Err(_) => {
-                return Err(Error::Invalid(
-                    "visibility must be public or private".into(),
-                ));
+                return Err(Error::Invalid("visibility must be public or private".into()));
             }
         };
         let mut members: Vec<(String, Role)> = vec![(caller.to_owned(), Role::Owner)];
@@ -106,10 +95,7 @@ impl<S: GroupStore> Groups<S> {
 
 #[tonic::async_trait]
 impl<S: GroupStore> GroupService for Groups<S> {
-    async fn create_group(
-        &self,
-        req: Request<CreateGroupRequest>,
-    ) -> Result<Response<Group>, Status> {
+    async fn create_group(&self, req: Request<CreateGroupRequest>) -> Result<Response<Group>, Status> {
         let ctx = Ctx::from_request(&req);
         let caller = ctx.caller()?;
         Ok(Response::new(self.create(caller, req.into_inner()).await?))
@@ -125,27 +111,13 @@ impl<S: GroupStore> GroupService for Groups<S> {
         &self,
         req: Request<ListUserGroupsRequest>,
     ) -> Result<Response<ListUserGroupsResponse>, Status> {
-        let group_ids = self
-            .store
-            .groups_of(&req.get_ref().user_id)
-            .await
-            .map_err(Status::from)?;
+        let group_ids = self.store.groups_of(&req.get_ref().user_id).await.map_err(Status::from)?;
         Ok(Response::new(ListUserGroupsResponse { group_ids }))
     }
 
-    async fn get_membership(
-        &self,
-        req: Request<GetMembershipRequest>,
-    ) -> Result<Response<Membership>, Status> {
+    async fn get_membership(&self, req: Request<GetMembershipRequest>) -> Result<Response<Membership>, Status> {
         let r = req.into_inner();
-        let role = self
-            .store
-            .role(&r.group_id, &r.user_id)
-            .await
-            .map_err(Status::from)?;
-        Ok(Response::new(Membership {
-            member: role.is_some(),
-            role: role.unwrap_or(Role::Unspecified) as i32,
-        }))
+        let role = self.store.role(&r.group_id, &r.user_id).await.map_err(Status::from)?;
+        Ok(Response::new(Membership { member: role.is_some(), role: role.unwrap_or(Role::Unspecified) as i32 }))
     }
 }

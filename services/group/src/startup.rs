@@ -20,15 +20,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let db = mongo.database("group").await.context("mongodb")?;
-    let store = MongoStore::new(db.client().clone(), &db)
-        .await
-        .context("preparing group collections")?;
+    let store = MongoStore::new(db.client().clone(), &db).await.context("preparing group collections")?;
     tracing::info!(addr = %listener.local_addr()?, "group service serving");
     hubbub_rpc::Server::new()
-        .add_service(GroupServiceServer::new(Groups {
-            settings: settings.clone(),
-            store,
-        }))
+        .add_service(GroupServiceServer::new(Groups { settings: settings.clone(), store }))
         .run(listener, rpc, shutdown)
         .await
         .context("group service")

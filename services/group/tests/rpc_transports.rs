@@ -19,14 +19,8 @@ use tonic::Code;
 /// Settings private to one test: its own queues and database.
 fn isolated() -> (RpcSettings, MongoSettings) {
     let ns = format!("t{}", uuid::Uuid::new_v4().simple());
-    let rpc = RpcSettings {
-        queue_prefix: format!("{ns}."),
-        ..RpcSettings::default()
-    };
-    let mongo = MongoSettings {
-        database_prefix: format!("{ns}_"),
-        ..MongoSettings::default()
-    };
+    let rpc = RpcSettings { queue_prefix: format!("{ns}."), ..RpcSettings::default() };
+    let mongo = MongoSettings { database_prefix: format!("{ns}_"), ..MongoSettings::default() };
     (rpc, mongo)
 }
 
@@ -50,24 +44,16 @@ async fn start(rpc: &RpcSettings, mongo: &MongoSettings) -> (Running, RpcSetting
     let shutdown = CancellationToken::new();
     let task = {
         let (rpc, mongo, shutdown) = (rpc.clone(), mongo.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            hubbub_group::run(&GroupSettings::default(), &rpc, &mongo, listener, shutdown).await
-        })
+        tokio::spawn(
+            async move { hubbub_group::run(&GroupSettings::default(), &rpc, &mongo, listener, shutdown).await },
+        )
     };
     (Running { shutdown, task }, rpc)
 }
 
 async fn client(rpc: &RpcSettings, transport: Transport) -> GroupServiceClient<Channel> {
-    let endpoint = Endpoint {
-        transport,
-        grpc_addr: rpc.group.grpc_addr.clone(),
-    };
-    GroupServiceClient::new(
-        Connector::new(rpc.clone())
-            .channel(&endpoint)
-            .await
-            .unwrap(),
-    )
+    let endpoint = Endpoint { transport, grpc_addr: rpc.group.grpc_addr.clone() };
+    GroupServiceClient::new(Connector::new(rpc.clone()).channel(&endpoint).await.unwrap())
 }
 
 fn as_user(user: &str) -> Ctx {
@@ -88,50 +74,27 @@ async fn the_same_calls_give_the_same_answers_over_grpc_and_rabbitmq() {
         visibility: Visibility::Private as i32,
         member_ids: vec!["bob".into()],
     };
-    let created = amqp
-        .clone()
-        .create_group(as_user("alice").request(req))
-        .await
-        .unwrap()
-        .into_inner();
+    let created = amqp.clone().create_group(as_user("alice").request(req)).await.unwrap().into_inner();
     assert_eq!(created.owner_id, "alice");
     assert_eq!(created.member_count, 2);
 
     for user in ["alice", "bob"] {
-        let get = || GetGroupRequest {
-            id: created.id.clone(),
-        };
-        let over_grpc = grpc
-            .clone()
-            .get_group(as_user(user).request(get()))
-            .await
-            .unwrap()
-            .into_inner();
-        let over_amqp = amqp
-            .clone()
-            .get_group(as_user(user).request(get()))
-            .await
-            .unwrap()
-            .into_inner();
+        let get = || GetGroupRequest { id: created.id.clone() };
+        let over_grpc = grpc.clone().get_group(as_user(user).request(get())).await.unwrap().into_inner();
+        let over_amqp = amqp.clone().get_group(as_user(user).request(get())).await.unwrap().into_inner();
         assert_eq!(over_grpc, over_amqp, "as {user}");
     }
     let membership = |c: GroupServiceClient<Channel>| {
         let id = created.id.clone();
         async move {
             c.clone()
-                .get_membership(as_user("x").request(GetMembershipRequest {
-                    group_id: id,
-                    user_id: "bob".into(),
-                }))
+                .get_membership(as_user("x").request(GetMembershipRequest { group_id: id, user_id: "bob".into() }))
                 .await
                 .unwrap()
                 .into_inner()
         }
     };
-    assert_eq!(
-        membership(grpc.clone()).await,
-        membership(amqp.clone()).await
-    );
+    assert_eq!(membership(grpc.clone()).await, membership(amqp.clone()).await);
     svc.stop().await;
 }
 
@@ -141,36 +104,19 @@ async fn an_error_status_crosses_both_transports_intact() {
     let (svc, rpc) = start(&rpc, &mongo).await;
     for transport in [Transport::Grpc, Transport::Amqp] {
         let c = client(&rpc, transport).await;
-        let missing = c
-            .clone()
-            .get_group(as_user("alice").request(GetGroupRequest { id: "nope".into() }))
-            .await
-            .unwrap_err();
+        let missing =
+            c.clone().get_group(as_user("alice").request(GetGroupRequest { id: "nope".into() })).await.unwrap_err();
         assert_eq!(missing.code(), Code::NotFound, "{transport:?}");
         assert_eq!(missing.message(), "group not found", "{transport:?}");
         assert_eq!(api_code(&missing), Some("GROUP_NOT_FOUND"), "{transport:?}");
 
-        let invalid = CreateGroupRequest {
-            name: " ".into(),
-            ..Default::default()
-        };
-        let invalid = c
-            .clone()
-            .create_group(as_user("alice").request(invalid))
-            .await
-            .unwrap_err();
+        let invalid = CreateGroupRequest { name: " ".into(), ..Default::default() };
+        let invalid = c.clone().create_group(as_user("alice").request(invalid)).await.unwrap_err();
         assert_eq!(invalid.code(), Code::InvalidArgument, "{transport:?}");
-        assert_eq!(
-            api_code(&invalid),
-            Some("VALIDATION_ERROR"),
-            "{transport:?}"
-        );
+        assert_eq!(api_code(&invalid), Some("VALIDATION_ERROR"), "{transport:?}");
 
         // No caller identity: the service refuses, whichever way the call came.
-        let anonymous = Ctx::new("r").request(CreateGroupRequest {
-            name: "x".into(),
-            ..Default::default()
-        });
+        let anonymous = Ctx::new("r").request(CreateGroupRequest { name: "x".into(), ..Default::default() });
         let anonymous = c.clone().create_group(anonymous).await.unwrap_err();
         assert_eq!(anonymous.code(), Code::Unauthenticated, "{transport:?}");
     }
@@ -183,20 +129,12 @@ async fn a_deadline_passes_as_deadline_exceeded_when_no_replica_consumes() {
     let (rpc, _) = isolated();
     let c = client(&rpc, Transport::Amqp).await;
     let started = Instant::now();
-    let req = as_user("alice")
-        .with_timeout(Duration::from_millis(300))
-        .request(GetGroupRequest { id: "g".into() });
+    let req = as_user("alice").with_timeout(Duration::from_millis(300)).request(GetGroupRequest { id: "g".into() });
     let err = c.clone().get_group(req).await.unwrap_err();
     assert_eq!(err.code(), Code::DeadlineExceeded);
     let waited = started.elapsed();
-    assert!(
-        waited >= Duration::from_millis(300),
-        "gave up early: {waited:?}"
-    );
-    assert!(
-        waited < Duration::from_secs(5),
-        "did not give up at the deadline: {waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(300), "gave up early: {waited:?}");
+    assert!(waited < Duration::from_secs(5), "did not give up at the deadline: {waited:?}");
 }
 
 #[tokio::test]
@@ -206,37 +144,24 @@ async fn a_request_waits_in_the_queue_while_the_service_restarts() {
     let c = client(&rpc, Transport::Amqp).await;
     let created = c
         .clone()
-        .create_group(as_user("alice").request(CreateGroupRequest {
-            name: "survivor".into(),
-            ..Default::default()
-        }))
+        .create_group(as_user("alice").request(CreateGroupRequest { name: "survivor".into(), ..Default::default() }))
         .await
         .unwrap()
         .into_inner();
     svc.stop().await;
 
     // The service is down: the request is published and waits.
-    let req = as_user("alice")
-        .with_timeout(Duration::from_secs(30))
-        .request(GetGroupRequest {
-            id: created.id.clone(),
-        });
+    let req =
+        as_user("alice").with_timeout(Duration::from_secs(30)).request(GetGroupRequest { id: created.id.clone() });
     let pending = tokio::spawn({
         let c = c.clone();
         async move { c.clone().get_group(req).await }
     });
     tokio::time::sleep(Duration::from_millis(700)).await;
-    assert!(
-        !pending.is_finished(),
-        "answered while no replica was running"
-    );
+    assert!(!pending.is_finished(), "answered while no replica was running");
 
     let (svc, _) = start(&rpc, &mongo).await;
-    let answered = tokio::time::timeout(Duration::from_secs(20), pending)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let answered = tokio::time::timeout(Duration::from_secs(20), pending).await.unwrap().unwrap().unwrap();
     assert_eq!(answered.into_inner().id, created.id);
     svc.stop().await;
 }

@@ -55,8 +55,7 @@ const GRACE: Duration = Duration::from_secs(10);
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     hubbub_telemetry::init();
-    let mut settings: Settings =
-        hubbub_config::load(cli.config.as_deref()).context("loading settings")?;
+    let mut settings: Settings = hubbub_config::load(cli.config.as_deref()).context("loading settings")?;
     let shutdown = hubbub_telemetry::shutdown_on_signal();
     let work = run(cli.command, &mut settings, shutdown.clone());
     tokio::pin!(work);
@@ -70,16 +69,10 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))
+    TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))
 }
 
-async fn run(
-    command: Command,
-    s: &mut Settings,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+async fn run(command: Command, s: &mut Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     match command {
         Command::Gateway => gateway(s, shutdown).await,
         Command::Auth => auth(s, shutdown).await,
@@ -119,28 +112,20 @@ async fn run(
 
 async fn gateway(s: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     let listener = bind(&format!("{}:{}", s.gateway.bind, s.gateway.port)).await?;
-    let deps = hubbub_gateway::Deps {
-        gateway: &s.gateway,
-        rpc: &s.rpc,
-        token: &s.token,
-    };
+    let deps = hubbub_gateway::Deps { gateway: &s.gateway, rpc: &s.rpc, token: &s.token, redis: &s.redis };
     hubbub_gateway::run(deps, listener, shutdown).await
 }
 
 async fn auth(s: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     let listener = bind(&s.rpc.auth.grpc_addr).await?;
-    let deps = hubbub_auth::Deps {
-        auth: &s.auth,
-        rpc: &s.rpc,
-        mongo: &s.mongo,
-        token: &s.token,
-    };
+    let deps = hubbub_auth::Deps { auth: &s.auth, rpc: &s.rpc, mongo: &s.mongo, redis: &s.redis, token: &s.token };
     hubbub_auth::run(deps, listener, shutdown).await
 }
 
 async fn user(s: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     let listener = bind(&s.rpc.user.grpc_addr).await?;
-    hubbub_user::run(&s.rpc, &s.mongo, listener, shutdown).await
+    let deps = hubbub_user::Deps { user: &s.user, rpc: &s.rpc, mongo: &s.mongo, redis: &s.redis };
+    hubbub_user::run(deps, listener, shutdown).await
 }
 
 async fn group(s: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -150,22 +135,12 @@ async fn group(s: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> 
 
 async fn message(s: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     let listener = bind(&s.rpc.message.grpc_addr).await?;
-    let deps = hubbub_message::Deps {
-        message: &s.message,
-        rpc: &s.rpc,
-        mongo: &s.mongo,
-        kafka: &s.kafka,
-    };
+    let deps = hubbub_message::Deps { message: &s.message, rpc: &s.rpc, mongo: &s.mongo, kafka: &s.kafka };
     hubbub_message::run(deps, listener, shutdown).await
 }
 
 async fn chat(s: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     let listener = bind(&format!("{}:{}", s.chat.bind, s.chat.port)).await?;
-    let deps = hubbub_chat::Deps {
-        chat: &s.chat,
-        rpc: &s.rpc,
-        kafka: &s.kafka,
-        token: &s.token,
-    };
+    let deps = hubbub_chat::Deps { chat: &s.chat, rpc: &s.rpc, kafka: &s.kafka, token: &s.token, redis: &s.redis };
     hubbub_chat::run(deps, listener, shutdown).await
 }

@@ -12,10 +12,14 @@ pub struct Settings {
     pub kafka: hubbub_events::KafkaSettings,
     /// `[mongo]`.
     pub mongo: hubbub_mongo::MongoSettings,
+    /// `[redis]`.
+    pub redis: hubbub_redis::RedisSettings,
     /// `[token]`: access token signing.
     pub token: hubbub_token::TokenSettings,
     /// `[auth]`.
     pub auth: hubbub_auth::AuthSettings,
+    /// `[user]`.
+    pub user: hubbub_user::UserSettings,
     /// `[group]`.
     pub group: hubbub_group::GroupSettings,
     /// `[message]`.

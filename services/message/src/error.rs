@@ -27,11 +27,7 @@ impl From<Error> for Status {
     fn from(e: Error) -> Self {
         match e {
             Error::Invalid(m) => coded(Code::InvalidArgument, "INVALID_MESSAGE", m),
-            Error::NotAMember => coded(
-                Code::PermissionDenied,
-                "NOT_A_MEMBER",
-                "not a member of this group",
-            ),
+            Error::NotAMember => coded(Code::PermissionDenied, "NOT_A_MEMBER", "not a member of this group"),
             Error::Upstream(s) => s,
             Error::Store(e) => {
                 tracing::error!(error = %e, "message store");

@@ -12,9 +12,7 @@ use std::time::Duration;
 use hubbub_events::Producer;
 use hubbub_events::rdkafka::Message as _;
 use hubbub_events::rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use hubbub_proto::events::{
-    MessageEvent, MessagePosted, MessageRejected, PostMessage, message_event,
-};
+use hubbub_proto::events::{MessageEvent, MessagePosted, MessageRejected, PostMessage, message_event};
 use hubbub_proto::message::Message;
 use mongodb::bson::oid::ObjectId;
 use prost::Message as _;
@@ -38,19 +36,8 @@ const CLIENT_MSG_ID_MAX: usize = 128;
 
 impl<S: MessageStore> Pipeline<S> {
     /// A pipeline with an empty seq cache.
-    pub fn new(
-        settings: MessageSettings,
-        store: S,
-        producer: Producer,
-        events_topic: String,
-    ) -> Self {
-        Self {
-            settings,
-            store,
-            producer,
-            events_topic,
-            seqs: HashMap::new(),
-        }
+    pub fn new(settings: MessageSettings, store: S, producer: Producer, events_topic: String) -> Self {
+        Self { settings, store, producer, events_topic, seqs: HashMap::new() }
     }
 
     /// Consumes commands until `shutdown`.
@@ -72,11 +59,8 @@ impl<S: MessageStore> Pipeline<S> {
             match PostMessage::decode(record.payload().unwrap_or_default()) {
                 Ok(cmd) => {
                     let span = tracing::info_span!("post", request_id = request_id.as_deref().unwrap_or(""), group_id = %cmd.group_id);
-                    let done = tracing::Instrument::instrument(
-                        self.handle(cmd, request_id.as_deref(), &shutdown),
-                        span,
-                    )
-                    .await;
+                    let done =
+                        tracing::Instrument::instrument(self.handle(cmd, request_id.as_deref(), &shutdown), span).await;
                     if !done {
                         break; // shutting down mid-command: leave it uncommitted for the next owner
                     }
@@ -92,12 +76,7 @@ impl<S: MessageStore> Pipeline<S> {
 
     /// Stores and publishes one command, retrying transient failures until done. Returns false
     /// when shutdown interrupted it.
-    async fn handle(
-        &mut self,
-        cmd: PostMessage,
-        request_id: Option<&str>,
-        shutdown: &CancellationToken,
-    ) -> bool {
+    async fn handle(&mut self, cmd: PostMessage, request_id: Option<&str>, shutdown: &CancellationToken) -> bool {
         let event = match self.validate(&cmd) {
             Err((code, message)) => message_event::Event::Rejected(MessageRejected {
                 group_id: cmd.group_id.clone(),
@@ -132,11 +111,7 @@ impl<S: MessageStore> Pipeline<S> {
         let payload = MessageEvent { event: Some(event) }.encode_to_vec();
         let mut backoff = Backoff::default();
         loop {
-            match self
-                .producer
-                .send(&self.events_topic, &cmd.group_id, &payload, request_id)
-                .await
-            {
+            match self.producer.send(&self.events_topic, &cmd.group_id, &payload, request_id).await {
                 Ok(()) => return true,
                 Err(e) => {
                     tracing::error!(error = %e, "publishing a message event; retrying");
@@ -158,19 +133,13 @@ impl<S: MessageStore> Pipeline<S> {
         }
         let chars = cmd.content.chars().count();
         if chars == 0 || chars > self.settings.content_max {
-            return invalid(format!(
-                "content must be 1–{} characters",
-                self.settings.content_max
-            ));
+            return invalid(format!("content must be 1–{} characters", self.settings.content_max));
         }
         if !matches!(cmd.r#type.as_str(), "text" | "image" | "file") {
             return invalid("type must be text, image or file".into());
         }
         if cmd.attachments.len() > self.settings.attachments_max {
-            return invalid(format!(
-                "at most {} attachments",
-                self.settings.attachments_max
-            ));
+            return invalid(format!("at most {} attachments", self.settings.attachments_max));
         }
         Ok(())
     }

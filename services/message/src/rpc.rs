@@ -35,10 +35,9 @@ impl<S: MessageStore> History<S> {
         let membership = self
             .groups
             .clone()
-            .get_membership(ctx.request(GetMembershipRequest {
-                group_id: r.group_id.clone(),
-                user_id: caller.to_owned(),
-            }))
+            .get_membership(
+                ctx.request(GetMembershipRequest { group_id: r.group_id.clone(), user_id: caller.to_owned() }),
+            )
             .await?
             .into_inner();
         if !membership.member {
@@ -52,10 +51,7 @@ impl<S: MessageStore> History<S> {
 #[tonic::async_trait]
 impl<S: MessageStore> MessageService for History<S> {
     #[tracing::instrument(skip_all, fields(request_id))]
-    async fn list_messages(
-        &self,
-        req: Request<ListMessagesRequest>,
-    ) -> Result<Response<ListMessagesResponse>, Status> {
+    async fn list_messages(&self, req: Request<ListMessagesRequest>) -> Result<Response<ListMessagesResponse>, Status> {
         let ctx = Ctx::from_request(&req);
         tracing::Span::current().record("request_id", ctx.request_id.as_str());
         Ok(Response::new(self.list(&ctx, req.into_inner()).await?))

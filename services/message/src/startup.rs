@@ -27,48 +27,21 @@ pub struct Deps<'a> {
 }
 
 /// Runs the write pipeline and serves history until `shutdown`.
-pub async fn run(
-    deps: Deps<'_>,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let db = deps.mongo.database("message").await.context("mongodb")?;
-    let store = MongoStore::new(&db)
-        .await
-        .context("preparing the messages collection")?;
-    deps.kafka
-        .ensure_topics(&[MESSAGE_COMMANDS, MESSAGE_EVENTS])
-        .await
-        .context("creating kafka topics")?;
+    let store = MongoStore::new(&db).await.context("preparing the messages collection")?;
+    deps.kafka.ensure_topics(&[MESSAGE_COMMANDS, MESSAGE_EVENTS]).await.context("creating kafka topics")?;
     let producer = deps.kafka.producer().context("kafka producer")?;
     let consumer = deps
         .kafka
-        .group_consumer(
-            &deps.message.consumer_group,
-            &[MESSAGE_COMMANDS],
-            Start::Earliest,
-        )
+        .group_consumer(&deps.message.consumer_group, &[MESSAGE_COMMANDS], Start::Earliest)
         .context("kafka consumer")?;
-    let pipeline = Pipeline::new(
-        deps.message.clone(),
-        store.clone(),
-        producer,
-        deps.kafka.topic(MESSAGE_EVENTS),
-    );
+    let pipeline = Pipeline::new(deps.message.clone(), store.clone(), producer, deps.kafka.topic(MESSAGE_EVENTS));
     let pipeline = tokio::spawn(pipeline.run(consumer, shutdown.clone()));
 
     let connector = Connector::new(deps.rpc.clone());
-    let groups = GroupServiceClient::new(
-        connector
-            .channel(&deps.rpc.group)
-            .await
-            .context("group service channel")?,
-    );
-    let history = History {
-        settings: deps.message.clone(),
-        store,
-        groups,
-    };
+    let groups = GroupServiceClient::new(connector.channel(&deps.rpc.group).await.context("group service channel")?);
+    let history = History { settings: deps.message.clone(), store, groups };
     tracing::info!(addr = %listener.local_addr()?, "message service serving");
     let served = hubbub_rpc::Server::new()
         .add_service(MessageServiceServer::new(history))

@@ -15,6 +15,12 @@ pub enum Error {
     /// The database failed.
     #[error("store: {0}")]
     Store(#[from] mongodb::error::Error),
+    /// Redis failed.
+    #[error("redis: {0}")]
+    Redis(#[from] hubbub_redis::Error),
+    /// The request lacks what the caller must provide.
+    #[error("{0}")]
+    Caller(#[from] Status),
 }
 
 /// `Result` with the user error.
@@ -25,9 +31,14 @@ impl From<Error> for Status {
         match e {
             Error::NotFound => coded(Code::NotFound, "USER_NOT_FOUND", "user not found"),
             Error::Invalid(m) => coded(Code::InvalidArgument, "VALIDATION_ERROR", m),
+            Error::Caller(s) => s,
             Error::Store(e) => {
                 tracing::error!(error = %e, "user store");
                 Status::unavailable("store unavailable")
+            }
+            Error::Redis(e) => {
+                tracing::error!(error = %e, "user redis");
+                Status::unavailable("redis unavailable")
             }
         }
     }

@@ -9,9 +9,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
-use lapin::options::{
-    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
-};
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use tokio::sync::oneshot;
@@ -19,8 +17,8 @@ use tonic::Status;
 use tonic::body::Body;
 
 use super::{
-    DEADLINE, HEADER_PREFIX, PATH, TRAILER_PREFIX, declare_queue, now_ms, parse_grpc_timeout,
-    put_headers, queue_name, take_headers,
+    DEADLINE, HEADER_PREFIX, PATH, TRAILER_PREFIX, declare_queue, now_ms, parse_grpc_timeout, put_headers, queue_name,
+    take_headers,
 };
 use crate::RpcSettings;
 
@@ -54,30 +52,21 @@ pub struct ClientChannel {
 
 impl std::fmt::Debug for ClientChannel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientChannel")
-            .field("reply_to", &self.inner.reply_to)
-            .finish_non_exhaustive()
+        f.debug_struct("ClientChannel").field("reply_to", &self.inner.reply_to).finish_non_exhaustive()
     }
 }
 
 impl Client {
     /// Connects, opens a confirmed publishing channel and starts consuming replies.
     pub async fn connect(settings: &RpcSettings) -> lapin::Result<Self> {
-        let connection =
-            Connection::connect(&settings.amqp_url, ConnectionProperties::default()).await?;
+        let connection = Connection::connect(&settings.amqp_url, ConnectionProperties::default()).await?;
         let channel = connection.create_channel().await?;
         // Confirms make a publish return only once the broker holds the request.
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
         let queue = channel
             .queue_declare(
                 "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..QueueDeclareOptions::default()
-                },
+                QueueDeclareOptions { exclusive: true, auto_delete: true, ..QueueDeclareOptions::default() },
                 FieldTable::default(),
             )
             .await?;
@@ -86,11 +75,7 @@ impl Client {
             .basic_consume(
                 reply_to.clone(),
                 "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    exclusive: true,
-                    ..BasicConsumeOptions::default()
-                },
+                BasicConsumeOptions { no_ack: true, exclusive: true, ..BasicConsumeOptions::default() },
                 FieldTable::default(),
             )
             .await?;
@@ -109,9 +94,7 @@ impl Client {
 
     /// A channel for generated tonic clients.
     pub fn channel(&self) -> ClientChannel {
-        ClientChannel {
-            inner: self.inner.clone(),
-        }
+        ClientChannel { inner: self.inner.clone() }
     }
 }
 
@@ -125,22 +108,14 @@ async fn route_replies(mut consumer: lapin::Consumer, inner: Weak<Inner>) {
                 break;
             }
         };
-        let Some(corr) = delivery
-            .properties
-            .correlation_id()
-            .as_ref()
-            .map(|c| c.to_string())
-        else {
+        let Some(corr) = delivery.properties.correlation_id().as_ref().map(|c| c.to_string()) else {
             continue;
         };
         let waiter = inner.pending.lock().ok().and_then(|mut p| p.remove(&corr));
         if let Some(tx) = waiter {
             let headers = delivery.properties.headers().clone().unwrap_or_default();
             // The caller may have given up (deadline); then nobody wants the reply.
-            let _ = tx.send(Reply {
-                headers,
-                body: delivery.data,
-            });
+            let _ = tx.send(Reply { headers, body: delivery.data });
         }
     }
     // Dropping the senders tells every waiting call that no reply will come.
@@ -190,38 +165,21 @@ impl ClientChannel {
             .get("grpc-timeout")
             .and_then(|v| parse_grpc_timeout(v.as_bytes()))
             .unwrap_or(inner.default_timeout);
-        let body = body
-            .collect()
-            .await
-            .map_err(|e| Status::internal(format!("reading request body: {e}")))?
-            .to_bytes();
+        let body = body.collect().await.map_err(|e| Status::internal(format!("reading request body: {e}")))?.to_bytes();
 
         let queue = queue_name(&inner.prefix, service);
         self.ensure_declared(&queue).await?;
 
         let corr = uuid::Uuid::new_v4().simple().to_string();
         let (tx, rx) = oneshot::channel();
-        inner
-            .pending
-            .lock()
-            .map_err(|_| Status::internal("rpc state poisoned"))?
-            .insert(corr.clone(), tx);
-        let _guard = PendingGuard {
-            inner,
-            corr: corr.clone(),
-        };
+        inner.pending.lock().map_err(|_| Status::internal("rpc state poisoned"))?.insert(corr.clone(), tx);
+        let _guard = PendingGuard { inner, corr: corr.clone() };
 
         let timeout_ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
         let mut headers = FieldTable::default();
         put_headers(&mut headers, HEADER_PREFIX, &parts.headers);
-        headers.insert(
-            PATH.into(),
-            AMQPValue::LongString(LongString::from(path.clone())),
-        );
-        headers.insert(
-            DEADLINE.into(),
-            AMQPValue::LongLongInt(now_ms().saturating_add(timeout_ms)),
-        );
+        headers.insert(PATH.into(), AMQPValue::LongString(LongString::from(path.clone())));
+        headers.insert(DEADLINE.into(), AMQPValue::LongLongInt(now_ms().saturating_add(timeout_ms)));
         let props = BasicProperties::default()
             .with_correlation_id(corr.into())
             .with_reply_to(inner.reply_to.clone())
@@ -233,31 +191,19 @@ impl ClientChannel {
             .with_expiration(timeout_ms.max(1).to_string().into());
         let confirm = inner
             .channel
-            .basic_publish(
-                "".into(),
-                queue.as_str().into(),
-                BasicPublishOptions::default(),
-                &body,
-                props,
-            )
+            .basic_publish("".into(), queue.as_str().into(), BasicPublishOptions::default(), &body, props)
             .await
             .map_err(|e| Status::unavailable(format!("publishing to {queue}: {e}")))?
             .await
             .map_err(|e| Status::unavailable(format!("publishing to {queue}: {e}")))?;
         if confirm.is_nack() {
-            return Err(Status::unavailable(format!(
-                "broker refused the request to {queue}"
-            )));
+            return Err(Status::unavailable(format!("broker refused the request to {queue}")));
         }
 
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(reply)) => Ok(response(reply)),
-            Ok(Err(_)) => Err(Status::unavailable(
-                "connection to the broker lost before the reply",
-            )),
-            Err(_) => Err(Status::deadline_exceeded(format!(
-                "no reply from {service} within {timeout:?}"
-            ))),
+            Ok(Err(_)) => Err(Status::unavailable("connection to the broker lost before the reply")),
+            Err(_) => Err(Status::deadline_exceeded(format!("no reply from {service} within {timeout:?}"))),
         }
     }
 
@@ -283,9 +229,7 @@ fn response(reply: Reply) -> http::Response<Body> {
     if !trailers.is_empty() {
         frames.push(Ok(Frame::trailers(trailers)));
     }
-    let mut resp = http::Response::new(Body::new(StreamBody::new(futures_util::stream::iter(
-        frames,
-    ))));
+    let mut resp = http::Response::new(Body::new(StreamBody::new(futures_util::stream::iter(frames))));
     *resp.headers_mut() = headers;
     resp
 }
@@ -293,13 +237,9 @@ fn response(reply: Reply) -> http::Response<Body> {
 /// A trailers-only gRPC response carrying `status`, as a gRPC server sends for an error.
 pub(crate) fn status_response(status: &Status) -> http::Response<Body> {
     let mut resp = http::Response::new(Body::empty());
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/grpc"),
-    );
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/grpc"));
     if status.add_header(resp.headers_mut()).is_err() {
-        resp.headers_mut()
-            .insert("grpc-status", http::HeaderValue::from_static("13"));
+        resp.headers_mut().insert("grpc-status", http::HeaderValue::from_static("13"));
     }
     resp
 }

@@ -36,10 +36,7 @@ pub(crate) async fn declare_queue(channel: &lapin::Channel, queue: &str) -> lapi
     channel
         .queue_declare(
             queue.into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..QueueDeclareOptions::default()
-            },
+            QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() },
             FieldTable::default(),
         )
         .await
@@ -47,10 +44,7 @@ pub(crate) async fn declare_queue(channel: &lapin::Channel, queue: &str) -> lapi
 }
 
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
 /// Copies HTTP headers into an AMQP table under `prefix`.
@@ -77,10 +71,8 @@ fn take_headers(table: &FieldTable, prefix: &str) -> HeaderMap {
         let AMQPValue::LongString(v) = v else {
             continue;
         };
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(v.as_bytes()),
-        ) {
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(v.as_bytes()))
+        {
             out.append(name, value);
         }
     }
@@ -129,10 +121,7 @@ mod tests {
     #[test]
     fn grpc_timeouts_parse_in_every_unit_and_garbage_does_not() {
         assert_eq!(parse_grpc_timeout(b"5S"), Some(Duration::from_secs(5)));
-        assert_eq!(
-            parse_grpc_timeout(b"250m"),
-            Some(Duration::from_millis(250))
-        );
+        assert_eq!(parse_grpc_timeout(b"250m"), Some(Duration::from_millis(250)));
         assert_eq!(parse_grpc_timeout(b"2H"), Some(Duration::from_secs(7200)));
         assert_eq!(parse_grpc_timeout(b"7u"), Some(Duration::from_micros(7)));
         for bad in [&b""[..], b"S", b"123456789S", b"5x", b"-5S"] {
@@ -148,10 +137,7 @@ mod tests {
         let mut t = FieldTable::default();
         put_headers(&mut t, HEADER_PREFIX, &h);
         let back = take_headers(&t, HEADER_PREFIX);
-        assert_eq!(
-            back.get("x-request-id").map(|v| v.as_bytes()),
-            Some(&b"abc"[..])
-        );
+        assert_eq!(back.get("x-request-id").map(|v| v.as_bytes()), Some(&b"abc"[..]));
         assert!(back.get("te").is_none());
         assert!(take_headers(&t, TRAILER_PREFIX).is_empty());
     }

@@ -8,9 +8,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full};
 use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-};
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection};
 use tokio_util::sync::CancellationToken;
@@ -21,8 +19,8 @@ use tonic::service::Routes;
 use tower::ServiceExt;
 
 use super::{
-    DEADLINE, HEADER_PREFIX, PATH, TRAILER_PREFIX, client::status_response, declare_queue, get_i64,
-    get_str, now_ms, put_headers, take_headers,
+    DEADLINE, HEADER_PREFIX, PATH, TRAILER_PREFIX, client::status_response, declare_queue, get_i64, get_str, now_ms,
+    put_headers, take_headers,
 };
 
 /// Serves `routes` from `queue` until `shutdown`; then stops taking requests, finishes the ones
@@ -35,17 +33,10 @@ pub async fn serve_queue(
     shutdown: CancellationToken,
 ) -> lapin::Result<()> {
     let channel = connection.create_channel().await?;
-    channel
-        .basic_qos(prefetch, BasicQosOptions::default())
-        .await?;
+    channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
     declare_queue(&channel, &queue).await?;
     let mut consumer = channel
-        .basic_consume(
-            queue.as_str().into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
+        .basic_consume(queue.as_str().into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
         .await?;
     tracing::info!(%queue, "serving rpc queue");
     let tracker = TaskTracker::new();
@@ -61,10 +52,7 @@ pub async fn serve_queue(
             },
         }
     };
-    if let Err(e) = channel
-        .basic_cancel(consumer.tag(), BasicCancelOptions::default())
-        .await
-    {
+    if let Err(e) = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await {
         tracing::debug!(error = %e, %queue, "cancelling consumer");
     }
     tracker.close();
@@ -78,12 +66,10 @@ pub async fn serve_queue(
 async fn handle(channel: Channel, routes: Routes, delivery: Delivery) {
     let props = delivery.properties.clone();
     let table = props.headers().clone().unwrap_or_default();
-    let reply = props.reply_to().clone().map(|reply_to| {
-        (
-            reply_to,
-            props.correlation_id().clone().unwrap_or_else(|| "".into()),
-        )
-    });
+    let reply = props
+        .reply_to()
+        .clone()
+        .map(|reply_to| (reply_to, props.correlation_id().clone().unwrap_or_else(|| "".into())));
     let remaining = get_i64(&table, DEADLINE).map(|d| d.saturating_sub(now_ms()));
     if remaining.is_some_and(|ms| ms <= 0) {
         // The caller has already given up: doing the work now would only surprise it.
@@ -100,15 +86,8 @@ async fn handle(channel: Channel, routes: Routes, delivery: Delivery) {
             .with_correlation_id(corr)
             .with_headers(answer.headers)
             .with_content_type("application/grpc".into());
-        let published = channel
-            .basic_publish(
-                "".into(),
-                reply_to,
-                BasicPublishOptions::default(),
-                &answer.body,
-                props,
-            )
-            .await;
+        let published =
+            channel.basic_publish("".into(), reply_to, BasicPublishOptions::default(), &answer.body, props).await;
         if let Err(e) = published {
             tracing::warn!(error = %e, "rpc reply could not be published");
         }
@@ -132,40 +111,26 @@ impl Answer {
         let (parts, _) = status_response(status).into_parts();
         let mut headers = FieldTable::default();
         put_headers(&mut headers, HEADER_PREFIX, &parts.headers);
-        Self {
-            headers,
-            body: Bytes::new(),
-        }
+        Self { headers, body: Bytes::new() }
     }
 }
 
-async fn call(
-    routes: Routes,
-    path: &str,
-    table: &FieldTable,
-    body: Vec<u8>,
-    remaining_ms: Option<i64>,
-) -> Answer {
+async fn call(routes: Routes, path: &str, table: &FieldTable, body: Vec<u8>, remaining_ms: Option<i64>) -> Answer {
     let mut req = http::Request::new(Body::new(Full::new(Bytes::from(body))));
     *req.method_mut() = http::Method::POST;
     match path.parse::<http::Uri>() {
         Ok(uri) => *req.uri_mut() = uri,
         Err(_) => {
-            return Answer::status(&Status::invalid_argument(
-                "rpc request with an invalid path",
-            ));
+            return Answer::status(&Status::invalid_argument("rpc request with an invalid path"));
         }
     }
     *req.headers_mut() = take_headers(table, HEADER_PREFIX);
     let fut = routes.oneshot(req);
     let resp = match remaining_ms {
-        Some(ms) => match tokio::time::timeout(Duration::from_millis(ms.unsigned_abs()), fut).await
-        {
+        Some(ms) => match tokio::time::timeout(Duration::from_millis(ms.unsigned_abs()), fut).await {
             Ok(r) => r,
             Err(_) => {
-                return Answer::status(&Status::deadline_exceeded(
-                    "deadline exceeded while handling",
-                ));
+                return Answer::status(&Status::deadline_exceeded("deadline exceeded while handling"));
             }
         },
         None => fut.await,
@@ -184,8 +149,5 @@ async fn call(
     if let Some(trailers) = collected.trailers() {
         put_headers(&mut headers, TRAILER_PREFIX, trailers);
     }
-    Answer {
-        headers,
-        body: collected.to_bytes(),
-    }
+    Answer { headers, body: collected.to_bytes() }
 }

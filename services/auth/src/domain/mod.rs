@@ -1,8 +1,10 @@
 //! Inputs that parse: a value of these types is valid by construction.
 
 mod password;
+mod session;
 
 pub use password::{Hasher, Password};
+pub use session::{new_refresh_token, refresh_token_hash};
 
 use crate::{AuthSettings, Error, Result};
 
@@ -20,13 +22,8 @@ impl Username {
                 limits.username_min, limits.username_max
             )));
         }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-        {
-            return Err(Error::Invalid(
-                "username may contain only letters, digits, '_', '.' and '-'".into(),
-            ));
+        if !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')) {
+            return Err(Error::Invalid("username may contain only letters, digits, '_', '.' and '-'".into()));
         }
         Ok(Self(s.to_owned()))
     }
@@ -51,12 +48,7 @@ impl Email {
         }
         let (local, domain) = s.split_once('@').ok_or_else(bad)?;
         let labels_ok = domain.split('.').all(|l| !l.is_empty());
-        if local.is_empty()
-            || local.len() > 64
-            || domain.contains('@')
-            || !domain.contains('.')
-            || !labels_ok
-        {
+        if local.is_empty() || local.len() > 64 || domain.contains('@') || !domain.contains('.') || !labels_ok {
             return Err(bad());
         }
         Ok(Self(s.to_owned()))
@@ -74,15 +66,10 @@ pub fn display_name(s: Option<&str>, fallback: &Username, limits: &AuthSettings)
         return Ok(fallback.as_str().to_owned());
     };
     if s.chars().count() > limits.display_name_max {
-        return Err(Error::Invalid(format!(
-            "display name must be at most {} characters",
-            limits.display_name_max
-        )));
+        return Err(Error::Invalid(format!("display name must be at most {} characters", limits.display_name_max)));
     }
     if s.chars().any(char::is_control) {
-        return Err(Error::Invalid(
-            "display name may not contain control characters".into(),
-        ));
+        return Err(Error::Invalid("display name may not contain control characters".into()));
     }
     Ok(s.to_owned())
 }
@@ -133,9 +120,7 @@ mod tests {
 
     #[test]
     fn malformed_addresses_are_refused() {
-        for s in [
-            "", "a", "a@", "@b.c", "a@b", "a@@b.c", "a b@c.d", "a@b..c", "a@.b",
-        ] {
+        for s in ["", "a", "a@", "@b.c", "a@b", "a@@b.c", "a b@c.d", "a@b..c", "a@.b"] {
             assert!(Email::parse(s).is_err(), "{s}");
         }
     }
@@ -143,17 +128,8 @@ mod tests {
     #[test]
     fn an_empty_display_name_falls_back_to_the_username() {
         let u = Username("alice".into());
-        assert_eq!(
-            display_name(Some("  "), &u, &limits()).ok().as_deref(),
-            Some("alice")
-        );
-        assert_eq!(
-            display_name(None, &u, &limits()).ok().as_deref(),
-            Some("alice")
-        );
-        assert_eq!(
-            display_name(Some(" Al "), &u, &limits()).ok().as_deref(),
-            Some("Al")
-        );
+        assert_eq!(display_name(Some("  "), &u, &limits()).ok().as_deref(), Some("alice"));
+        assert_eq!(display_name(None, &u, &limits()).ok().as_deref(), Some("alice"));
+        assert_eq!(display_name(Some(" Al "), &u, &limits()).ok().as_deref(), Some("Al"));
     }
 }

@@ -1,8 +1,6 @@
 //! Passwords and their argon2id hashes.
 
-use argon2::password_hash::{
-    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
-};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 use crate::{AuthSettings, Error, Result};
@@ -41,16 +39,9 @@ pub struct Hasher {
 impl Hasher {
     /// A hasher with the configured cost.
     pub fn new(s: &AuthSettings) -> Result<Self> {
-        let params = Params::new(
-            s.argon2_memory_kib,
-            s.argon2_iterations,
-            s.argon2_parallelism,
-            None,
-        )
-        .map_err(|e| Error::Hash(e.to_string()))?;
-        Ok(Self {
-            argon: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
-        })
+        let params = Params::new(s.argon2_memory_kib, s.argon2_iterations, s.argon2_parallelism, None)
+            .map_err(|e| Error::Hash(e.to_string()))?;
+        Ok(Self { argon: Argon2::new(Algorithm::Argon2id, Version::V0x13, params) })
     }
 
     /// The PHC string of `password` with a fresh salt.
@@ -58,9 +49,7 @@ impl Hasher {
         let argon = self.argon.clone();
         tokio::task::spawn_blocking(move || {
             let salt = SaltString::generate(&mut OsRng);
-            argon
-                .hash_password(password.0.as_bytes(), &salt)
-                .map(|h| h.to_string())
+            argon.hash_password(password.0.as_bytes(), &salt).map(|h| h.to_string())
         })
         .await
         .map_err(|e| Error::Hash(e.to_string()))?

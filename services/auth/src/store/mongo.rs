@@ -1,11 +1,15 @@
-//! The MongoDB account store: collection `accounts`, unique on lowercased username and email.
+//! The MongoDB stores: `accounts` (unique on lowercased username and email) and
+//! `refresh_tokens` (by hash; indexed by session and user; expired ones removed by a TTL index).
 
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
 use mongodb::bson::{DateTime, doc};
-use mongodb::options::IndexOptions;
+use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
-use super::{Account, AccountStore};
+use super::{Account, AccountStore, Presented, RefreshRecord, SessionStore};
 use crate::{Error, Result};
 
 const USERNAME_INDEX: &str = "username_lower_unique";
@@ -13,7 +17,7 @@ const EMAIL_INDEX: &str = "email_lower_unique";
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Doc {
+struct AccountDoc {
     #[serde(rename = "_id")]
     id: String,
     username: String,
@@ -21,60 +25,100 @@ struct Doc {
     email: String,
     email_lower: String,
     password_hash: String,
+    #[serde(default)]
+    admin: bool,
     created_at: DateTime,
 }
 
-/// Accounts in MongoDB.
+impl From<AccountDoc> for Account {
+    fn from(d: AccountDoc) -> Self {
+        Account {
+            id: d.id,
+            username: d.username,
+            email: d.email,
+            password_hash: d.password_hash,
+            admin: d.admin,
+            created_at_ms: d.created_at.timestamp_millis(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RefreshDoc {
+    #[serde(rename = "_id")]
+    hash: String,
+    family_id: String,
+    user_id: String,
+    created_at: DateTime,
+    expires_at: DateTime,
+    #[serde(default)]
+    used_at: Option<DateTime>,
+    #[serde(default)]
+    revoked: bool,
+}
+
+impl From<RefreshDoc> for RefreshRecord {
+    fn from(d: RefreshDoc) -> Self {
+        RefreshRecord {
+            hash: d.hash,
+            family: d.family_id,
+            user_id: d.user_id,
+            expires_at_ms: d.expires_at.timestamp_millis(),
+        }
+    }
+}
+
+/// Accounts and sessions in MongoDB.
 #[derive(Clone)]
 pub struct MongoStore {
-    accounts: Collection<Doc>,
+    accounts: Collection<AccountDoc>,
+    refresh: Collection<RefreshDoc>,
 }
 
 impl MongoStore {
     /// Opens the store and makes sure its indexes exist.
     pub async fn new(db: &Database) -> Result<Self> {
-        let accounts = db.collection::<Doc>("accounts");
+        let accounts = db.collection::<AccountDoc>("accounts");
         let unique = |key: &str, name: &str| {
             IndexModel::builder()
                 .keys(doc! { key: 1 })
-                .options(
-                    IndexOptions::builder()
-                        .unique(true)
-                        .name(name.to_owned())
-                        .build(),
-                )
+                .options(IndexOptions::builder().unique(true).name(name.to_owned()).build())
                 .build()
         };
-        accounts
+        accounts.create_indexes([unique("usernameLower", USERNAME_INDEX), unique("emailLower", EMAIL_INDEX)]).await?;
+        let refresh = db.collection::<RefreshDoc>("refresh_tokens");
+        refresh
             .create_indexes([
-                unique("usernameLower", USERNAME_INDEX),
-                unique("emailLower", EMAIL_INDEX),
+                IndexModel::builder().keys(doc! { "familyId": 1 }).build(),
+                IndexModel::builder().keys(doc! { "userId": 1 }).build(),
+                IndexModel::builder()
+                    .keys(doc! { "expiresAt": 1 })
+                    .options(IndexOptions::builder().expire_after(Duration::ZERO).build())
+                    .build(),
             ])
             .await?;
-        Ok(Self { accounts })
+        Ok(Self { accounts, refresh })
     }
 }
 
 impl AccountStore for MongoStore {
     async fn insert(&self, a: &Account) -> Result<()> {
-        let doc = Doc {
+        let doc = AccountDoc {
             id: a.id.clone(),
             username: a.username.clone(),
             username_lower: a.username.to_lowercase(),
             email: a.email.clone(),
             email_lower: a.email.to_lowercase(),
             password_hash: a.password_hash.clone(),
+            admin: a.admin,
             created_at: DateTime::from_millis(a.created_at_ms),
         };
         match self.accounts.insert_one(doc).await {
             Ok(_) => Ok(()),
             Err(e) if hubbub_mongo::is_duplicate_key(&e) => {
                 // The server names the violated index in its message.
-                if e.to_string().contains(EMAIL_INDEX) {
-                    Err(Error::EmailTaken)
-                } else {
-                    Err(Error::UsernameTaken)
-                }
+                if e.to_string().contains(EMAIL_INDEX) { Err(Error::EmailTaken) } else { Err(Error::UsernameTaken) }
             }
             Err(e) => Err(e.into()),
         }
@@ -92,12 +136,79 @@ impl AccountStore for MongoStore {
         } else {
             doc! { "usernameLower": lower }
         };
-        Ok(self.accounts.find_one(filter).await?.map(|d| Account {
-            id: d.id,
-            username: d.username,
-            email: d.email,
-            password_hash: d.password_hash,
-            created_at_ms: d.created_at.timestamp_millis(),
-        }))
+        Ok(self.accounts.find_one(filter).await?.map(Into::into))
+    }
+
+    async fn find_by_id(&self, id: &str) -> Result<Option<Account>> {
+        Ok(self.accounts.find_one(doc! { "_id": id }).await?.map(Into::into))
+    }
+
+    async fn set_password(&self, id: &str, password_hash: &str) -> Result<()> {
+        let done =
+            self.accounts.update_one(doc! { "_id": id }, doc! { "$set": { "passwordHash": password_hash } }).await?;
+        if done.matched_count == 0 { Err(Error::NoAccount) } else { Ok(()) }
+    }
+
+    async fn make_admin(&self, id: &str) -> Result<()> {
+        self.accounts.update_one(doc! { "_id": id }, doc! { "$set": { "admin": true } }).await?;
+        Ok(())
+    }
+}
+
+impl SessionStore for MongoStore {
+    async fn insert_refresh(&self, r: &RefreshRecord) -> Result<()> {
+        let doc = RefreshDoc {
+            hash: r.hash.clone(),
+            family_id: r.family.clone(),
+            user_id: r.user_id.clone(),
+            created_at: DateTime::now(),
+            expires_at: DateTime::from_millis(r.expires_at_ms),
+            used_at: None,
+            revoked: false,
+        };
+        self.refresh.insert_one(doc).await?;
+        Ok(())
+    }
+
+    async fn present(&self, hash: &str, now_ms: i64) -> Result<Presented> {
+        // Only one of two racing refreshes can flip usedAt from null: the other sees it spent.
+        let fresh = self
+            .refresh
+            .find_one_and_update(
+                doc! { "_id": hash, "usedAt": null, "revoked": false },
+                doc! { "$set": { "usedAt": DateTime::from_millis(now_ms) } },
+            )
+            .return_document(ReturnDocument::Before)
+            .await?;
+        if let Some(doc) = fresh {
+            return Ok(Presented::Fresh(doc.into()));
+        }
+        Ok(match self.refresh.find_one(doc! { "_id": hash }).await? {
+            Some(doc) if doc.revoked => Presented::Revoked,
+            Some(doc) => Presented::Spent(doc.into()),
+            None => Presented::Unknown,
+        })
+    }
+
+    async fn family_of(&self, hash: &str) -> Result<Option<RefreshRecord>> {
+        Ok(self.refresh.find_one(doc! { "_id": hash }).await?.map(Into::into))
+    }
+
+    async fn revoke_family(&self, family: &str) -> Result<()> {
+        self.refresh.update_many(doc! { "familyId": family }, doc! { "$set": { "revoked": true } }).await?;
+        Ok(())
+    }
+
+    async fn revoke_user(&self, user_id: &str, keep: Option<&str>) -> Result<Vec<String>> {
+        let mut filter = doc! { "userId": user_id, "revoked": false };
+        if let Some(keep) = keep {
+            filter.insert("familyId", doc! { "$ne": keep });
+        }
+        let live: Vec<RefreshDoc> = self.refresh.find(filter.clone()).await?.try_collect().await?;
+        let mut families: Vec<String> = live.into_iter().map(|d| d.family_id).collect();
+        families.sort();
+        families.dedup();
+        self.refresh.update_many(filter, doc! { "$set": { "revoked": true } }).await?;
+        Ok(families)
     }
 }

@@ -27,16 +27,9 @@ pub struct Payload {
 }
 
 /// The event handler.
-pub async fn handle(
-    s: SocketRef,
-    TryData(payload): TryData<Payload>,
-    ack: AckSender,
-    State(chat): State<Chat>,
-) {
+pub async fn handle(s: SocketRef, TryData(payload): TryData<Payload>, ack: AckSender, State(chat): State<Chat>) {
     let reply = match payload {
-        Ok(p) => send(&s, &chat, p)
-            .await
-            .unwrap_or_else(|(code, msg)| error(code, msg)),
+        Ok(p) => send(&s, &chat, p).await.unwrap_or_else(|(code, msg)| error(code, msg)),
         Err(e) => error("INVALID_MESSAGE", format!("malformed payload: {e}")),
     };
     // A client that passed no callback gets nothing; that is its choice.
@@ -51,30 +44,18 @@ async fn send(s: &SocketRef, chat: &Chat, p: Payload) -> Result<Value, (&'static
         return Err(("INVALID_MESSAGE", "groupId is required".into()));
     }
     if p.client_msg_id.is_empty() || p.client_msg_id.len() > chat.settings.client_msg_id_max {
-        return Err((
-            "INVALID_MESSAGE",
-            format!(
-                "clientMsgId must be 1–{} bytes",
-                chat.settings.client_msg_id_max
-            ),
-        ));
+        return Err(("INVALID_MESSAGE", format!("clientMsgId must be 1–{} bytes", chat.settings.client_msg_id_max)));
     }
     let sid = s.id.to_string();
     let ctx = Ctx::new(sid.clone()).as_user(user.to_string());
     let membership = chat
         .groups
         .clone()
-        .get_membership(ctx.request(GetMembershipRequest {
-            group_id: p.group_id.clone(),
-            user_id: user.to_string(),
-        }))
+        .get_membership(ctx.request(GetMembershipRequest { group_id: p.group_id.clone(), user_id: user.to_string() }))
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "membership check");
-            (
-                "SERVER_ERROR",
-                "could not check membership, try again".to_owned(),
-            )
+            ("SERVER_ERROR", "could not check membership, try again".to_owned())
         })?
         .into_inner();
     if !membership.member {
@@ -94,37 +75,20 @@ async fn send(s: &SocketRef, chat: &Chat, p: Payload) -> Result<Value, (&'static
         requested_at_ms: 0,
         origin_socket: sid.clone(),
     };
-    if let Err(e) = chat
-        .producer
-        .send(
-            &chat.commands_topic,
-            &p.group_id,
-            &cmd.encode_to_vec(),
-            Some(&sid),
-        )
-        .await
-    {
+    if let Err(e) = chat.producer.send(&chat.commands_topic, &p.group_id, &cmd.encode_to_vec(), Some(&sid)).await {
         chat.abandon(&key);
         tracing::error!(error = %e, "producing a post command");
-        return Err((
-            "SERVER_ERROR",
-            "message could not be queued, try again".into(),
-        ));
+        return Err(("SERVER_ERROR", "message could not be queued, try again".into()));
     }
     let settled = tokio::time::timeout(chat.ack_timeout(), outcome).await;
     match settled {
-        Ok(Ok(Outcome::Posted(m))) => {
-            Ok(json!({ "ok": true, "message": hubbub_api::Message::from(m) }))
-        }
+        Ok(Ok(Outcome::Posted(m))) => Ok(json!({ "ok": true, "message": hubbub_api::Message::from(m) })),
         Ok(Ok(Outcome::Rejected { code, message })) => Err((code_of(&code), message)),
         Ok(Err(_)) | Err(_) => {
             chat.abandon(&key);
             // The command is in Kafka and may still be stored: a retry with the same
             // clientMsgId is safe and will be acknowledged with the one stored message.
-            Err((
-                "SERVER_ERROR",
-                "message not confirmed in time; retry with the same clientMsgId".into(),
-            ))
+            Err(("SERVER_ERROR", "message not confirmed in time; retry with the same clientMsgId".into()))
         }
     }
 }

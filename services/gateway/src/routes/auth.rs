@@ -2,11 +2,13 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use hubbub_proto::auth::{AuthResponse, LoginRequest, RegisterRequest};
+use hubbub_proto::auth::{
+    AuthResponse, ChangePasswordRequest, LoginRequest, LogoutRequest, RefreshRequest, RegisterRequest,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::extract::{Json, anonymous};
+use crate::extract::{Anonymous, Caller, Json};
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -24,12 +26,29 @@ pub struct LoginBody {
     password: String,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshBody {
+    refresh_token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordBody {
+    current_password: String,
+    new_password: String,
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tokens {
     user: Option<hubbub_api::User>,
     access_token: String,
+    refresh_token: String,
+    /// Seconds until the access token expires.
     expires_in: u32,
+    /// `admin` or `user`.
+    role: String,
 }
 
 impl From<AuthResponse> for Tokens {
@@ -37,7 +56,9 @@ impl From<AuthResponse> for Tokens {
         Self {
             user: r.user.map(Into::into),
             access_token: r.access_token,
+            refresh_token: r.refresh_token,
             expires_in: r.expires_in,
+            role: r.role,
         }
     }
 }
@@ -45,35 +66,56 @@ impl From<AuthResponse> for Tokens {
 /// `POST /api/v1/auth/register` → 201 tokens.
 pub async fn register(
     State(s): State<AppState>,
+    Anonymous(ctx): Anonymous,
     Json(b): Json<RegisterBody>,
 ) -> Result<(StatusCode, axum::Json<Tokens>), ApiError> {
-    let req = RegisterRequest {
-        username: b.username,
-        email: b.email,
-        password: b.password,
-        display_name: b.display_name,
-    };
-    let resp = s
-        .auth
-        .clone()
-        .register(anonymous().request(req))
-        .await?
-        .into_inner();
+    let req =
+        RegisterRequest { username: b.username, email: b.email, password: b.password, display_name: b.display_name };
+    let resp = s.auth.clone().register(ctx.request(req)).await?.into_inner();
     Ok((StatusCode::CREATED, axum::Json(resp.into())))
 }
 
 /// `POST /api/v1/auth/login` → 200 tokens.
 pub async fn login(
     State(s): State<AppState>,
+    Anonymous(ctx): Anonymous,
     Json(b): Json<LoginBody>,
 ) -> Result<axum::Json<Tokens>, ApiError> {
-    let resp = s
-        .auth
-        .clone()
-        .login(anonymous().request(LoginRequest {
-            login: b.login,
-            password: b.password,
-        }))
-        .await?;
+    let resp = s.auth.clone().login(ctx.request(LoginRequest { login: b.login, password: b.password })).await?;
     Ok(axum::Json(resp.into_inner().into()))
+}
+
+/// `POST /api/v1/auth/refresh` → 200 a new pair; the old refresh token is spent.
+pub async fn refresh(
+    State(s): State<AppState>,
+    Anonymous(ctx): Anonymous,
+    Json(b): Json<RefreshBody>,
+) -> Result<axum::Json<Tokens>, ApiError> {
+    let resp = s.auth.clone().refresh(ctx.request(RefreshRequest { refresh_token: b.refresh_token })).await?;
+    Ok(axum::Json(resp.into_inner().into()))
+}
+
+/// `POST /api/v1/auth/logout` → 204; the session's tokens stop working.
+pub async fn logout(
+    State(s): State<AppState>,
+    Anonymous(ctx): Anonymous,
+    Json(b): Json<RefreshBody>,
+) -> Result<StatusCode, ApiError> {
+    s.auth.clone().logout(ctx.request(LogoutRequest { refresh_token: b.refresh_token })).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/auth/password` → 204; every other session is revoked.
+pub async fn password(
+    State(s): State<AppState>,
+    Caller(ctx, claims): Caller,
+    Json(b): Json<PasswordBody>,
+) -> Result<StatusCode, ApiError> {
+    let req = ChangePasswordRequest {
+        current_password: b.current_password,
+        new_password: b.new_password,
+        session_id: claims.sid,
+    };
+    s.auth.clone().change_password(ctx.request(req)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -22,16 +22,14 @@ pub struct CreateBody {
 /// `POST /api/v1/groups` → 201 Group (the caller is its owner).
 pub async fn create(
     State(s): State<AppState>,
-    Caller(ctx): Caller,
+    Caller(ctx, _): Caller,
     Json(b): Json<CreateBody>,
 ) -> Result<(StatusCode, axum::Json<hubbub_api::Group>), ApiError> {
     let visibility = match b.visibility.as_deref() {
         None | Some("private") => Visibility::Private,
         Some("public") => Visibility::Public,
         Some(_) => {
-            return Err(ApiError::validation(
-                "visibility must be \"public\" or \"private\"",
-            ));
+            return Err(ApiError::validation("visibility must be \"public\" or \"private\""));
         }
     };
     let req = CreateGroupRequest {
@@ -40,26 +38,16 @@ pub async fn create(
         visibility: visibility as i32,
         member_ids: b.member_ids,
     };
-    let group = s
-        .groups
-        .clone()
-        .create_group(ctx.request(req))
-        .await?
-        .into_inner();
+    let group = s.groups.clone().create_group(ctx.request(req)).await?.into_inner();
     Ok((StatusCode::CREATED, axum::Json(group.into())))
 }
 
 /// `GET /api/v1/groups/{id}` → Group.
 pub async fn get(
     State(s): State<AppState>,
-    Caller(ctx): Caller,
+    Caller(ctx, _): Caller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<hubbub_api::Group>, ApiError> {
-    let group = s
-        .groups
-        .clone()
-        .get_group(ctx.request(GetGroupRequest { id }))
-        .await?
-        .into_inner();
+    let group = s.groups.clone().get_group(ctx.request(GetGroupRequest { id })).await?.into_inner();
     Ok(axum::Json(group.into()))
 }

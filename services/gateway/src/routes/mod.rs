@@ -1,9 +1,11 @@
 //! The router: one file per resource.
 
+mod admin;
 mod auth;
 mod groups;
 mod messages;
 mod ops;
+mod users;
 
 use axum::Router;
 use axum::extract::Request;
@@ -21,6 +23,14 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
     let api = Router::new()
         .route("/auth/register", post(auth::register))
         .route("/auth/login", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/password", post(auth::password))
+        .route("/users", get(users::search))
+        .route("/users/me", get(users::me).patch(users::update).delete(users::delete))
+        .route("/users/{id}", get(users::get))
+        .route("/users/{id}/presence", get(users::presence))
+        .route("/admin/nodes", get(admin::nodes))
         .route("/groups", post(groups::create))
         .route("/groups/{id}", get(groups::get))
         .route("/groups/{id}/messages", get(messages::list));
@@ -37,20 +47,12 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
 /// Takes the client's `x-request-id` (if sane) or makes one, runs the request under it, and
 /// returns it on the response.
 async fn request_id(req: Request, next: Next) -> Response {
-    let given = req
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok());
+    let given = req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok());
     let id = hubbub_telemetry::accept_request_id(given);
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let span = tracing::info_span!("http", request_id = %id, %method, %path);
-    let mut resp = REQUEST_ID
-        .scope(
-            id.clone(),
-            tracing::Instrument::instrument(next.run(req), span),
-        )
-        .await;
+    let mut resp = REQUEST_ID.scope(id.clone(), tracing::Instrument::instrument(next.run(req), span)).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
@@ -62,9 +64,5 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> impl IntoResponse {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
-        "method not allowed on this route",
-    )
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "method not allowed on this route")
 }

@@ -33,19 +33,11 @@ pub struct GroupRecord {
 /// Group and membership storage.
 pub trait GroupStore: Send + Sync + 'static {
     /// Stores a group and its first members (`(user id, role)`), atomically.
-    fn create(
-        &self,
-        group: &GroupRecord,
-        members: &[(String, Role)],
-    ) -> impl Future<Output = Result<()>> + Send;
+    fn create(&self, group: &GroupRecord, members: &[(String, Role)]) -> impl Future<Output = Result<()>> + Send;
     /// A group by id.
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<GroupRecord>>> + Send;
     /// The role of `user_id` in `group_id`, if a member.
-    fn role(
-        &self,
-        group_id: &str,
-        user_id: &str,
-    ) -> impl Future<Output = Result<Option<Role>>> + Send;
+    fn role(&self, group_id: &str, user_id: &str) -> impl Future<Output = Result<Option<Role>>> + Send;
     /// The ids of the groups `user_id` belongs to.
     fn groups_of(&self, user_id: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
 }

@@ -62,16 +62,10 @@ impl MongoStore {
                     .keys(doc! { "groupId": 1, "userId": 1 })
                     .options(IndexOptions::builder().unique(true).build())
                     .build(),
-                IndexModel::builder()
-                    .keys(doc! { "userId": 1, "joinedAt": -1 })
-                    .build(),
+                IndexModel::builder().keys(doc! { "userId": 1, "joinedAt": -1 }).build(),
             ])
             .await?;
-        Ok(Self {
-            client,
-            groups,
-            members,
-        })
+        Ok(Self { client, groups, members })
     }
 }
 
@@ -106,27 +100,20 @@ impl GroupStore for MongoStore {
     }
 
     async fn get(&self, id: &str) -> Result<Option<GroupRecord>> {
-        Ok(self
-            .groups
-            .find_one(doc! { "_id": id })
-            .await?
-            .map(|d| GroupRecord {
-                kind: GroupKind::try_from(d.kind).unwrap_or(GroupKind::Group),
-                visibility: Visibility::try_from(d.visibility).unwrap_or(Visibility::Private),
-                id: d.id,
-                name: d.name,
-                description: d.description,
-                owner_id: d.owner_id,
-                member_count: d.member_count,
-                created_at_ms: d.created_at.timestamp_millis(),
-            }))
+        Ok(self.groups.find_one(doc! { "_id": id }).await?.map(|d| GroupRecord {
+            kind: GroupKind::try_from(d.kind).unwrap_or(GroupKind::Group),
+            visibility: Visibility::try_from(d.visibility).unwrap_or(Visibility::Private),
+            id: d.id,
+            name: d.name,
+            description: d.description,
+            owner_id: d.owner_id,
+            member_count: d.member_count,
+            created_at_ms: d.created_at.timestamp_millis(),
+        }))
     }
 
     async fn role(&self, group_id: &str, user_id: &str) -> Result<Option<Role>> {
-        let m = self
-            .members
-            .find_one(doc! { "groupId": group_id, "userId": user_id })
-            .await?;
+        let m = self.members.find_one(doc! { "groupId": group_id, "userId": user_id }).await?;
         Ok(m.map(|m| Role::try_from(m.role).unwrap_or(Role::Member)))
     }
 
@@ -139,9 +126,6 @@ impl GroupStore for MongoStore {
             .await?
             .try_collect()
             .await?;
-        Ok(docs
-            .into_iter()
-            .filter_map(|d| d.get_str("groupId").ok().map(str::to_owned))
-            .collect())
+        Ok(docs.into_iter().filter_map(|d| d.get_str("groupId").ok().map(str::to_owned)).collect())
     }
 }

@@ -38,10 +38,6 @@ pub trait MessageStore: Send + Sync + 'static {
     /// Stores a message unless its seq or its (group, sender, client id) is taken.
     fn insert(&self, message: &Message) -> impl Future<Output = Result<Inserted>> + Send;
     /// Up to `limit` messages of `page`, in ascending seq, and whether more lie beyond.
-    fn list(
-        &self,
-        group_id: &str,
-        page: Page,
-        limit: u32,
-    ) -> impl Future<Output = Result<(Vec<Message>, bool)>> + Send;
+    fn list(&self, group_id: &str, page: Page, limit: u32)
+    -> impl Future<Output = Result<(Vec<Message>, bool)>> + Send;
 }

@@ -103,12 +103,8 @@ impl MongoStore {
     /// Opens the store and makes sure its indexes exist.
     pub async fn new(db: &Database) -> Result<Self> {
         let messages = db.collection::<Doc>("messages");
-        let unique = |keys| {
-            IndexModel::builder()
-                .keys(keys)
-                .options(IndexOptions::builder().unique(true).build())
-                .build()
-        };
+        let unique =
+            |keys| IndexModel::builder().keys(keys).options(IndexOptions::builder().unique(true).build()).build();
         messages
             .create_indexes([
                 unique(doc! { "groupId": 1, "seq": 1 }),
@@ -121,11 +117,7 @@ impl MongoStore {
 
 impl MessageStore for MongoStore {
     async fn last_seq(&self, group_id: &str) -> Result<u64> {
-        let last = self
-            .messages
-            .find_one(doc! { "groupId": group_id })
-            .sort(doc! { "seq": -1 })
-            .await?;
+        let last = self.messages.find_one(doc! { "groupId": group_id }).sort(doc! { "seq": -1 }).await?;
         Ok(last.map_or(0, |d| u64::try_from(d.seq).unwrap_or(0)))
     }
 
@@ -141,9 +133,7 @@ impl MessageStore for MongoStore {
                         "clientMsgId": m.client_msg_id.as_deref().unwrap_or_default(),
                     })
                     .await?;
-                Ok(existing.map_or(Inserted::SeqTaken, |d| {
-                    Inserted::Duplicate(Box::new(d.into()))
-                }))
+                Ok(existing.map_or(Inserted::SeqTaken, |d| Inserted::Duplicate(Box::new(d.into()))))
             }
             Err(e) => Err(e.into()),
         }
@@ -153,24 +143,16 @@ impl MessageStore for MongoStore {
         let fetch = i64::from(limit) + 1;
         let (filter, ascending) = match page {
             Page::Newest => (doc! { "groupId": group_id }, false),
-            Page::Before(seq) => (
-                doc! { "groupId": group_id, "seq": { "$lt": i64::try_from(seq).unwrap_or(i64::MAX) } },
-                false,
-            ),
-            Page::After(seq) => (
-                doc! { "groupId": group_id, "seq": { "$gt": i64::try_from(seq).unwrap_or(i64::MAX) } },
-                true,
-            ),
+            Page::Before(seq) => {
+                (doc! { "groupId": group_id, "seq": { "$lt": i64::try_from(seq).unwrap_or(i64::MAX) } }, false)
+            }
+            Page::After(seq) => {
+                (doc! { "groupId": group_id, "seq": { "$gt": i64::try_from(seq).unwrap_or(i64::MAX) } }, true)
+            }
         };
         let order = if ascending { 1 } else { -1 };
-        let mut docs: Vec<Doc> = self
-            .messages
-            .find(filter)
-            .sort(doc! { "seq": order })
-            .limit(fetch)
-            .await?
-            .try_collect()
-            .await?;
+        let mut docs: Vec<Doc> =
+            self.messages.find(filter).sort(doc! { "seq": order }).limit(fetch).await?.try_collect().await?;
         let more = docs.len() > limit as usize;
         docs.truncate(limit as usize);
         if !ascending {

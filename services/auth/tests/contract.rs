@@ -1,0 +1,304 @@
+//! The auth and user contracts, run over gRPC and over RabbitMQ against real MongoDB, Redis and
+//! RabbitMQ (scripts/infra.sh up): registration, login by username or email, refresh rotation
+//! and reuse detection, logout, password change, account deletion, profiles and search.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use hubbub_auth::AuthSettings;
+use hubbub_mongo::MongoSettings;
+use hubbub_proto::auth::auth_service_client::AuthServiceClient;
+use hubbub_proto::auth::{
+    AuthResponse, ChangePasswordRequest, DeleteAccountRequest, LoginRequest, LogoutRequest, RefreshRequest,
+    RegisterRequest,
+};
+use hubbub_proto::user::user_service_client::UserServiceClient;
+use hubbub_proto::user::{GetPresenceRequest, GetUserRequest, SearchUsersRequest, UpdateProfileRequest};
+use hubbub_redis::RedisSettings;
+use hubbub_rpc::{Channel, Connector, Ctx, RpcSettings, Transport, api_code};
+use hubbub_token::{TokenSettings, Tokens};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::Code;
+
+struct Suite {
+    auth: AuthServiceClient<Channel>,
+    users: UserServiceClient<Channel>,
+    tokens: Tokens,
+    shutdown: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Suite {
+    /// Auth and user services on fresh ports, with their own queues, databases and keys; the
+    /// test's clients reach both over `transport` (and auth reaches user over it too).
+    async fn start(transport: Transport) -> Self {
+        let ns = format!("t{}", uuid::Uuid::new_v4().simple());
+        let auth_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let user_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut rpc = RpcSettings { queue_prefix: format!("{ns}."), ..RpcSettings::default() };
+        rpc.auth.grpc_addr = auth_l.local_addr().unwrap().to_string();
+        rpc.user.grpc_addr = user_l.local_addr().unwrap().to_string();
+        rpc.auth.transport = transport;
+        rpc.user.transport = transport;
+        let mongo = MongoSettings { database_prefix: format!("{ns}_"), ..MongoSettings::default() };
+        let redis = RedisSettings { key_prefix: format!("{ns}:"), ..RedisSettings::default() };
+        let auth_settings = AuthSettings {
+            login_failures_per_account: 3,
+            bootstrap_admin: Some("root".into()),
+            ..AuthSettings::default()
+        };
+        let token = TokenSettings::default();
+        let shutdown = CancellationToken::new();
+        let mut tasks = Vec::new();
+        {
+            let (rpc, mongo, redis, shutdown) = (rpc.clone(), mongo.clone(), redis.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(async move {
+                let deps = hubbub_user::Deps { user: &Default::default(), rpc: &rpc, mongo: &mongo, redis: &redis };
+                hubbub_user::run(deps, user_l, shutdown).await
+            }));
+        }
+        {
+            let (rpc, mongo, redis, token, shutdown) =
+                (rpc.clone(), mongo.clone(), redis.clone(), token.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(async move {
+                let deps =
+                    hubbub_auth::Deps { auth: &auth_settings, rpc: &rpc, mongo: &mongo, redis: &redis, token: &token };
+                hubbub_auth::run(deps, auth_l, shutdown).await
+            }));
+        }
+        let connector = Connector::new(rpc.clone());
+        Suite {
+            auth: AuthServiceClient::new(connector.channel(&rpc.auth).await.unwrap()),
+            users: UserServiceClient::new(connector.channel(&rpc.user).await.unwrap()),
+            tokens: Tokens::new(token).unwrap(),
+            shutdown,
+            tasks,
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        for t in self.tasks {
+            t.await.unwrap().unwrap();
+        }
+    }
+
+    async fn register(&self, name: &str) -> AuthResponse {
+        let req = RegisterRequest {
+            username: name.into(),
+            email: format!("{name}@example.com"),
+            password: "correct horse".into(),
+            display_name: Some(format!("{name} Display")),
+        };
+        self.auth.clone().register(Ctx::new("r").request(req)).await.unwrap().into_inner()
+    }
+
+    async fn login(&self, login: &str, password: &str) -> Result<AuthResponse, tonic::Status> {
+        let req = LoginRequest { login: login.into(), password: password.into() };
+        self.auth.clone().login(Ctx::new("r").from_ip("10.1.2.3").request(req)).await.map(|r| r.into_inner())
+    }
+
+    async fn refresh(&self, token: &str) -> Result<AuthResponse, tonic::Status> {
+        let req = RefreshRequest { refresh_token: token.into() };
+        self.auth.clone().refresh(Ctx::new("r").request(req)).await.map(|r| r.into_inner())
+    }
+}
+
+fn user_id(r: &AuthResponse) -> String {
+    r.user.as_ref().unwrap().id.clone()
+}
+
+async fn both(scenario: impl AsyncFn(&Suite)) {
+    for transport in [Transport::Grpc, Transport::Amqp] {
+        let suite = Suite::start(transport).await;
+        scenario(&suite).await;
+        suite.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn registering_and_logging_in_give_tokens_for_the_same_user() {
+    both(async |s: &Suite| {
+        let reg = s.register("alice").await;
+        let claims = s.tokens.verify(&reg.access_token).unwrap();
+        assert_eq!(claims.sub, user_id(&reg));
+        assert_eq!(reg.role, "user");
+        assert!(!reg.refresh_token.is_empty());
+        for login in ["alice", "ALICE", "alice@example.com", "Alice@Example.com"] {
+            let again = s.login(login, "correct horse").await.unwrap();
+            assert_eq!(user_id(&again), user_id(&reg), "{login}");
+            assert_ne!(s.tokens.verify(&again.access_token).unwrap().sid, claims.sid, "a login is a new session");
+        }
+        let mut auth = s.auth.clone();
+        let taken = auth.register(Ctx::new("r").request(RegisterRequest {
+            username: "Alice".into(),
+            email: "other@example.com".into(),
+            password: "correct horse".into(),
+            display_name: None,
+        }));
+        assert_eq!(api_code(&taken.await.unwrap_err()), Some("USERNAME_TAKEN"));
+        let wrong = s.login("alice", "wrong password").await.unwrap_err();
+        assert_eq!((wrong.code(), api_code(&wrong)), (Code::Unauthenticated, Some("INVALID_CREDENTIALS")));
+        let unknown = s.login("nobody", "correct horse").await.unwrap_err();
+        assert_eq!(api_code(&unknown), Some("INVALID_CREDENTIALS"), "unknown and wrong look the same");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_configured_first_admin_gets_the_admin_role() {
+    both(async |s: &Suite| {
+        let root = s.register("root").await;
+        assert_eq!(root.role, "admin");
+        assert_eq!(s.tokens.verify(&root.access_token).unwrap().role.as_deref(), Some("admin"));
+        let other = s.register("mallory").await;
+        assert_eq!(s.tokens.verify(&other.access_token).unwrap().role, None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_refresh_rotates_and_reusing_a_spent_token_revokes_the_session() {
+    both(async |s: &Suite| {
+        let reg = s.register("bob").await;
+        let first = s.refresh(&reg.refresh_token).await.unwrap();
+        assert_ne!(first.refresh_token, reg.refresh_token);
+        let sid = s.tokens.verify(&reg.access_token).unwrap().sid;
+        assert_eq!(s.tokens.verify(&first.access_token).unwrap().sid, sid, "same session");
+        let second = s.refresh(&first.refresh_token).await.unwrap();
+
+        // The spent first token comes back: the whole session dies, the newest token too.
+        let reused = s.refresh(&reg.refresh_token).await.unwrap_err();
+        assert_eq!(api_code(&reused), Some("REFRESH_TOKEN_REUSED"));
+        let after = s.refresh(&second.refresh_token).await.unwrap_err();
+        assert_eq!(api_code(&after), Some("INVALID_REFRESH_TOKEN"));
+        // Another session of the same user lives on.
+        let other = s.login("bob", "correct horse").await.unwrap();
+        s.refresh(&other.refresh_token).await.unwrap();
+        assert_eq!(api_code(&s.refresh("garbage").await.unwrap_err()), Some("INVALID_REFRESH_TOKEN"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_and_is_idempotent() {
+    both(async |s: &Suite| {
+        let reg = s.register("carol").await;
+        let logout = || {
+            let mut auth = s.auth.clone();
+            let req = Ctx::new("r").request(LogoutRequest { refresh_token: reg.refresh_token.clone() });
+            async move { auth.logout(req).await }
+        };
+        logout().await.unwrap();
+        logout().await.unwrap();
+        assert!(s.refresh(&reg.refresh_token).await.is_err());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_password_change_keeps_this_session_and_ends_the_others() {
+    both(async |s: &Suite| {
+        let here = s.register("dave").await;
+        let elsewhere = s.login("dave", "correct horse").await.unwrap();
+        let sid = s.tokens.verify(&here.access_token).unwrap().sid;
+        let ctx = Ctx::new("r").as_user(user_id(&here));
+        let change = |current: &str| ChangePasswordRequest {
+            current_password: current.into(),
+            new_password: "battery staple".into(),
+            session_id: sid.clone(),
+        };
+        let wrong = s.auth.clone().change_password(ctx.request(change("nope nope"))).await.unwrap_err();
+        assert_eq!(api_code(&wrong), Some("WRONG_PASSWORD"));
+        s.auth.clone().change_password(ctx.request(change("correct horse"))).await.unwrap();
+
+        assert_eq!(api_code(&s.refresh(&elsewhere.refresh_token).await.unwrap_err()), Some("INVALID_REFRESH_TOKEN"));
+        s.refresh(&here.refresh_token).await.unwrap();
+        assert!(s.login("dave", "correct horse").await.is_err());
+        s.login("dave", "battery staple").await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn failed_logins_are_limited_per_account_with_a_retry_after() {
+    both(async |s: &Suite| {
+        s.register("erin").await;
+        s.register("frank").await;
+        for _ in 0..3 {
+            assert_eq!(api_code(&s.login("erin", "wrong password").await.unwrap_err()), Some("INVALID_CREDENTIALS"));
+        }
+        let limited = s.login("erin", "correct horse").await.unwrap_err();
+        assert_eq!((limited.code(), api_code(&limited)), (Code::ResourceExhausted, Some("RATE_LIMIT_EXCEEDED")));
+        let wait = hubbub_rpc::retry_after(&limited).unwrap();
+        assert!((1..=900).contains(&wait), "{wait}");
+        // Another account, same client address, is untouched.
+        s.login("frank", "correct horse").await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_deleted_account_cannot_log_in_or_refresh_and_its_profile_is_gone() {
+    both(async |s: &Suite| {
+        let reg = s.register("gina").await;
+        let id = user_id(&reg);
+        s.auth
+            .clone()
+            .delete_account(Ctx::new("r").as_user(id.clone()).request(DeleteAccountRequest {}))
+            .await
+            .unwrap();
+        assert_eq!(api_code(&s.login("gina", "correct horse").await.unwrap_err()), Some("INVALID_CREDENTIALS"));
+        assert!(s.refresh(&reg.refresh_token).await.is_err());
+        let gone = s.users.clone().get_user(Ctx::new("r").request(GetUserRequest { id })).await.unwrap_err();
+        assert_eq!(gone.code(), Code::NotFound);
+        // The name is free again.
+        s.register("gina").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn profiles_update_and_search_by_prefix_pages_with_a_cursor() {
+    both(async |s: &Suite| {
+        let hana = s.register("hana").await;
+        for n in ["hank", "harold", "ivan"] {
+            s.register(n).await;
+        }
+        let ctx = Ctx::new("r").as_user(user_id(&hana));
+        let updated = s
+            .users
+            .clone()
+            .update_profile(ctx.request(UpdateProfileRequest {
+                display_name: Some("Zed".into()),
+                bio: Some("  hello  ".into()),
+                avatar_key: None,
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((updated.display_name.as_str(), updated.bio.as_deref()), ("Zed", Some("hello")));
+        let foreign =
+            UpdateProfileRequest { avatar_key: Some("avatars/someone-else/x.png".into()), ..Default::default() };
+        assert_eq!(
+            api_code(&s.users.clone().update_profile(ctx.request(foreign)).await.unwrap_err()),
+            Some("VALIDATION_ERROR")
+        );
+
+        let search = |q: &str, cursor: &str| {
+            let req = SearchUsersRequest { query: q.into(), limit: 2, cursor: cursor.into() };
+            let mut c = s.users.clone();
+            async move { c.search_users(Ctx::new("r").request(req)).await.unwrap().into_inner() }
+        };
+        let page1 = search("HA", "").await;
+        assert_eq!(page1.users.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(), ["hana", "hank"]);
+        let page2 = search("ha", &page1.next_cursor).await;
+        assert_eq!(page2.users.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(), ["harold"]);
+        assert!(page2.next_cursor.is_empty());
+        let by_display = search("ze", "").await;
+        assert_eq!(by_display.users.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(), ["hana"]);
+
+        let presence = s.users.clone().get_presence(ctx.request(GetPresenceRequest { id: user_id(&hana) })).await;
+        assert!(!presence.unwrap().into_inner().online);
+    })
+    .await;
+}
