@@ -28,6 +28,8 @@ step "cargo clippy -D warnings"
 cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
 
 step "starting infrastructure"
+# A fresh start: stop servers a previous run left (ours only, by pid) before wiping their data.
+scripts/infra.sh down >/dev/null
 rm -rf "$HUBBUB_RUN/data"
 HUBBUB_KAFKA_STORAGE=memory scripts/infra.sh up
 
@@ -36,10 +38,15 @@ cargo test --locked --workspace --quiet
 
 step "end-to-end: a stack with three chat nodes behind nginx"
 rm -rf "$E2E_RUN"
-HUBBUB_RUN="$E2E_RUN" HUBBUB_PROFILE=debug HUBBUB_HTTP_PORT="${HUBBUB_E2E_HTTP_PORT:-18080}" \
+# The tests forge tokens with the stack's secret to check that only the right ones pass.
+E2E_SECRET="e2e-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+E2E_ADMIN="e2e_admin"
+HUBBUB_TOKEN__SECRET="$E2E_SECRET" HUBBUB_AUTH__BOOTSTRAP_ADMIN="$E2E_ADMIN" \
+  HUBBUB_RUN="$E2E_RUN" HUBBUB_PROFILE=debug HUBBUB_HTTP_PORT="${HUBBUB_E2E_HTTP_PORT:-18080}" \
   HUBBUB_PORT_BASE="${HUBBUB_E2E_PORT_BASE:-13000}" HUBBUB_NAMESPACE="e2e$$" \
   RUST_LOG=info scripts/stack.sh up >/dev/null
 HUBBUB_URL="http://127.0.0.1:${HUBBUB_E2E_HTTP_PORT:-18080}" HUBBUB_RUN="$E2E_RUN" \
+  HUBBUB_E2E_TOKEN_SECRET="$E2E_SECRET" HUBBUB_E2E_ADMIN="$E2E_ADMIN" \
   SOCKETIO_CLIENT="$(scripts/tools.sh path socket.io-client)" \
   node --test --test-reporter=spec scripts/e2e/
 step "all tests passed"

@@ -7,40 +7,11 @@
 // where socket.io-client is installed).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
-import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
+import { api, connect, BASE, RUN, suffix as newSuffix } from "./lib.mjs";
 
-const BASE = process.env.HUBBUB_URL ?? "http://127.0.0.1:8080";
-const RUN = process.env.HUBBUB_RUN;
-const require = createRequire(path.join(process.env.SOCKETIO_CLIENT, "package.json"));
-const { io } = require("socket.io-client");
-
-const suffix = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
-
-async function api(method, route, body, token) {
-  const headers = { "content-type": "application/json" };
-  if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(`${BASE}/api/v1${route}`, { method, headers, body: body && JSON.stringify(body) });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null, requestId: res.headers.get("x-request-id") };
-}
-
-// Connects from a chosen loopback address, so nginx's hash by client address can place the
-// socket on a different node than another client's.
-function connect(token, localAddress) {
-  const agent = new http.Agent({ localAddress, keepAlive: true });
-  const socket = io(BASE, { auth: { token }, agent, localAddress, reconnection: false, timeout: 10000 });
-  return new Promise((resolve, reject) => {
-    socket.once("connect", () => resolve(socket));
-    socket.once("connect_error", (err) => {
-      socket.close();
-      reject(err);
-    });
-  });
-}
-
+const suffix = newSuffix();
 // Which chat node holds a socket: each node logs its sockets' ids on connect.
 function nodeOf(socketId) {
   const logs = fs.readdirSync(path.join(RUN, "logs")).filter((f) => /^chat-\d+\.log$/.test(f));

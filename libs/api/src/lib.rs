@@ -31,6 +31,8 @@ pub struct User {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bio: Option<String>,
     pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<String>,
 }
 
 impl From<pu::User> for User {
@@ -42,6 +44,7 @@ impl From<pu::User> for User {
             avatar_url: u.avatar_url,
             bio: u.bio,
             created_at: timestamp(u.created_at_ms),
+            last_seen_at: u.last_seen_at_ms.map(timestamp),
         }
     }
 }

@@ -1,0 +1,69 @@
+// Helpers shared by the end-to-end tests: HTTP calls, Socket.IO connections from chosen
+// loopback addresses, and hand-made JWTs for the security table.
+import { createRequire } from "node:module";
+import http from "node:http";
+import path from "node:path";
+import crypto from "node:crypto";
+
+export const BASE = process.env.HUBBUB_URL ?? "http://127.0.0.1:8080";
+export const RUN = process.env.HUBBUB_RUN;
+export const TOKEN_SECRET = process.env.HUBBUB_E2E_TOKEN_SECRET;
+export const ADMIN = process.env.HUBBUB_E2E_ADMIN;
+const require = createRequire(path.join(process.env.SOCKETIO_CLIENT, "package.json"));
+export const { io } = require("socket.io-client");
+
+export const suffix = () => `${Date.now().toString(36)}${crypto.randomBytes(3).toString("hex")}`;
+export const PASSWORD = "correct horse battery";
+
+export async function api(method, route, body, token, headers = {}) {
+  const h = { "content-type": "application/json", ...headers };
+  if (token) h.authorization = `Bearer ${token}`;
+  const started = performance.now();
+  const res = await fetch(`${BASE}/api/v1${route}`, { method, headers: h, body: body && JSON.stringify(body) });
+  const text = await res.text();
+  return {
+    status: res.status,
+    body: text ? JSON.parse(text) : null,
+    headers: res.headers,
+    requestId: res.headers.get("x-request-id"),
+    ms: performance.now() - started,
+  };
+}
+
+export async function register(name) {
+  const r = await api("POST", "/auth/register", { username: name, email: `${name}@example.com`, password: PASSWORD });
+  if (r.status !== 201) throw new Error(`register ${name}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+// Connects from a chosen loopback address, so nginx's hash by client address can place the
+// socket on a different node than another client's.
+export function connect(token, localAddress = "127.0.0.2") {
+  const agent = new http.Agent({ localAddress, keepAlive: true });
+  const socket = io(BASE, { auth: { token }, agent, localAddress, reconnection: false, timeout: 10000 });
+  return new Promise((resolve, reject) => {
+    socket.once("connect", () => resolve(socket));
+    socket.once("connect_error", (err) => {
+      socket.close();
+      reject(err);
+    });
+  });
+}
+
+const b64url = (v) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
+
+// A JWT made by hand: `alg` decides the HMAC ("none" gives an empty signature).
+export function jwt(header, claims, secret = TOKEN_SECRET) {
+  const body = `${b64url(header)}.${b64url(claims)}`;
+  if (header.alg === "none") return `${body}.`;
+  const hash = { HS256: "sha256", HS384: "sha384", HS512: "sha512" }[header.alg] ?? "sha256";
+  return `${body}.${crypto.createHmac(hash, secret).update(body).digest("base64url")}`;
+}
+
+export function claimsOf(token) {
+  return JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString());
+}
+
+export function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
