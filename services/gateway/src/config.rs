@@ -12,10 +12,20 @@ pub struct GatewaySettings {
     pub port: u16,
     /// Largest request body, in bytes.
     pub body_limit_bytes: usize,
+    /// Largest avatar image, in bytes.
+    pub avatar_max_bytes: u64,
+    /// Content types an avatar may have (comma-separated).
+    pub avatar_types: String,
 }
 
 impl Default for GatewaySettings {
     fn default() -> Self {
-        Self { bind: "127.0.0.1".into(), port: 3000, body_limit_bytes: 64 * 1024 }
+        Self {
+            bind: "127.0.0.1".into(),
+            port: 3000,
+            body_limit_bytes: 64 * 1024,
+            avatar_max_bytes: 5 * 1024 * 1024,
+            avatar_types: "image/png,image/jpeg,image/webp,image/gif".into(),
+        }
     }
 }

@@ -7,6 +7,7 @@ use hubbub_proto::message::message_service_client::MessageServiceClient;
 use hubbub_proto::user::user_service_client::UserServiceClient;
 use hubbub_redis::{Redis, RedisSettings};
 use hubbub_rpc::{Channel, Connector, RpcSettings};
+use hubbub_storage::{Storage, StorageSettings};
 use hubbub_token::{TokenSettings, Tokens};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -16,6 +17,8 @@ use crate::GatewaySettings;
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
+    pub(crate) settings: GatewaySettings,
+    pub(crate) storage: Storage,
     pub(crate) tokens: Tokens,
     pub(crate) redis: Redis,
     pub(crate) auth: AuthServiceClient<Channel>,
@@ -34,13 +37,19 @@ pub struct Deps<'a> {
     pub token: &'a TokenSettings,
     /// `[redis]`.
     pub redis: &'a RedisSettings,
+    /// `[storage]`.
+    pub storage: &'a StorageSettings,
 }
 
 /// Serves the HTTP API on `listener` until `shutdown`.
 pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let connector = Connector::new(deps.rpc.clone());
     let rpc = deps.rpc;
+    let storage = Storage::new(deps.storage.clone());
+    storage.ensure_bucket().await.context("object storage bucket")?;
     let state = AppState {
+        settings: deps.gateway.clone(),
+        storage,
         tokens: Tokens::new(deps.token.clone()).context("token settings")?,
         redis: Redis::connect(deps.redis).await.context("redis")?,
         auth: AuthServiceClient::new(connector.channel(&rpc.auth).await.context("auth service channel")?),

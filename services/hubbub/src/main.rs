@@ -112,7 +112,13 @@ async fn run(command: Command, s: &mut Settings, shutdown: CancellationToken) ->
 
 async fn gateway(s: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     let listener = bind(&format!("{}:{}", s.gateway.bind, s.gateway.port)).await?;
-    let deps = hubbub_gateway::Deps { gateway: &s.gateway, rpc: &s.rpc, token: &s.token, redis: &s.redis };
+    let deps = hubbub_gateway::Deps {
+        gateway: &s.gateway,
+        rpc: &s.rpc,
+        token: &s.token,
+        redis: &s.redis,
+        storage: &s.storage,
+    };
     hubbub_gateway::run(deps, listener, shutdown).await
 }
 

@@ -14,6 +14,8 @@ pub struct Settings {
     pub mongo: hubbub_mongo::MongoSettings,
     /// `[redis]`.
     pub redis: hubbub_redis::RedisSettings,
+    /// `[storage]`: S3-compatible object storage.
+    pub storage: hubbub_storage::StorageSettings,
     /// `[token]`: access token signing.
     pub token: hubbub_token::TokenSettings,
     /// `[auth]`.

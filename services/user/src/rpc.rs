@@ -113,6 +113,7 @@ impl<S: UserStore> UserService for Users<S> {
             bio: None,
             created_at_ms: DateTime::now().timestamp_millis(),
             last_seen_at_ms: None,
+            avatar_key: None,
         };
         Ok(Response::new(self.store.create(user).await?))
     }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod avatars;
 mod groups;
 mod messages;
 mod ops;
@@ -28,6 +29,8 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/auth/password", post(auth::password))
         .route("/users", get(users::search))
         .route("/users/me", get(users::me).patch(users::update).delete(users::delete))
+        .route("/users/me/avatar", post(avatars::upload))
+        .route("/users/{id}/avatar", get(avatars::download))
         .route("/users/{id}", get(users::get))
         .route("/users/{id}/presence", get(users::presence))
         .route("/admin/nodes", get(admin::nodes))

@@ -33,6 +33,9 @@ pub async fn update(
     Caller(ctx, _): Caller,
     Json(b): Json<PatchBody>,
 ) -> Result<axum::Json<hubbub_api::User>, ApiError> {
+    if let Some(key) = b.avatar_key.as_deref().filter(|k| !k.is_empty()) {
+        super::avatars::check_uploaded(&s, key).await?;
+    }
     let req = UpdateProfileRequest { display_name: b.display_name, bio: b.bio, avatar_key: b.avatar_key };
     let user = s.users.clone().update_profile(ctx.request(req)).await?.into_inner();
     Ok(axum::Json(user.into()))

@@ -39,6 +39,7 @@ impl From<Doc> for User {
             bio: d.bio,
             created_at_ms: d.created_at.timestamp_millis(),
             last_seen_at_ms: d.last_seen_at.map(|t| t.timestamp_millis()),
+            avatar_key: d.avatar_key,
         }
     }
 }

@@ -1,0 +1,108 @@
+//! Avatars, straight to and from object storage: `POST /api/v1/users/me/avatar` signs an
+//! upload, `PATCH /api/v1/users/me {avatarKey}` adopts it, `GET /api/v1/users/{id}/avatar`
+//! redirects to a short-lived download URL.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hubbub_proto::user::GetUserRequest;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::extract::{Caller, Json};
+use crate::startup::AppState;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadBody {
+    content_type: String,
+    size: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Upload {
+    key: String,
+    url: String,
+    method: String,
+    /// Send these exactly: they are part of the signature.
+    headers: BTreeMap<String, String>,
+    expires_at: String,
+}
+
+fn extension(content_type: &str) -> &'static str {
+    match content_type {
+        "image/png" => "png",
+        "image/jpeg" => "jpg",
+        "image/webp" => "webp",
+        "image/gif" => "gif",
+        _ => "bin",
+    }
+}
+
+pub(crate) fn storage_error(e: hubbub_storage::Error) -> ApiError {
+    tracing::error!(error = %e, "object storage");
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "a dependency is unavailable, try again")
+}
+
+/// `POST /api/v1/users/me/avatar {contentType, size}` → a presigned PUT for exactly that type
+/// and size.
+pub async fn upload(
+    State(s): State<AppState>,
+    Caller(_, claims): Caller,
+    Json(b): Json<UploadBody>,
+) -> Result<axum::Json<Upload>, ApiError> {
+    let allowed = s.settings.avatar_types.split(',').map(str::trim).any(|t| t.eq_ignore_ascii_case(&b.content_type));
+    if !allowed {
+        return Err(ApiError::validation(format!("contentType must be one of {}", s.settings.avatar_types)));
+    }
+    if b.size == 0 || b.size > s.settings.avatar_max_bytes {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "FILE_TOO_LARGE",
+            format!("an avatar must be 1–{} bytes", s.settings.avatar_max_bytes),
+        ));
+    }
+    let content_type = b.content_type.to_ascii_lowercase();
+    let key = format!("avatars/{}/{}.{}", claims.sub, uuid::Uuid::new_v4().simple(), extension(&content_type));
+    let signed = s.storage.presign_put(&key, &content_type, b.size).await.map_err(storage_error)?;
+    Ok(axum::Json(Upload {
+        key,
+        url: signed.url,
+        method: signed.method,
+        headers: signed.headers.into_iter().collect(),
+        expires_at: hubbub_api::timestamp(millis(signed.expires_at)),
+    }))
+}
+
+/// Checks that an avatar key names an uploaded object of an allowed type and size.
+pub async fn check_uploaded(s: &AppState, key: &str) -> Result<(), ApiError> {
+    let object = s.storage.head(key).await.map_err(storage_error)?;
+    let Some(object) = object else {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "AVATAR_NOT_UPLOADED", "upload the avatar first"));
+    };
+    if object.size > s.settings.avatar_max_bytes {
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "FILE_TOO_LARGE", "avatar too large"));
+    }
+    Ok(())
+}
+
+/// `GET /api/v1/users/{id}/avatar` → 302 to a short-lived download URL.
+pub async fn download(
+    State(s): State<AppState>,
+    Caller(ctx, _): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let user = s.users.clone().get_user(ctx.request(GetUserRequest { id })).await?.into_inner();
+    let key =
+        user.avatar_key.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "this user has no avatar"))?;
+    let signed = s.storage.presign_get(&key).await.map_err(storage_error)?;
+    Ok((StatusCode::FOUND, [(header::LOCATION, signed.url), (header::CACHE_CONTROL, "private, max-age=60".into())])
+        .into_response())
+}
+
+fn millis(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
+}
