@@ -110,6 +110,35 @@ mod tests {
         }
 
         #[test]
+        fn passwords_are_measured_in_characters_not_bytes(n in 1usize..200, c in prop::char::any()) {
+            let s: String = std::iter::repeat_n(c, n).collect();
+            let ok = (8..=128).contains(&n);
+            prop_assert_eq!(Password::parse(&s, &limits()).is_ok(), ok, "{} chars", n);
+        }
+
+        #[test]
+        fn configured_limits_move_the_bounds(min in 1usize..20, extra in 0usize..20, len in 0usize..50) {
+            let settings = AuthSettings { username_min: min, username_max: min + extra, password_min: min, password_max: min + extra, ..limits() };
+            let s = "a".repeat(len);
+            let inside = len >= min && len <= min + extra;
+            prop_assert_eq!(Username::parse(&s, &settings).is_ok(), inside);
+            prop_assert_eq!(Password::parse(&s, &settings).is_ok(), inside);
+        }
+
+        #[test]
+        fn display_names_are_trimmed_and_bounded(s in "\\PC{0,80}") {
+            let fallback = Username("fallback".into());
+            match display_name(Some(&s), &fallback, &limits()) {
+                Ok(name) => {
+                    prop_assert!(name.chars().count() <= 64);
+                    prop_assert_eq!(name.trim(), name.as_str());
+                    prop_assert!(!name.is_empty());
+                }
+                Err(_) => prop_assert!(s.trim().chars().count() > 64),
+            }
+        }
+
+        #[test]
         fn any_string_parses_or_is_refused_without_panicking(s in any::<String>()) {
             let _ = Email::parse(&s);
             let _ = Username::parse(&s, &limits());
