@@ -4,6 +4,7 @@ import { createRequire } from "node:module";
 import http from "node:http";
 import path from "node:path";
 import crypto from "node:crypto";
+import fs from "node:fs";
 
 export const BASE = process.env.HUBBUB_URL ?? "http://127.0.0.1:8080";
 export const RUN = process.env.HUBBUB_RUN;
@@ -66,4 +67,55 @@ export function claimsOf(token) {
 
 export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+// Which chat node holds a socket: each node logs its sockets' ids on connect.
+export function nodeOf(socketId) {
+  const logs = fs.readdirSync(path.join(RUN, "logs")).filter((f) => /^chat-\d+\.log$/.test(f));
+  for (const f of logs) {
+    if (fs.readFileSync(path.join(RUN, "logs", f), "utf8").includes(socketId)) return f.replace(".log", "");
+  }
+  return null;
+}
+
+export async function nodeOfEventually(socketId) {
+  for (let i = 0; i < 50; i++) {
+    const node = nodeOf(socketId);
+    if (node) return node;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no chat node logged socket ${socketId}`);
+}
+
+
+// Connects `token` to a chat node other than `avoid` (trying client addresses in turn).
+export async function connectElsewhere(token, avoid, first = 3) {
+  for (let i = first; i < first + 40; i++) {
+    const s = await connect(token, `127.0.0.${i}`);
+    const node = await nodeOfEventually(s.id);
+    if (node !== avoid) return { socket: s, node };
+    s.close();
+  }
+  throw new Error(`no client address reached a node other than ${avoid}`);
+}
+
+export function emitWithAck(socket, event, payload) {
+  return socket.timeout(15000).emitWithAck(event, payload);
+}
+
+export function nextEvent(socket, event, ms = 10000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${event} within ${ms} ms`)), ms);
+    socket.once(event, (data) => {
+      clearTimeout(timer);
+      resolve(data);
+    });
+  });
+}
+
+// Collects every `event` a socket receives from now on.
+export function collect(socket, event) {
+  const got = [];
+  socket.on(event, (data) => got.push(data));
+  return got;
 }

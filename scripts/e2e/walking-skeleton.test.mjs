@@ -7,42 +7,9 @@
 // where socket.io-client is installed).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import path from "node:path";
-import { api, connect, BASE, RUN, suffix as newSuffix } from "./lib.mjs";
+import { api, connect, connectElsewhere, nodeOfEventually, emitWithAck, nextEvent, BASE, suffix as newSuffix } from "./lib.mjs";
 
 const suffix = newSuffix();
-// Which chat node holds a socket: each node logs its sockets' ids on connect.
-function nodeOf(socketId) {
-  const logs = fs.readdirSync(path.join(RUN, "logs")).filter((f) => /^chat-\d+\.log$/.test(f));
-  for (const f of logs) {
-    if (fs.readFileSync(path.join(RUN, "logs", f), "utf8").includes(socketId)) return f.replace(".log", "");
-  }
-  return null;
-}
-
-async function nodeOfEventually(socketId) {
-  for (let i = 0; i < 50; i++) {
-    const node = nodeOf(socketId);
-    if (node) return node;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no chat node logged socket ${socketId}`);
-}
-
-function emitWithAck(socket, event, payload) {
-  return socket.timeout(15000).emitWithAck(event, payload);
-}
-
-function nextEvent(socket, event, ms = 10000) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${event} within ${ms} ms`)), ms);
-    socket.once(event, (data) => {
-      clearTimeout(timer);
-      resolve(data);
-    });
-  });
-}
 
 test("a message travels from one client to another on another node and lands in history", async (t) => {
   const password = "correct horse battery";
@@ -67,19 +34,7 @@ test("a message travels from one client to another on another node and lands in 
   const a = await connect(alice.body.accessToken, "127.0.0.2");
   t.after(() => a.close());
   const aNode = await nodeOfEventually(a.id);
-  let b = null;
-  let bNode = null;
-  for (let i = 3; i < 40 && !b; i++) {
-    const s = await connect(bob.body.accessToken, `127.0.0.${i}`);
-    const node = await nodeOfEventually(s.id);
-    if (node !== aNode) {
-      b = s;
-      bNode = node;
-    } else {
-      s.close();
-    }
-  }
-  assert.ok(b, "found a client address that nginx sends to another chat node");
+  const { socket: b, node: bNode } = await connectElsewhere(bob.body.accessToken, aNode);
   t.after(() => b.close());
   assert.notEqual(aNode, bNode);
 

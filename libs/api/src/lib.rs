@@ -64,6 +64,8 @@ pub struct Group {
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub my_role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_message: Option<Message>,
 }
 
 impl From<pg::Group> for Group {
@@ -87,7 +89,37 @@ impl From<pg::Group> for Group {
             owner_id: g.owner_id,
             member_count: g.member_count,
             created_at: timestamp(g.created_at_ms),
+            last_message: None,
         }
+    }
+}
+
+/// API.md `Member`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub user_id: String,
+    pub role: String,
+    pub joined_at: String,
+}
+
+impl From<pg::Member> for Member {
+    fn from(m: pg::Member) -> Self {
+        Self {
+            role: role_name(m.role()).unwrap_or("member").to_owned(),
+            user_id: m.user_id,
+            joined_at: timestamp(m.joined_at_ms),
+        }
+    }
+}
+
+/// A role from its API name.
+pub fn parse_role(name: &str) -> Option<pg::Role> {
+    match name {
+        "owner" => Some(pg::Role::Owner),
+        "admin" => Some(pg::Role::Admin),
+        "member" => Some(pg::Role::Member),
+        _ => None,
     }
 }
 
@@ -161,12 +193,45 @@ impl From<pm::Message> for Message {
     }
 }
 
+/// Opaque page cursors: the sort key of a page's last item, hex-encoded so clients treat it as
+/// a token rather than something to build.
+pub mod cursor {
+    /// Encodes the parts of a sort key.
+    pub fn encode(parts: &[&str]) -> String {
+        parts.join("\u{0}").bytes().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Decodes a cursor of exactly `n` parts; `None` for anything else.
+    pub fn decode(cursor: &str, n: usize) -> Option<Vec<String>> {
+        if !cursor.len().is_multiple_of(2) || cursor.len() > 512 {
+            return None;
+        }
+        let bytes = (0..cursor.len())
+            .step_by(2)
+            .map(|i| cursor.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .collect::<Option<Vec<u8>>>()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let parts: Vec<String> = text.split('\u{0}').map(str::to_owned).collect();
+        (parts.len() == n).then_some(parts)
+    }
+}
+
 /// The message types a client may send.
 pub const MESSAGE_TYPES: [&str; 3] = ["text", "image", "file"];
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cursor_round_trips_and_garbage_is_refused() {
+        let c = cursor::encode(&["1700000000000", "ünï"]);
+        assert_eq!(cursor::decode(&c, 2), Some(vec!["1700000000000".to_owned(), "ünï".to_owned()]));
+        assert_eq!(cursor::decode(&c, 1), None);
+        for bad in ["0", "zz", "ff", &"00".repeat(300)] {
+            assert_eq!(cursor::decode(bad, 1), None, "{bad}");
+        }
+    }
 
     #[test]
     fn timestamps_are_rfc3339_utc_with_milliseconds() {

@@ -23,6 +23,8 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub const MESSAGE_COMMANDS: &str = "message.commands";
 /// Topic of durable message events (key: group id), consumed by every chat node.
 pub const MESSAGE_EVENTS: &str = "message.events";
+/// Topic of group and membership changes (key: group id), consumed by every chat node.
+pub const GROUP_EVENTS: &str = "group.events";
 
 /// Where Kafka is and how we use it.
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -7,6 +7,7 @@
 pub mod config;
 mod events;
 mod fanout;
+mod groups;
 mod presence;
 mod session;
 mod startup;

@@ -12,10 +12,23 @@ pub struct GroupSettings {
     pub description_max: usize,
     /// Most members a group may be created with.
     pub initial_members_max: usize,
+    /// How long an invite code works, in seconds.
+    pub invite_ttl_secs: u64,
+    /// Page size of lists when none is asked for.
+    pub list_default_limit: u32,
+    /// Largest page of a list.
+    pub list_max_limit: u32,
 }
 
 impl Default for GroupSettings {
     fn default() -> Self {
-        Self { name_max: 100, description_max: 1000, initial_members_max: 256 }
+        Self {
+            name_max: 100,
+            description_max: 1000,
+            initial_members_max: 256,
+            invite_ttl_secs: 7 * 24 * 3600,
+            list_default_limit: 50,
+            list_max_limit: 200,
+        }
     }
 }

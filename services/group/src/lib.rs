@@ -9,4 +9,4 @@ mod store;
 
 pub use config::GroupSettings;
 pub use error::{Error, Result};
-pub use startup::run;
+pub use startup::{Deps, run};

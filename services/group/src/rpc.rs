@@ -1,21 +1,51 @@
-//! `hubbub.group.v1.GroupService`, the one implementation behind both transports.
+//! `hubbub.group.v1.GroupService`, the one implementation behind both transports. Who may do
+//! what is decided here, once: owner > admin > member; outsiders see public groups only.
 
+use hubbub_events::Producer;
+use hubbub_proto::events::{
+    GroupCreated, GroupDeleted, GroupEvent, GroupUpdated, MemberAdded, MemberRemoved, RoleChanged, group_event,
+};
 use hubbub_proto::group::group_service_server::GroupService;
 use hubbub_proto::group::{
-    CreateGroupRequest, GetGroupRequest, GetMembershipRequest, Group, GroupKind, ListUserGroupsRequest,
-    ListUserGroupsResponse, Membership, Role, Visibility,
+    AcceptInviteRequest, AddMemberRequest, CreateGroupRequest, CreateInviteRequest, DeleteGroupRequest, DirectResponse,
+    Empty, GetGroupRequest, GetMembershipRequest, GetOrCreateDirectRequest, Group, GroupKind, Invite, JoinGroupRequest,
+    ListGroupsResponse, ListMembersRequest, ListMembersResponse, ListMyGroupsRequest, ListPublicRequest,
+    ListUserGroupsRequest, ListUserGroupsResponse, Member, Membership, RemoveMemberRequest, Role, SetRoleRequest,
+    UpdateGroupRequest, Visibility,
 };
-use hubbub_rpc::Ctx;
+use hubbub_proto::user::GetUserRequest;
+use hubbub_proto::user::user_service_client::UserServiceClient;
+use hubbub_rpc::{Channel, Ctx};
+use mongodb::bson::DateTime;
 use mongodb::bson::oid::ObjectId;
-use tonic::{Request, Response, Status};
+use prost::Message as _;
+use tonic::{Code, Request, Response, Status};
 
-use crate::store::{GroupRecord, GroupStore};
+use crate::store::{GroupChange, GroupRecord, GroupStore, MemberRecord};
 use crate::{Error, GroupSettings, Result};
 
 /// The group service's state.
 pub struct Groups<S> {
     pub(crate) settings: GroupSettings,
     pub(crate) store: S,
+    pub(crate) users: UserServiceClient<Channel>,
+    pub(crate) producer: Producer,
+    /// Full name of the group events topic.
+    pub(crate) events_topic: String,
+}
+
+fn now_ms() -> i64 {
+    DateTime::now().timestamp_millis()
+}
+
+/// How much a role may do: owner 3, admin 2, member 1.
+fn rank(role: Role) -> u8 {
+    match role {
+        Role::Owner => 3,
+        Role::Admin => 2,
+        Role::Member => 1,
+        Role::Unspecified => 0,
+    }
 }
 
 fn to_proto(g: GroupRecord, my_role: Option<Role>) -> Group {
@@ -32,33 +62,149 @@ fn to_proto(g: GroupRecord, my_role: Option<Role>) -> Group {
     }
 }
 
+fn member_proto(m: &MemberRecord) -> Member {
+    Member { user_id: m.user_id.clone(), role: m.role as i32, joined_at_ms: m.joined_at_ms }
+}
+
+/// Refuses a member whose role is below `min`.
+fn at_least(me: &MemberRecord, min: Role) -> Result<()> {
+    if rank(me.role) < rank(min) {
+        let who = if min == Role::Owner { "the owner" } else { "admins" };
+        return Err(Error::Forbidden(format!("only {who} may do this")));
+    }
+    Ok(())
+}
+
+fn cursor_pair(cursor: &str) -> Result<Option<(String, String)>> {
+    if cursor.is_empty() {
+        return Ok(None);
+    }
+    let mut parts = hubbub_api::cursor::decode(cursor, 2).ok_or_else(|| Error::Invalid("invalid cursor".into()))?;
+    let b = parts.pop().unwrap_or_default();
+    let a = parts.pop().unwrap_or_default();
+    Ok(Some((a, b)))
+}
+
+fn cursor_at(cursor: &str) -> Result<Option<(i64, String)>> {
+    match cursor_pair(cursor)? {
+        None => Ok(None),
+        Some((at, id)) => Ok(Some((at.parse().map_err(|_| Error::Invalid("invalid cursor".into()))?, id))),
+    }
+}
+
 impl<S: GroupStore> Groups<S> {
-    async fn create(&self, caller: &str, r: CreateGroupRequest) -> Result<Group> {
-        let name = r.name.trim();
-        if name.is_empty() || name.chars().count() > self.settings.name_max {
+    fn limit(&self, asked: u32) -> u32 {
+        match asked {
+            0 => self.settings.list_default_limit,
+            n => n.min(self.settings.list_max_limit),
+        }
+    }
+
+    fn check_name(&self, name: &str) -> Result<String> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > self.settings.name_max || name.chars().any(char::is_control) {
             return Err(Error::Invalid(format!("name must be 1–{} characters", self.settings.name_max)));
         }
-        let description = r.description.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
-        if description.as_ref().is_some_and(|d| d.chars().count() > self.settings.description_max) {
+        Ok(name.to_owned())
+    }
+
+    fn check_description(&self, d: &str) -> Result<Option<String>> {
+        let d = d.trim();
+        if d.chars().count() > self.settings.description_max {
             return Err(Error::Invalid(format!(
                 "description must be at most {} characters",
                 self.settings.description_max
             )));
         }
+        Ok(Some(d.to_owned()).filter(|d| !d.is_empty()))
+    }
+
+    async fn group(&self, id: &str) -> Result<GroupRecord> {
+        self.store.get(id).await?.ok_or(Error::NotFound)
+    }
+
+    /// The group and the caller's membership, if the caller's role is at least `min`. Outsiders
+    /// learn nothing about private groups.
+    async fn require(&self, id: &str, caller: &str, min: Role) -> Result<(GroupRecord, MemberRecord)> {
+        let group = self.group(id).await?;
+        let Some(me) = self.store.member(id, caller).await? else {
+            return Err(if group.visibility == Visibility::Public { Error::NotAMember } else { Error::NotFound });
+        };
+        at_least(&me, min)?;
+        Ok((group, me))
+    }
+
+    /// Like `require`, but a direct chat is refused (for members only, so outsiders learn
+    /// nothing) before the role is looked at: its two members have no roles to speak of.
+    async fn require_not_direct(&self, id: &str, caller: &str, min: Role) -> Result<(GroupRecord, MemberRecord)> {
+        let (group, me) = self.require(id, caller, Role::Member).await?;
+        if group.kind == GroupKind::Direct {
+            return Err(Error::Unprocessable(
+                "DIRECT_CHAT",
+                "a direct chat has exactly two members and no settings".into(),
+            ));
+        }
+        at_least(&me, min)?;
+        Ok((group, me))
+    }
+
+    async fn user_exists(&self, ctx: &Ctx, id: &str) -> Result<()> {
+        match self.users.clone().get_user(ctx.request(GetUserRequest { id: id.to_owned() })).await {
+            Ok(_) => Ok(()),
+            Err(s) if s.code() == Code::NotFound => Err(Error::UserNotFound),
+            Err(s) => Err(s.into()),
+        }
+    }
+
+    /// Publishes a change after it is stored. A failure here leaves the change made and chat
+    /// nodes unaware until their sockets reconnect, so it is retried and then logged loudly.
+    async fn publish(&self, ctx: &Ctx, group_id: &str, event: group_event::Event) {
+        let payload = GroupEvent {
+            group_id: group_id.to_owned(),
+            actor_id: ctx.caller.clone().unwrap_or_default(),
+            at_ms: now_ms(),
+            event: Some(event),
+        }
+        .encode_to_vec();
+        for attempt in 0..3u64 {
+            match self.producer.send(&self.events_topic, group_id, &payload, Some(&ctx.request_id)).await {
+                Ok(()) => return,
+                Err(e) if attempt < 2 => {
+                    tracing::warn!(error = %e, "publishing a group event; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * (attempt + 1))).await;
+                }
+                Err(e) => tracing::error!(error = %e, %group_id, "group event lost: chat nodes learn at reconnect"),
+            }
+        }
+    }
+
+    async fn create(&self, ctx: &Ctx, caller: &str, r: CreateGroupRequest) -> Result<Group> {
+        let name = self.check_name(&r.name)?;
+        let description = match r.description.as_deref() {
+            Some(d) => self.check_description(d)?,
+            None => None,
+        };
+        let kind = match GroupKind::try_from(r.kind) {
+            Ok(GroupKind::Room) => GroupKind::Room,
+            Ok(GroupKind::Group | GroupKind::Unspecified) => GroupKind::Group,
+            Ok(GroupKind::Direct) => return Err(Error::Invalid("create direct chats with POST /groups/direct".into())),
+            Err(_) => return Err(Error::Invalid("unknown kind".into())),
+        };
         let visibility = match Visibility::try_from(r.visibility) {
             Ok(Visibility::Public) => Visibility::Public,
-            Ok(Visibility::Private | Visibility::Unspecified) => Visibility::Private,
-            Err(_) => {
-                return Err(Error::Invalid("visibility must be public or private".into()));
-            }
+            Ok(Visibility::Private) => Visibility::Private,
+            Ok(Visibility::Unspecified) if kind == GroupKind::Room => Visibility::Public,
+            Ok(Visibility::Unspecified) => Visibility::Private,
+            Err(_) => return Err(Error::Invalid("visibility must be public or private".into())),
         };
-        let mut members: Vec<(String, Role)> = vec![(caller.to_owned(), Role::Owner)];
+        let now = now_ms();
+        let mut members = vec![MemberRecord { user_id: caller.to_owned(), role: Role::Owner, joined_at_ms: now }];
         for id in r.member_ids {
             if id.is_empty() {
                 return Err(Error::Invalid("member ids may not be empty".into()));
             }
-            if !members.iter().any(|(m, _)| *m == id) {
-                members.push((id, Role::Member));
+            if !members.iter().any(|m| m.user_id == id) {
+                members.push(MemberRecord { user_id: id, role: Role::Member, joined_at_ms: now });
             }
         }
         if members.len() > self.settings.initial_members_max {
@@ -67,44 +213,361 @@ impl<S: GroupStore> Groups<S> {
                 self.settings.initial_members_max
             )));
         }
+        let checks = members.iter().skip(1).map(|m| self.user_exists(ctx, &m.user_id));
+        for check in futures_util::future::join_all(checks).await {
+            check?;
+        }
         let group = GroupRecord {
             id: ObjectId::new().to_hex(),
-            kind: GroupKind::Group,
-            name: name.to_owned(),
+            kind,
+            name,
             description,
             visibility,
             owner_id: caller.to_owned(),
             member_count: u32::try_from(members.len()).unwrap_or(u32::MAX),
-            created_at_ms: mongodb::bson::DateTime::now().timestamp_millis(),
+            created_at_ms: now,
         };
         self.store.create(&group, &members).await?;
         tracing::info!(group_id = %group.id, members = members.len(), "group created");
+        let member_ids = members.iter().map(|m| m.user_id.clone()).collect();
+        let created = to_proto(group.clone(), None);
+        self.publish(ctx, &group.id, group_event::Event::Created(GroupCreated { group: Some(created), member_ids }))
+            .await;
         Ok(to_proto(group, Some(Role::Owner)))
     }
 
+    async fn direct(&self, ctx: &Ctx, caller: &str, other: &str) -> Result<DirectResponse> {
+        if other.is_empty() || other == caller {
+            return Err(Error::Invalid("userId must name another user".into()));
+        }
+        self.user_exists(ctx, other).await?;
+        let (a, b) = if caller < other { (caller, other) } else { (other, caller) };
+        let now = now_ms();
+        let members = [
+            MemberRecord { user_id: a.to_owned(), role: Role::Member, joined_at_ms: now },
+            MemberRecord { user_id: b.to_owned(), role: Role::Member, joined_at_ms: now },
+        ];
+        let candidate = GroupRecord {
+            id: ObjectId::new().to_hex(),
+            kind: GroupKind::Direct,
+            name: String::new(),
+            description: None,
+            visibility: Visibility::Private,
+            owner_id: caller.to_owned(),
+            member_count: 2,
+            created_at_ms: now,
+        };
+        let (id, created) = self.store.create_direct(&format!("{a}:{b}"), &candidate, &members).await?;
+        let group = self.group(&id).await?;
+        if created {
+            let event = GroupCreated {
+                group: Some(to_proto(group.clone(), None)),
+                member_ids: vec![a.to_owned(), b.to_owned()],
+            };
+            self.publish(ctx, &id, group_event::Event::Created(event)).await;
+        }
+        Ok(DirectResponse { group: Some(to_proto(group, Some(Role::Member))), created })
+    }
+
     async fn get(&self, caller: &str, id: &str) -> Result<Group> {
-        let group = self.store.get(id).await?.ok_or(Error::NotFound)?;
-        let role = self.store.role(id, caller).await?;
-        // A private group's existence is not revealed to outsiders.
-        if role.is_none() && group.visibility != Visibility::Public {
+        let group = self.group(id).await?;
+        let me = self.store.member(id, caller).await?;
+        if me.is_none() && group.visibility != Visibility::Public {
             return Err(Error::NotFound);
         }
-        Ok(to_proto(group, role))
+        Ok(to_proto(group, me.map(|m| m.role)))
     }
+
+    async fn update(&self, ctx: &Ctx, caller: &str, r: UpdateGroupRequest) -> Result<Group> {
+        let (_, me) = self.require_not_direct(&r.id, caller, Role::Admin).await?;
+        let mut change = GroupChange::default();
+        if let Some(name) = r.name.as_deref() {
+            change.name = Some(self.check_name(name)?);
+        }
+        if let Some(d) = r.description.as_deref() {
+            change.description = Some(self.check_description(d)?);
+        }
+        change.visibility = match Visibility::try_from(r.visibility) {
+            Ok(Visibility::Unspecified) => None,
+            Ok(v) => Some(v),
+            Err(_) => return Err(Error::Invalid("visibility must be public or private".into())),
+        };
+        let updated = self.store.update(&r.id, change).await?.ok_or(Error::NotFound)?;
+        let event = GroupUpdated { group: Some(to_proto(updated.clone(), None)) };
+        self.publish(ctx, &r.id, group_event::Event::Updated(event)).await;
+        Ok(to_proto(updated, Some(me.role)))
+    }
+
+    async fn delete(&self, ctx: &Ctx, caller: &str, id: &str) -> Result<()> {
+        let (group, _) = self.require(id, caller, Role::Member).await?;
+        // Either party may end a direct chat; any other group only its owner.
+        if group.kind != GroupKind::Direct {
+            self.require(id, caller, Role::Owner).await?;
+        }
+        self.store.delete(id).await?;
+        tracing::info!(group_id = %id, "group deleted");
+        self.publish(ctx, id, group_event::Event::Deleted(GroupDeleted {})).await;
+        Ok(())
+    }
+
+    async fn members_of(&self, caller: &str, r: ListMembersRequest) -> Result<ListMembersResponse> {
+        self.require(&r.group_id, caller, Role::Member).await?;
+        let limit = self.limit(r.limit);
+        let members = self.store.members(&r.group_id, cursor_at(&r.cursor)?, limit).await?;
+        let next_cursor = match members.last() {
+            Some(m) if members.len() == limit as usize => {
+                hubbub_api::cursor::encode(&[&m.joined_at_ms.to_string(), &m.user_id])
+            }
+            _ => String::new(),
+        };
+        Ok(ListMembersResponse { members: members.iter().map(member_proto).collect(), next_cursor })
+    }
+
+    async fn add(&self, ctx: &Ctx, caller: &str, r: AddMemberRequest) -> Result<Member> {
+        self.require_not_direct(&r.group_id, caller, Role::Admin).await?;
+        self.user_exists(ctx, &r.user_id).await?;
+        let member = MemberRecord { user_id: r.user_id.clone(), role: Role::Member, joined_at_ms: now_ms() };
+        if !self.store.add_member(&r.group_id, &member).await? {
+            return Err(Error::AlreadyMember);
+        }
+        self.member_added(ctx, &r.group_id, &member).await;
+        Ok(member_proto(&member))
+    }
+
+    async fn member_added(&self, ctx: &Ctx, group_id: &str, member: &MemberRecord) {
+        let group = self.store.get(group_id).await.ok().flatten().map(|g| to_proto(g, None));
+        let event = MemberAdded { member: Some(member_proto(member)), group };
+        self.publish(ctx, group_id, group_event::Event::MemberAdded(event)).await;
+    }
+
+    async fn remove(&self, ctx: &Ctx, caller: &str, r: RemoveMemberRequest) -> Result<()> {
+        if r.user_id == caller {
+            return self.leave(ctx, caller, &r.group_id).await;
+        }
+        let (_, me) = self.require(&r.group_id, caller, Role::Admin).await?;
+        let target = self.store.member(&r.group_id, &r.user_id).await?.ok_or(Error::MemberNotFound)?;
+        // An admin removes members; an owner removes anyone.
+        if me.role != Role::Owner && rank(target.role) >= rank(Role::Admin) {
+            return Err(Error::Forbidden("only the owner may remove admins and owners".into()));
+        }
+        if self.store.remove_member(&r.group_id, &r.user_id).await? {
+            let event = MemberRemoved { user_id: r.user_id.clone(), left: false };
+            self.publish(ctx, &r.group_id, group_event::Event::MemberRemoved(event)).await;
+        }
+        Ok(())
+    }
+
+    /// Leaving. The last owner hands the group to the longest-serving admin, else to the
+    /// longest-standing member; a group left by its only member is deleted.
+    async fn leave(&self, ctx: &Ctx, caller: &str, group_id: &str) -> Result<()> {
+        let (group, me) = self.require(group_id, caller, Role::Member).await?;
+        if group.kind == GroupKind::Direct {
+            return Err(Error::Unprocessable("DIRECT_CHAT", "end a direct chat by deleting it".into()));
+        }
+        if me.role == Role::Owner {
+            let owners = self.store.with_role(group_id, Role::Owner, 2).await?;
+            if !owners.iter().any(|o| o.user_id != caller) {
+                let admins = self.store.with_role(group_id, Role::Admin, 1).await?;
+                let successor = match admins.into_iter().next() {
+                    Some(a) => Some(a),
+                    None => self.store.members(group_id, None, 2).await?.into_iter().find(|m| m.user_id != caller),
+                };
+                let Some(successor) = successor else {
+                    return self.delete(ctx, caller, group_id).await;
+                };
+                let promoted = self
+                    .store
+                    .set_role(group_id, &successor.user_id, Role::Owner)
+                    .await?
+                    .ok_or(Error::MemberNotFound)?;
+                self.store.set_owner(group_id, &promoted.user_id).await?;
+                let event = RoleChanged { member: Some(member_proto(&promoted)) };
+                self.publish(ctx, group_id, group_event::Event::RoleChanged(event)).await;
+            } else if group.owner_id == caller
+                && let Some(other) = owners.iter().find(|o| o.user_id != caller)
+            {
+                self.store.set_owner(group_id, &other.user_id).await?;
+            }
+        }
+        if self.store.remove_member(group_id, caller).await? {
+            let event = MemberRemoved { user_id: caller.to_owned(), left: true };
+            self.publish(ctx, group_id, group_event::Event::MemberRemoved(event)).await;
+        }
+        Ok(())
+    }
+
+    async fn change_role(&self, ctx: &Ctx, caller: &str, r: SetRoleRequest) -> Result<Member> {
+        let (group, _) = self.require(&r.group_id, caller, Role::Owner).await?;
+        let role = match Role::try_from(r.role) {
+            Ok(Role::Unspecified) | Err(_) => return Err(Error::Invalid("role must be owner, admin or member".into())),
+            Ok(role) => role,
+        };
+        let target = self.store.member(&r.group_id, &r.user_id).await?.ok_or(Error::MemberNotFound)?;
+        if target.role == Role::Owner && role != Role::Owner {
+            let owners = self.store.with_role(&r.group_id, Role::Owner, 2).await?;
+            if owners.len() < 2 {
+                return Err(Error::Unprocessable(
+                    "LAST_OWNER",
+                    "a group needs an owner: make someone else owner first".into(),
+                ));
+            }
+            if group.owner_id == r.user_id
+                && let Some(other) = owners.iter().find(|o| o.user_id != r.user_id)
+            {
+                self.store.set_owner(&r.group_id, &other.user_id).await?;
+            }
+        }
+        let updated = self.store.set_role(&r.group_id, &r.user_id, role).await?.ok_or(Error::MemberNotFound)?;
+        let event = RoleChanged { member: Some(member_proto(&updated)) };
+        self.publish(ctx, &r.group_id, group_event::Event::RoleChanged(event)).await;
+        Ok(member_proto(&updated))
+    }
+
+    async fn join(&self, ctx: &Ctx, caller: &str, group_id: &str) -> Result<Group> {
+        let group = self.group(group_id).await?;
+        if group.visibility != Visibility::Public {
+            // Private groups are joined by invitation only, and their existence stays private.
+            return Err(Error::NotFound);
+        }
+        self.add_self(ctx, caller, group).await
+    }
+
+    async fn add_self(&self, ctx: &Ctx, caller: &str, group: GroupRecord) -> Result<Group> {
+        let member = MemberRecord { user_id: caller.to_owned(), role: Role::Member, joined_at_ms: now_ms() };
+        if self.store.add_member(&group.id, &member).await? {
+            self.member_added(ctx, &group.id, &member).await;
+        }
+        let role = self.store.member(&group.id, caller).await?.map(|m| m.role);
+        Ok(to_proto(self.group(&group.id).await?, role))
+    }
+
+    async fn invite(&self, caller: &str, group_id: &str) -> Result<Invite> {
+        self.require_not_direct(group_id, caller, Role::Admin).await?;
+        let code = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let ttl_ms = i64::try_from(self.settings.invite_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let expires_at_ms = now_ms().saturating_add(ttl_ms);
+        self.store.create_invite(&code, group_id, expires_at_ms).await?;
+        Ok(Invite { code, group_id: group_id.to_owned(), expires_at_ms })
+    }
+
+    async fn accept(&self, ctx: &Ctx, caller: &str, code: &str) -> Result<Group> {
+        let (group_id, expires_at_ms) = self.store.invite(code).await?.ok_or(Error::InviteNotFound)?;
+        if expires_at_ms <= now_ms() {
+            return Err(Error::InviteNotFound);
+        }
+        let group = self.group(&group_id).await?;
+        self.add_self(ctx, caller, group).await
+    }
+
+    async fn mine(&self, caller: &str, r: ListMyGroupsRequest) -> Result<ListGroupsResponse> {
+        let limit = self.limit(r.limit);
+        let rows = self.store.memberships(caller, cursor_at(&r.cursor)?, limit).await?;
+        let next_cursor = match rows.last() {
+            Some((g, m)) if rows.len() == limit as usize => {
+                hubbub_api::cursor::encode(&[&m.joined_at_ms.to_string(), &g.id])
+            }
+            _ => String::new(),
+        };
+        let groups = rows.into_iter().map(|(g, m)| to_proto(g, Some(m.role))).collect();
+        Ok(ListGroupsResponse { groups, next_cursor })
+    }
+
+    async fn public(&self, r: ListPublicRequest) -> Result<ListGroupsResponse> {
+        let prefix = r.query.trim().to_lowercase();
+        if prefix.chars().count() > self.settings.name_max {
+            return Err(Error::Invalid("q is too long".into()));
+        }
+        let limit = self.limit(r.limit);
+        let groups = self.store.public(&prefix, cursor_pair(&r.cursor)?, limit).await?;
+        let next_cursor = match groups.last() {
+            Some(g) if groups.len() == limit as usize => hubbub_api::cursor::encode(&[&g.name.to_lowercase(), &g.id]),
+            _ => String::new(),
+        };
+        Ok(ListGroupsResponse { groups: groups.into_iter().map(|g| to_proto(g, None)).collect(), next_cursor })
+    }
+}
+
+/// The caller's context and id, or UNAUTHENTICATED.
+fn called<T>(req: &Request<T>) -> Result<(Ctx, String), Status> {
+    let ctx = Ctx::from_request(req);
+    let caller = ctx.caller()?.to_owned();
+    Ok((ctx, caller))
 }
 
 #[tonic::async_trait]
 impl<S: GroupStore> GroupService for Groups<S> {
     async fn create_group(&self, req: Request<CreateGroupRequest>) -> Result<Response<Group>, Status> {
-        let ctx = Ctx::from_request(&req);
-        let caller = ctx.caller()?;
-        Ok(Response::new(self.create(caller, req.into_inner()).await?))
+        let (ctx, caller) = called(&req)?;
+        Ok(Response::new(self.create(&ctx, &caller, req.into_inner()).await?))
+    }
+
+    async fn get_or_create_direct(
+        &self,
+        req: Request<GetOrCreateDirectRequest>,
+    ) -> Result<Response<DirectResponse>, Status> {
+        let (ctx, caller) = called(&req)?;
+        Ok(Response::new(self.direct(&ctx, &caller, &req.get_ref().user_id).await?))
     }
 
     async fn get_group(&self, req: Request<GetGroupRequest>) -> Result<Response<Group>, Status> {
-        let ctx = Ctx::from_request(&req);
-        let caller = ctx.caller()?;
-        Ok(Response::new(self.get(caller, &req.get_ref().id).await?))
+        let (_, caller) = called(&req)?;
+        Ok(Response::new(self.get(&caller, &req.get_ref().id).await?))
+    }
+
+    async fn update_group(&self, req: Request<UpdateGroupRequest>) -> Result<Response<Group>, Status> {
+        let (ctx, caller) = called(&req)?;
+        Ok(Response::new(self.update(&ctx, &caller, req.into_inner()).await?))
+    }
+
+    async fn delete_group(&self, req: Request<DeleteGroupRequest>) -> Result<Response<Empty>, Status> {
+        let (ctx, caller) = called(&req)?;
+        self.delete(&ctx, &caller, &req.get_ref().id).await?;
+        Ok(Response::new(Empty {}))
+    }
+
+    async fn list_my_groups(&self, req: Request<ListMyGroupsRequest>) -> Result<Response<ListGroupsResponse>, Status> {
+        let (_, caller) = called(&req)?;
+        Ok(Response::new(self.mine(&caller, req.into_inner()).await?))
+    }
+
+    async fn list_public(&self, req: Request<ListPublicRequest>) -> Result<Response<ListGroupsResponse>, Status> {
+        Ok(Response::new(self.public(req.into_inner()).await?))
+    }
+
+    async fn list_members(&self, req: Request<ListMembersRequest>) -> Result<Response<ListMembersResponse>, Status> {
+        let (_, caller) = called(&req)?;
+        Ok(Response::new(self.members_of(&caller, req.into_inner()).await?))
+    }
+
+    async fn add_member(&self, req: Request<AddMemberRequest>) -> Result<Response<Member>, Status> {
+        let (ctx, caller) = called(&req)?;
+        Ok(Response::new(self.add(&ctx, &caller, req.into_inner()).await?))
+    }
+
+    async fn remove_member(&self, req: Request<RemoveMemberRequest>) -> Result<Response<Empty>, Status> {
+        let (ctx, caller) = called(&req)?;
+        self.remove(&ctx, &caller, req.into_inner()).await?;
+        Ok(Response::new(Empty {}))
+    }
+
+    async fn set_role(&self, req: Request<SetRoleRequest>) -> Result<Response<Member>, Status> {
+        let (ctx, caller) = called(&req)?;
+        Ok(Response::new(self.change_role(&ctx, &caller, req.into_inner()).await?))
+    }
+
+    async fn join_group(&self, req: Request<JoinGroupRequest>) -> Result<Response<Group>, Status> {
+        let (ctx, caller) = called(&req)?;
+        Ok(Response::new(self.join(&ctx, &caller, &req.get_ref().group_id).await?))
+    }
+
+    async fn create_invite(&self, req: Request<CreateInviteRequest>) -> Result<Response<Invite>, Status> {
+        let (_, caller) = called(&req)?;
+        Ok(Response::new(self.invite(&caller, &req.get_ref().group_id).await?))
+    }
+
+    async fn accept_invite(&self, req: Request<AcceptInviteRequest>) -> Result<Response<Group>, Status> {
+        let (ctx, caller) = called(&req)?;
+        Ok(Response::new(self.accept(&ctx, &caller, &req.get_ref().code).await?))
     }
 
     async fn list_user_groups(
@@ -117,7 +580,7 @@ impl<S: GroupStore> GroupService for Groups<S> {
 
     async fn get_membership(&self, req: Request<GetMembershipRequest>) -> Result<Response<Membership>, Status> {
         let r = req.into_inner();
-        let role = self.store.role(&r.group_id, &r.user_id).await.map_err(Status::from)?;
+        let role = self.store.member(&r.group_id, &r.user_id).await.map_err(Status::from)?.map(|m| m.role);
         Ok(Response::new(Membership { member: role.is_some(), role: role.unwrap_or(Role::Unspecified) as i32 }))
     }
 }

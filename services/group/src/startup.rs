@@ -1,9 +1,11 @@
 //! Building the group service from settings and running it until shutdown.
 
 use anyhow::Context as _;
+use hubbub_events::{GROUP_EVENTS, KafkaSettings};
 use hubbub_mongo::MongoSettings;
 use hubbub_proto::group::group_service_server::GroupServiceServer;
-use hubbub_rpc::RpcSettings;
+use hubbub_proto::user::user_service_client::UserServiceClient;
+use hubbub_rpc::{Connector, RpcSettings};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -11,20 +13,39 @@ use crate::GroupSettings;
 use crate::rpc::Groups;
 use crate::store::MongoStore;
 
+/// What the group service needs from the outside.
+pub struct Deps<'a> {
+    /// `[group]`.
+    pub group: &'a GroupSettings,
+    /// `[rpc]`: the broker, and how to reach the user service.
+    pub rpc: &'a RpcSettings,
+    /// `[mongo]`.
+    pub mongo: &'a MongoSettings,
+    /// `[kafka]`: where membership events go.
+    pub kafka: &'a KafkaSettings,
+}
+
 /// Serves the group service on `listener` (gRPC) and its queue (RabbitMQ) until `shutdown`.
-pub async fn run(
-    settings: &GroupSettings,
-    rpc: &RpcSettings,
-    mongo: &MongoSettings,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let db = mongo.database("group").await.context("mongodb")?;
+pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let db = deps.mongo.database("group").await.context("mongodb")?;
     let store = MongoStore::new(db.client().clone(), &db).await.context("preparing group collections")?;
+    deps.kafka.ensure_topics(&[GROUP_EVENTS]).await.context("creating kafka topics")?;
+    let producer = deps.kafka.producer().context("kafka producer")?;
+    let connector = Connector::new(deps.rpc.clone());
+    let users = UserServiceClient::new(connector.channel(&deps.rpc.user).await.context("user service channel")?);
+    let groups = Groups {
+        settings: deps.group.clone(),
+        store,
+        users,
+        producer: producer.clone(),
+        events_topic: deps.kafka.topic(GROUP_EVENTS),
+    };
     tracing::info!(addr = %listener.local_addr()?, "group service serving");
-    hubbub_rpc::Server::new()
-        .add_service(GroupServiceServer::new(Groups { settings: settings.clone(), store }))
-        .run(listener, rpc, shutdown)
+    let served = hubbub_rpc::Server::new()
+        .add_service(GroupServiceServer::new(groups))
+        .run(listener, deps.rpc, shutdown)
         .await
-        .context("group service")
+        .context("group service");
+    producer.flush(std::time::Duration::from_secs(5));
+    served
 }

@@ -1,22 +1,26 @@
 //! One service, two transports: the same calls over gRPC and over RabbitMQ must give the same
 //! answers and the same errors, with the caller's identity carried along; over RabbitMQ a
 //! deadline passes as DEADLINE_EXCEEDED when no replica consumes, and a request waits in the
-//! queue while the service restarts. Real RabbitMQ and MongoDB (scripts/infra.sh up).
+//! queue while the service restarts. Real RabbitMQ, MongoDB, Kafka and Redis (scripts/infra.sh up).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::time::{Duration, Instant};
 
+use hubbub_events::KafkaSettings;
 use hubbub_group::GroupSettings;
 use hubbub_mongo::MongoSettings;
 use hubbub_proto::group::group_service_client::GroupServiceClient;
 use hubbub_proto::group::{CreateGroupRequest, GetGroupRequest, GetMembershipRequest, Visibility};
+use hubbub_proto::user::CreateUserRequest;
+use hubbub_proto::user::user_service_client::UserServiceClient;
+use hubbub_redis::RedisSettings;
 use hubbub_rpc::{Channel, Connector, Ctx, Endpoint, RpcSettings, Transport, api_code};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
-/// Settings private to one test: its own queues and database.
+/// Settings private to one test: its own queues, database and topics.
 fn isolated() -> (RpcSettings, MongoSettings) {
     let ns = format!("t{}", uuid::Uuid::new_v4().simple());
     let rpc = RpcSettings { queue_prefix: format!("{ns}."), ..RpcSettings::default() };
@@ -26,29 +30,53 @@ fn isolated() -> (RpcSettings, MongoSettings) {
 
 struct Running {
     shutdown: CancellationToken,
-    task: JoinHandle<anyhow::Result<()>>,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Running {
     async fn stop(self) {
         self.shutdown.cancel();
-        self.task.await.unwrap().unwrap();
+        for t in self.tasks {
+            t.await.unwrap().unwrap();
+        }
     }
 }
 
-/// Starts the group service on a fresh port; returns it and the settings pointing at it.
+/// Starts the group service on a fresh port, and the user service it asks whether users exist
+/// (reached over RabbitMQ); returns them and the settings pointing at them.
 async fn start(rpc: &RpcSettings, mongo: &MongoSettings) -> (Running, RpcSettings) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let user_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mut rpc = rpc.clone();
     rpc.group.grpc_addr = listener.local_addr().unwrap().to_string();
+    rpc.user.grpc_addr = user_listener.local_addr().unwrap().to_string();
+    let kafka = KafkaSettings { topic_prefix: rpc.queue_prefix.clone(), partitions: 1, ..KafkaSettings::default() };
+    let redis = RedisSettings { key_prefix: rpc.queue_prefix.clone(), ..RedisSettings::default() };
     let shutdown = CancellationToken::new();
-    let task = {
+    let users = {
         let (rpc, mongo, shutdown) = (rpc.clone(), mongo.clone(), shutdown.clone());
-        tokio::spawn(
-            async move { hubbub_group::run(&GroupSettings::default(), &rpc, &mongo, listener, shutdown).await },
-        )
+        tokio::spawn(async move {
+            let deps = hubbub_user::Deps { user: &Default::default(), rpc: &rpc, mongo: &mongo, redis: &redis };
+            hubbub_user::run(deps, user_listener, shutdown).await
+        })
     };
-    (Running { shutdown, task }, rpc)
+    let groups = {
+        let (rpc, mongo, shutdown) = (rpc.clone(), mongo.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let deps = hubbub_group::Deps { group: &GroupSettings::default(), rpc: &rpc, mongo: &mongo, kafka: &kafka };
+            hubbub_group::run(deps, listener, shutdown).await
+        })
+    };
+    (Running { shutdown, tasks: vec![users, groups] }, rpc)
+}
+
+/// Makes users exist in the user service.
+async fn create_users(rpc: &RpcSettings, names: &[&str]) {
+    let mut users = UserServiceClient::new(Connector::new(rpc.clone()).channel(&rpc.user).await.unwrap());
+    for name in names {
+        let req = CreateUserRequest { id: (*name).into(), username: (*name).into(), display_name: (*name).into() };
+        users.create_user(Ctx::new("r").request(req)).await.unwrap();
+    }
 }
 
 async fn client(rpc: &RpcSettings, transport: Transport) -> GroupServiceClient<Channel> {
@@ -64,6 +92,7 @@ fn as_user(user: &str) -> Ctx {
 async fn the_same_calls_give_the_same_answers_over_grpc_and_rabbitmq() {
     let (rpc, mongo) = isolated();
     let (svc, rpc) = start(&rpc, &mongo).await;
+    create_users(&rpc, &["bob"]).await;
     let grpc = client(&rpc, Transport::Grpc).await;
     let amqp = client(&rpc, Transport::Amqp).await;
 
@@ -73,6 +102,7 @@ async fn the_same_calls_give_the_same_answers_over_grpc_and_rabbitmq() {
         description: Some("d".into()),
         visibility: Visibility::Private as i32,
         member_ids: vec!["bob".into()],
+        kind: 0,
     };
     let created = amqp.clone().create_group(as_user("alice").request(req)).await.unwrap().into_inner();
     assert_eq!(created.owner_id, "alice");

@@ -136,7 +136,8 @@ async fn user(s: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
 
 async fn group(s: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     let listener = bind(&s.rpc.group.grpc_addr).await?;
-    hubbub_group::run(&s.group, &s.rpc, &s.mongo, listener, shutdown).await
+    let deps = hubbub_group::Deps { group: &s.group, rpc: &s.rpc, mongo: &s.mongo, kafka: &s.kafka };
+    hubbub_group::run(deps, listener, shutdown).await
 }
 
 async fn message(s: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> {

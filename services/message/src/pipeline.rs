@@ -13,7 +13,10 @@ use hubbub_events::Producer;
 use hubbub_events::rdkafka::Message as _;
 use hubbub_events::rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use hubbub_proto::events::{MessageEvent, MessagePosted, MessageRejected, PostMessage, message_event};
+use hubbub_proto::group::GetMembershipRequest;
+use hubbub_proto::group::group_service_client::GroupServiceClient;
 use hubbub_proto::message::Message;
+use hubbub_rpc::{Channel, Ctx};
 use mongodb::bson::oid::ObjectId;
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
@@ -28,6 +31,9 @@ pub struct Pipeline<S> {
     pub(crate) producer: Producer,
     /// Full name of the events topic.
     pub(crate) events_topic: String,
+    /// Membership is checked here, at write time, against the group service's store: a chat
+    /// node's view may lag a removal by milliseconds, this check does not.
+    pub(crate) groups: GroupServiceClient<Channel>,
     seqs: HashMap<String, u64>,
 }
 
@@ -36,8 +42,14 @@ const CLIENT_MSG_ID_MAX: usize = 128;
 
 impl<S: MessageStore> Pipeline<S> {
     /// A pipeline with an empty seq cache.
-    pub fn new(settings: MessageSettings, store: S, producer: Producer, events_topic: String) -> Self {
-        Self { settings, store, producer, events_topic, seqs: HashMap::new() }
+    pub fn new(
+        settings: MessageSettings,
+        store: S,
+        producer: Producer,
+        events_topic: String,
+        groups: GroupServiceClient<Channel>,
+    ) -> Self {
+        Self { settings, store, producer, events_topic, groups, seqs: HashMap::new() }
     }
 
     /// Consumes commands until `shutdown`.
@@ -77,7 +89,15 @@ impl<S: MessageStore> Pipeline<S> {
     /// Stores and publishes one command, retrying transient failures until done. Returns false
     /// when shutdown interrupted it.
     async fn handle(&mut self, cmd: PostMessage, request_id: Option<&str>, shutdown: &CancellationToken) -> bool {
-        let event = match self.validate(&cmd) {
+        let checked = match self.validate(&cmd) {
+            Ok(()) => match self.is_member(&cmd, request_id, shutdown).await {
+                Some(true) => Ok(()),
+                Some(false) => Err(("NOT_A_MEMBER", "not a member of this group".to_owned())),
+                None => return false,
+            },
+            Err(e) => Err(e),
+        };
+        let event = match checked {
             Err((code, message)) => message_event::Event::Rejected(MessageRejected {
                 group_id: cmd.group_id.clone(),
                 sender_id: cmd.sender_id.clone(),
@@ -117,6 +137,30 @@ impl<S: MessageStore> Pipeline<S> {
                     tracing::error!(error = %e, "publishing a message event; retrying");
                     if !backoff.wait(shutdown).await {
                         return false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the sender belongs to the group now; retried while the group service is
+    /// unreachable. `None` when shutdown interrupted it.
+    async fn is_member(
+        &self,
+        cmd: &PostMessage,
+        request_id: Option<&str>,
+        shutdown: &CancellationToken,
+    ) -> Option<bool> {
+        let mut backoff = Backoff::default();
+        loop {
+            let ctx = Ctx::new(request_id.unwrap_or_default());
+            let req = GetMembershipRequest { group_id: cmd.group_id.clone(), user_id: cmd.sender_id.clone() };
+            match self.groups.clone().get_membership(ctx.request(req)).await {
+                Ok(m) => return Some(m.into_inner().member),
+                Err(e) => {
+                    tracing::error!(error = %e, "checking membership; retrying");
+                    if !backoff.wait(shutdown).await {
+                        return None;
                     }
                 }
             }

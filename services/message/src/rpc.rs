@@ -1,9 +1,10 @@
 //! `hubbub.message.v1.MessageService`, the one implementation behind both transports.
 
 use hubbub_proto::group::GetMembershipRequest;
+use hubbub_proto::group::ListUserGroupsRequest;
 use hubbub_proto::group::group_service_client::GroupServiceClient;
 use hubbub_proto::message::message_service_server::MessageService;
-use hubbub_proto::message::{ListMessagesRequest, ListMessagesResponse};
+use hubbub_proto::message::{LastMessagesRequest, LastMessagesResponse, ListMessagesRequest, ListMessagesResponse};
 use hubbub_rpc::{Channel, Ctx};
 use tonic::{Request, Response, Status};
 
@@ -48,8 +49,36 @@ impl<S: MessageStore> History<S> {
     }
 }
 
+impl<S: MessageStore> History<S> {
+    async fn newest(&self, ctx: &Ctx, r: LastMessagesRequest) -> Result<LastMessagesResponse> {
+        let caller = ctx.caller()?;
+        let mine = self
+            .groups
+            .clone()
+            .list_user_groups(ctx.request(ListUserGroupsRequest { user_id: caller.to_owned() }))
+            .await?
+            .into_inner()
+            .group_ids;
+        // Only the caller's own groups: asking about others reveals nothing.
+        let wanted: Vec<&String> = r.group_ids.iter().filter(|g| mine.contains(g)).take(200).collect();
+        let found = futures_util::future::join_all(wanted.iter().map(|g| self.store.last(g))).await;
+        let mut messages = Vec::with_capacity(found.len());
+        for m in found {
+            messages.extend(m?);
+        }
+        Ok(LastMessagesResponse { messages })
+    }
+}
+
 #[tonic::async_trait]
 impl<S: MessageStore> MessageService for History<S> {
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn last_messages(&self, req: Request<LastMessagesRequest>) -> Result<Response<LastMessagesResponse>, Status> {
+        let ctx = Ctx::from_request(&req);
+        tracing::Span::current().record("request_id", ctx.request_id.as_str());
+        Ok(Response::new(self.newest(&ctx, req.into_inner()).await?))
+    }
+
     #[tracing::instrument(skip_all, fields(request_id))]
     async fn list_messages(&self, req: Request<ListMessagesRequest>) -> Result<Response<ListMessagesResponse>, Status> {
         let ctx = Ctx::from_request(&req);

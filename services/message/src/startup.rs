@@ -36,11 +36,12 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
         .kafka
         .group_consumer(&deps.message.consumer_group, &[MESSAGE_COMMANDS], Start::Earliest)
         .context("kafka consumer")?;
-    let pipeline = Pipeline::new(deps.message.clone(), store.clone(), producer, deps.kafka.topic(MESSAGE_EVENTS));
-    let pipeline = tokio::spawn(pipeline.run(consumer, shutdown.clone()));
-
     let connector = Connector::new(deps.rpc.clone());
     let groups = GroupServiceClient::new(connector.channel(&deps.rpc.group).await.context("group service channel")?);
+    let pipeline =
+        Pipeline::new(deps.message.clone(), store.clone(), producer, deps.kafka.topic(MESSAGE_EVENTS), groups.clone());
+    let pipeline = tokio::spawn(pipeline.run(consumer, shutdown.clone()));
+
     let history = History { settings: deps.message.clone(), store, groups };
     tracing::info!(addr = %listener.local_addr()?, "message service serving");
     let served = hubbub_rpc::Server::new()

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 
 use super::error;
-use crate::session::User;
+use crate::session::{User, group_room};
 use crate::state::{Chat, Outcome, post_key};
 
 #[derive(Deserialize)]
@@ -47,19 +47,21 @@ async fn send(s: &SocketRef, chat: &Chat, p: Payload) -> Result<Value, (&'static
         return Err(("INVALID_MESSAGE", format!("clientMsgId must be 1–{} bytes", chat.settings.client_msg_id_max)));
     }
     let sid = s.id.to_string();
-    let ctx = Ctx::new(sid.clone()).as_user(user.to_string());
-    let membership = chat
-        .groups
-        .clone()
-        .get_membership(ctx.request(GetMembershipRequest { group_id: p.group_id.clone(), user_id: user.to_string() }))
-        .await
-        .map_err(|e| {
+    // The socket's rooms follow membership events, so being in the room is a member's fast
+    // path. A socket not (yet) in the room asks the group service before being refused; the
+    // message service checks again at write time, so a removal is never outrun.
+    let room = group_room(&p.group_id);
+    if !s.rooms().iter().any(|r| *r == room) {
+        let ctx = Ctx::new(sid.clone()).as_user(user.to_string());
+        let req = GetMembershipRequest { group_id: p.group_id.clone(), user_id: user.to_string() };
+        let membership = chat.groups.clone().get_membership(ctx.request(req)).await.map_err(|e| {
             tracing::warn!(error = %e, "membership check");
             ("SERVER_ERROR", "could not check membership, try again".to_owned())
-        })?
-        .into_inner();
-    if !membership.member {
-        return Err(("NOT_A_MEMBER", "not a member of this group".into()));
+        })?;
+        if !membership.into_inner().member {
+            return Err(("NOT_A_MEMBER", "not a member of this group".into()));
+        }
+        s.join(room);
     }
 
     let key = post_key(&p.group_id, &user, &p.client_msg_id);

@@ -1,13 +1,29 @@
-//! `/api/v1/groups*`.
+//! `/api/v1/groups*` and `/api/v1/invites/*`.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use hubbub_proto::group::{CreateGroupRequest, GetGroupRequest, Visibility};
-use serde::Deserialize;
+use hubbub_proto::group::{
+    AcceptInviteRequest, AddMemberRequest, CreateGroupRequest, CreateInviteRequest, DeleteGroupRequest,
+    GetGroupRequest, GetOrCreateDirectRequest, GroupKind, JoinGroupRequest, ListMembersRequest, ListMyGroupsRequest,
+    ListPublicRequest, RemoveMemberRequest, SetRoleRequest, UpdateGroupRequest, Visibility,
+};
+use hubbub_proto::message::LastMessagesRequest;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::extract::{Caller, Json};
 use crate::startup::AppState;
+
+type JsonGroup = axum::Json<hubbub_api::Group>;
+
+fn visibility(v: Option<&str>) -> Result<Visibility, ApiError> {
+    match v {
+        None => Ok(Visibility::Unspecified),
+        Some("private") => Ok(Visibility::Private),
+        Some("public") => Ok(Visibility::Public),
+        Some(_) => Err(ApiError::validation("visibility must be \"public\" or \"private\"")),
+    }
+}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -15,6 +31,8 @@ pub struct CreateBody {
     name: String,
     description: Option<String>,
     visibility: Option<String>,
+    /// `group` (default) or `room`.
+    kind: Option<String>,
     #[serde(default)]
     member_ids: Vec<String>,
 }
@@ -24,22 +42,106 @@ pub async fn create(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,
     Json(b): Json<CreateBody>,
-) -> Result<(StatusCode, axum::Json<hubbub_api::Group>), ApiError> {
-    let visibility = match b.visibility.as_deref() {
-        None | Some("private") => Visibility::Private,
-        Some("public") => Visibility::Public,
-        Some(_) => {
-            return Err(ApiError::validation("visibility must be \"public\" or \"private\""));
-        }
+) -> Result<(StatusCode, JsonGroup), ApiError> {
+    let kind = match b.kind.as_deref() {
+        None | Some("group") => GroupKind::Group,
+        Some("room") => GroupKind::Room,
+        Some(_) => return Err(ApiError::validation("kind must be \"group\" or \"room\"")),
     };
     let req = CreateGroupRequest {
         name: b.name,
         description: b.description,
-        visibility: visibility as i32,
+        visibility: visibility(b.visibility.as_deref())? as i32,
         member_ids: b.member_ids,
+        kind: kind as i32,
     };
     let group = s.groups.clone().create_group(ctx.request(req)).await?.into_inner();
     Ok((StatusCode::CREATED, axum::Json(group.into())))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectBody {
+    user_id: String,
+}
+
+/// `POST /api/v1/groups/direct {userId}` → the one direct chat of the pair (201 once, then 200).
+pub async fn direct(
+    State(s): State<AppState>,
+    Caller(ctx, _): Caller,
+    Json(b): Json<DirectBody>,
+) -> Result<(StatusCode, JsonGroup), ApiError> {
+    let resp =
+        s.groups.clone().get_or_create_direct(ctx.request(GetOrCreateDirectRequest { user_id: b.user_id })).await?;
+    let resp = resp.into_inner();
+    let status = if resp.created { StatusCode::CREATED } else { StatusCode::OK };
+    let group = resp.group.ok_or_else(|| ApiError::from(tonic::Status::internal("no group in reply")))?;
+    Ok((status, axum::Json(group.into())))
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    q: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupPage {
+    groups: Vec<hubbub_api::Group>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+fn query(q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>) -> Result<PageQuery, ApiError> {
+    q.map(|Query(q)| q).map_err(|e| ApiError::validation(e.body_text()))
+}
+
+/// `GET /api/v1/groups?cursor=&limit=` → my groups with their newest message.
+pub async fn mine(
+    State(s): State<AppState>,
+    Caller(ctx, _): Caller,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<GroupPage>, ApiError> {
+    let q = query(q)?;
+    let req = ListMyGroupsRequest { limit: q.limit.unwrap_or(0), cursor: q.cursor.unwrap_or_default() };
+    let page = s.groups.clone().list_my_groups(ctx.request(req)).await?.into_inner();
+    let ids = page.groups.iter().map(|g| g.id.clone()).collect();
+    let last =
+        s.messages.clone().last_messages(ctx.request(LastMessagesRequest { group_ids: ids })).await?.into_inner();
+    let mut last: std::collections::HashMap<String, hubbub_proto::message::Message> =
+        last.messages.into_iter().map(|m| (m.group_id.clone(), m)).collect();
+    let groups = page
+        .groups
+        .into_iter()
+        .map(|g| {
+            let message = last.remove(&g.id);
+            let mut g = hubbub_api::Group::from(g);
+            g.last_message = message.map(Into::into);
+            g
+        })
+        .collect();
+    Ok(axum::Json(GroupPage { groups, next_cursor: Some(page.next_cursor).filter(|c| !c.is_empty()) }))
+}
+
+/// `GET /api/v1/groups/public?q=&cursor=&limit=` → public groups and rooms by name prefix.
+pub async fn public(
+    State(s): State<AppState>,
+    Caller(ctx, _): Caller,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<GroupPage>, ApiError> {
+    let q = query(q)?;
+    let req = ListPublicRequest {
+        query: q.q.unwrap_or_default(),
+        limit: q.limit.unwrap_or(0),
+        cursor: q.cursor.unwrap_or_default(),
+    };
+    let page = s.groups.clone().list_public(ctx.request(req)).await?.into_inner();
+    Ok(axum::Json(GroupPage {
+        groups: page.groups.into_iter().map(Into::into).collect(),
+        next_cursor: Some(page.next_cursor).filter(|c| !c.is_empty()),
+    }))
 }
 
 /// `GET /api/v1/groups/{id}` → Group.
@@ -47,7 +149,153 @@ pub async fn get(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,
     Path(id): Path<String>,
-) -> Result<axum::Json<hubbub_api::Group>, ApiError> {
+) -> Result<JsonGroup, ApiError> {
     let group = s.groups.clone().get_group(ctx.request(GetGroupRequest { id })).await?.into_inner();
     Ok(axum::Json(group.into()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PatchBody {
+    name: Option<String>,
+    description: Option<String>,
+    visibility: Option<String>,
+}
+
+/// `PATCH /api/v1/groups/{id}` (admin+) → Group.
+pub async fn update(
+    State(s): State<AppState>,
+    Caller(ctx, _): Caller,
+    Path(id): Path<String>,
+    Json(b): Json<PatchBody>,
+) -> Result<JsonGroup, ApiError> {
+    let req = UpdateGroupRequest {
+        id,
+        name: b.name,
+        description: b.description,
+        visibility: visibility(b.visibility.as_deref())? as i32,
+    };
+    Ok(axum::Json(s.groups.clone().update_group(ctx.request(req)).await?.into_inner().into()))
+}
+
+/// `DELETE /api/v1/groups/{id}` (owner) → 204.
+pub async fn delete(
+    State(s): State<AppState>,
+    Caller(ctx, _): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    s.groups.clone().delete_group(ctx.request(DeleteGroupRequest { id })).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberPage {
+    members: Vec<hubbub_api::Member>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+/// `GET /api/v1/groups/{id}/members` (members only).
+pub async fn members(
+    State(s): State<AppState>,
+    Caller(ctx, _): Caller,
+    Path(group_id): Path<String>,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<MemberPage>, ApiError> {
+    let q = query(q)?;
+    let req = ListMembersRequest { group_id, limit: q.limit.unwrap_or(0), cursor: q.cursor.unwrap_or_default() };
+    let page = s.groups.clone().list_members(ctx.request(req)).await?.into_inner();
+    Ok(axum::Json(MemberPage {
+        members: page.members.into_iter().map(Into::into).collect(),
+        next_cursor: Some(page.next_cursor).filter(|c| !c.is_empty()),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddBody {
+    user_id: String,
+}
+
+/// `POST /api/v1/groups/{id}/members {userId}` (admin+) → 201 Member.
+pub async fn add_member(
+    State(s): State<AppState>,
+    Caller(ctx, _): Caller,
+    Path(group_id): Path<String>,
+    Json(b): Json<AddBody>,
+) -> Result<(StatusCode, axum::Json<hubbub_api::Member>), ApiError> {
+    let member = s.groups.clone().add_member(ctx.request(AddMemberRequest { group_id, user_id: b.user_id })).await?;
+    Ok((StatusCode::CREATED, axum::Json(member.into_inner().into())))
+}
+
+/// `DELETE /api/v1/groups/{id}/members/{userId}` (admin+, or yourself = leave) → 204.
+pub async fn remove_member(
+    State(s): State<AppState>,
+    Caller(ctx, _): Caller,
+    Path((group_id, user_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    s.groups.clone().remove_member(ctx.request(RemoveMemberRequest { group_id, user_id })).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct RoleBody {
+    role: String,
+}
+
+/// `PUT /api/v1/groups/{id}/members/{userId}/role {role}` (owner) → Member.
+pub async fn set_role(
+    State(s): State<AppState>,
+    Caller(ctx, _): Caller,
+    Path((group_id, user_id)): Path<(String, String)>,
+    Json(b): Json<RoleBody>,
+) -> Result<axum::Json<hubbub_api::Member>, ApiError> {
+    let role =
+        hubbub_api::parse_role(&b.role).ok_or_else(|| ApiError::validation("role must be owner, admin or member"))?;
+    let req = SetRoleRequest { group_id, user_id, role: role as i32 };
+    Ok(axum::Json(s.groups.clone().set_role(ctx.request(req)).await?.into_inner().into()))
+}
+
+/// `POST /api/v1/groups/{id}/join` (public groups) → Group.
+pub async fn join(
+    State(s): State<AppState>,
+    Caller(ctx, _): Caller,
+    Path(group_id): Path<String>,
+) -> Result<JsonGroup, ApiError> {
+    Ok(axum::Json(s.groups.clone().join_group(ctx.request(JoinGroupRequest { group_id })).await?.into_inner().into()))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InviteBody {
+    code: String,
+    group_id: String,
+    expires_at: String,
+}
+
+/// `POST /api/v1/groups/{id}/invites` (admin+) → 201 `{code, expiresAt}`.
+pub async fn invite(
+    State(s): State<AppState>,
+    Caller(ctx, _): Caller,
+    Path(group_id): Path<String>,
+) -> Result<(StatusCode, axum::Json<InviteBody>), ApiError> {
+    let invite = s.groups.clone().create_invite(ctx.request(CreateInviteRequest { group_id })).await?.into_inner();
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(InviteBody {
+            code: invite.code,
+            group_id: invite.group_id,
+            expires_at: hubbub_api::timestamp(invite.expires_at_ms),
+        }),
+    ))
+}
+
+/// `POST /api/v1/invites/{code}/accept` → Group.
+pub async fn accept(
+    State(s): State<AppState>,
+    Caller(ctx, _): Caller,
+    Path(code): Path<String>,
+) -> Result<JsonGroup, ApiError> {
+    Ok(axum::Json(s.groups.clone().accept_invite(ctx.request(AcceptInviteRequest { code })).await?.into_inner().into()))
 }

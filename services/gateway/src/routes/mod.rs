@@ -13,7 +13,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use hubbub_telemetry::REQUEST_ID_HEADER;
 
 use crate::error::{ApiError, REQUEST_ID};
@@ -34,8 +34,16 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/users/{id}", get(users::get))
         .route("/users/{id}/presence", get(users::presence))
         .route("/admin/nodes", get(admin::nodes))
-        .route("/groups", post(groups::create))
-        .route("/groups/{id}", get(groups::get))
+        .route("/groups", post(groups::create).get(groups::mine))
+        .route("/groups/direct", post(groups::direct))
+        .route("/groups/public", get(groups::public))
+        .route("/groups/{id}", get(groups::get).patch(groups::update).delete(groups::delete))
+        .route("/groups/{id}/members", get(groups::members).post(groups::add_member))
+        .route("/groups/{id}/members/{user_id}", delete(groups::remove_member))
+        .route("/groups/{id}/members/{user_id}/role", put(groups::set_role))
+        .route("/groups/{id}/join", post(groups::join))
+        .route("/groups/{id}/invites", post(groups::invite))
+        .route("/invites/{code}/accept", post(groups::accept))
         .route("/groups/{id}/messages", get(messages::list));
     Router::new()
         .nest("/api/v1", api)

@@ -1,4 +1,4 @@
-//! Where groups and memberships are kept: a trait, and one file per backend.
+//! Where groups, memberships and invites are kept: a trait, and one file per backend.
 
 mod mongo;
 
@@ -22,7 +22,7 @@ pub struct GroupRecord {
     pub description: Option<String>,
     /// public / private.
     pub visibility: Visibility,
-    /// The creator (an owner).
+    /// The current owner (the creator until ownership is handed over).
     pub owner_id: String,
     /// Members right now.
     pub member_count: u32,
@@ -30,14 +30,93 @@ pub struct GroupRecord {
     pub created_at_ms: i64,
 }
 
-/// Group and membership storage.
+/// A stored membership.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberRecord {
+    /// The member.
+    pub user_id: String,
+    /// Their role.
+    pub role: Role,
+    /// Unix ms.
+    pub joined_at_ms: i64,
+}
+
+/// A change to a group; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct GroupChange {
+    /// New name.
+    pub name: Option<String>,
+    /// New description (`Some(None)` clears it).
+    pub description: Option<Option<String>>,
+    /// New visibility.
+    pub visibility: Option<Visibility>,
+}
+
+/// Group storage. Multi-document changes are atomic.
 pub trait GroupStore: Send + Sync + 'static {
-    /// Stores a group and its first members (`(user id, role)`), atomically.
-    fn create(&self, group: &GroupRecord, members: &[(String, Role)]) -> impl Future<Output = Result<()>> + Send;
+    /// Stores a group and its first members.
+    fn create(&self, group: &GroupRecord, members: &[MemberRecord]) -> impl Future<Output = Result<()>> + Send;
+    /// Stores a direct chat for the pair `key` unless one exists; returns the id of the one
+    /// that exists afterwards and whether it was created now.
+    fn create_direct(
+        &self,
+        key: &str,
+        group: &GroupRecord,
+        members: &[MemberRecord],
+    ) -> impl Future<Output = Result<(String, bool)>> + Send;
     /// A group by id.
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<GroupRecord>>> + Send;
-    /// The role of `user_id` in `group_id`, if a member.
-    fn role(&self, group_id: &str, user_id: &str) -> impl Future<Output = Result<Option<Role>>> + Send;
+    /// Applies a change; the updated group, if it exists.
+    fn update(&self, id: &str, change: GroupChange) -> impl Future<Output = Result<Option<GroupRecord>>> + Send;
+    /// Sets the owner recorded on the group.
+    fn set_owner(&self, id: &str, owner_id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Removes a group with its memberships and invites.
+    fn delete(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// A membership.
+    fn member(&self, group_id: &str, user_id: &str) -> impl Future<Output = Result<Option<MemberRecord>>> + Send;
+    /// Adds a membership; false if the user already was a member.
+    fn add_member(&self, group_id: &str, member: &MemberRecord) -> impl Future<Output = Result<bool>> + Send;
+    /// Removes a membership; false if there was none.
+    fn remove_member(&self, group_id: &str, user_id: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// Changes a member's role; the membership after, if any.
+    fn set_role(
+        &self,
+        group_id: &str,
+        user_id: &str,
+        role: Role,
+    ) -> impl Future<Output = Result<Option<MemberRecord>>> + Send;
+    /// Members with `role`, oldest first, at most `limit`.
+    fn with_role(
+        &self,
+        group_id: &str,
+        role: Role,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<MemberRecord>>> + Send;
+    /// Members in order of joining, after `(joined_at_ms, user_id)`.
+    fn members(
+        &self,
+        group_id: &str,
+        after: Option<(i64, String)>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<MemberRecord>>> + Send;
     /// The ids of the groups `user_id` belongs to.
     fn groups_of(&self, user_id: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// The user's memberships, newest first, before `(joined_at_ms, group_id)`, with groups.
+    fn memberships(
+        &self,
+        user_id: &str,
+        before: Option<(i64, String)>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<(GroupRecord, MemberRecord)>>> + Send;
+    /// Public groups whose lowercased name starts with `prefix`, by name, after `(name, id)`.
+    fn public(
+        &self,
+        prefix: &str,
+        after: Option<(String, String)>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<GroupRecord>>> + Send;
+    /// Stores an invite code.
+    fn create_invite(&self, code: &str, group_id: &str, expires_at_ms: i64) -> impl Future<Output = Result<()>> + Send;
+    /// An invite's group and expiry.
+    fn invite(&self, code: &str) -> impl Future<Output = Result<Option<(String, i64)>>> + Send;
 }

@@ -37,6 +37,8 @@ pub trait MessageStore: Send + Sync + 'static {
     fn last_seq(&self, group_id: &str) -> impl Future<Output = Result<u64>> + Send;
     /// Stores a message unless its seq or its (group, sender, client id) is taken.
     fn insert(&self, message: &Message) -> impl Future<Output = Result<Inserted>> + Send;
+    /// The newest message of a group, if any.
+    fn last(&self, group_id: &str) -> impl Future<Output = Result<Option<Message>>> + Send;
     /// Up to `limit` messages of `page`, in ascending seq, and whether more lie beyond.
     fn list(&self, group_id: &str, page: Page, limit: u32)
     -> impl Future<Output = Result<(Vec<Message>, bool)>> + Send;

@@ -139,6 +139,11 @@ impl MessageStore for MongoStore {
         }
     }
 
+    async fn last(&self, group_id: &str) -> Result<Option<Message>> {
+        let last = self.messages.find_one(doc! { "groupId": group_id }).sort(doc! { "seq": -1 }).await?;
+        Ok(last.map(Into::into))
+    }
+
     async fn list(&self, group_id: &str, page: Page, limit: u32) -> Result<(Vec<Message>, bool)> {
         let fetch = i64::from(limit) + 1;
         let (filter, ascending) = match page {
