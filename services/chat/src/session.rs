@@ -85,6 +85,7 @@ pub async fn authenticate(
     rooms.push(socket_room(&s.id.to_string()));
     s.join(rooms);
     s.extensions.insert(User(claims.sub.into()));
+    register_events(&s);
     Ok(())
 }
 
@@ -93,12 +94,18 @@ fn session_request_id(s: &SocketRef) -> String {
     s.id.to_string()
 }
 
-/// Connect handler: mark the user present and register the socket's events.
+/// Connect handler: mark the user present.
 pub async fn on_connect(s: SocketRef, State(chat): State<Chat>) {
     tracing::info!(sid = %s.id, "socket connected");
     if let Some(User(user)) = s.extensions.get::<User>() {
         crate::presence::socket_alive(&chat, &user, &s.id.to_string()).await;
     }
+}
+
+/// The socket's event handlers. Registered by the middleware, before socketioxide sends the
+/// CONNECT packet: the connect handler runs only after it, and a client may emit the moment it
+/// sees `connect`; an event that arrived before its handler would be dropped.
+fn register_events(s: &SocketRef) {
     s.on("chat.message.send", crate::events::send::handle);
     s.on_disconnect(on_disconnect);
 }
