@@ -13,6 +13,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, TopicPartitionList};
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
 pub use rdkafka;
 
@@ -195,6 +196,27 @@ impl Producer {
         use rdkafka::producer::Producer as _;
         if let Err(e) = self.inner.flush(timeout) {
             tracing::warn!(error = %e, "kafka producer flush");
+        }
+    }
+}
+
+/// The next record of `consumer`, or `None` once `shutdown` fires. A consumer error is logged
+/// and retried after a pause: a broker hiccup must not end a service's loop.
+pub async fn next<'c>(
+    consumer: &'c StreamConsumer,
+    shutdown: &CancellationToken,
+    what: &str,
+) -> Option<rdkafka::message::BorrowedMessage<'c>> {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            r = consumer.recv() => match r {
+                Ok(record) => return Some(record),
+                Err(e) => {
+                    tracing::warn!(error = %e, consumer = what, "kafka consumer");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            },
         }
     }
 }

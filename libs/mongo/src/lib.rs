@@ -43,3 +43,62 @@ pub fn is_duplicate_key(err: &mongodb::error::Error) -> bool {
 pub async fn ping(db: &mongodb::Database) -> mongodb::error::Result<()> {
     db.run_command(mongodb::bson::doc! { "ping": 1 }).await.map(|_| ())
 }
+
+/// Builds a partial update: `$set` for fields given a value, `$unset` for fields cleared,
+/// nothing for fields left alone.
+#[derive(Debug, Default)]
+pub struct Update {
+    set: mongodb::bson::Document,
+    unset: mongodb::bson::Document,
+}
+
+impl Update {
+    /// Sets `key` when `value` is given.
+    pub fn set(mut self, key: &str, value: Option<impl Into<mongodb::bson::Bson>>) -> Self {
+        if let Some(v) = value {
+            self.set.insert(key, v.into());
+        }
+        self
+    }
+
+    /// Sets `key` for `Some(Some(v))`, removes it for `Some(None)`, leaves it for `None`.
+    pub fn set_or_clear(mut self, key: &str, value: Option<Option<impl Into<mongodb::bson::Bson>>>) -> Self {
+        match value {
+            Some(Some(v)) => drop(self.set.insert(key, v.into())),
+            Some(None) => drop(self.unset.insert(key, "")),
+            None => {}
+        }
+        self
+    }
+
+    /// The update document, or `None` when nothing changes.
+    pub fn into_document(self) -> Option<mongodb::bson::Document> {
+        let mut update = mongodb::bson::Document::new();
+        if !self.set.is_empty() {
+            update.insert("$set", self.set);
+        }
+        if !self.unset.is_empty() {
+            update.insert("$unset", self.unset);
+        }
+        (!update.is_empty()).then_some(update)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mongodb::bson::doc;
+
+    use super::*;
+
+    #[test]
+    fn an_update_sets_given_fields_clears_cleared_ones_and_skips_the_rest() {
+        let u = Update::default()
+            .set("name", Some("n"))
+            .set("skipped", None::<&str>)
+            .set_or_clear("bio", Some(None::<&str>))
+            .set_or_clear("avatar", Some(Some("k")))
+            .set_or_clear("left", None::<Option<&str>>);
+        assert_eq!(u.into_document(), Some(doc! { "$set": { "name": "n", "avatar": "k" }, "$unset": { "bio": "" } }));
+        assert_eq!(Update::default().set("x", None::<i32>).into_document(), None);
+    }
+}

@@ -13,19 +13,7 @@ use crate::state::{Chat, Outcome, post_key};
 
 /// Runs until `shutdown`.
 pub async fn run(io: SocketIo, chat: Chat, consumer: StreamConsumer, shutdown: CancellationToken) {
-    loop {
-        let record = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            r = consumer.recv() => r,
-        };
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "message event consumer");
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                continue;
-            }
-        };
+    while let Some(record) = hubbub_events::next(&consumer, &shutdown, "message events").await {
         let event = match MessageEvent::decode(record.payload().unwrap_or_default()) {
             Ok(MessageEvent { event: Some(e) }) => e,
             Ok(MessageEvent { event: None }) => continue,

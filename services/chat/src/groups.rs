@@ -14,19 +14,7 @@ use crate::session::{group_room, user_room};
 
 /// Runs until `shutdown`.
 pub async fn run(io: SocketIo, consumer: StreamConsumer, shutdown: CancellationToken) {
-    loop {
-        let record = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            r = consumer.recv() => r,
-        };
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "group event consumer");
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                continue;
-            }
-        };
+    while let Some(record) = hubbub_events::next(&consumer, &shutdown, "group events").await {
         match GroupEvent::decode(record.payload().unwrap_or_default()) {
             Ok(event) => apply(&io, event).await,
             Err(e) => tracing::warn!(error = %e, "skipping an undecodable group event"),

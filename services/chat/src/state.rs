@@ -29,33 +29,19 @@ pub enum Outcome {
     },
 }
 
-/// Shared by every socket of the node.
+/// Shared by every socket of the node; reads as its [`Parts`].
 #[derive(Clone)]
-pub struct Chat(pub Arc<Inner>);
+pub struct Chat(Arc<Inner>);
 
-/// The state behind [`Chat`].
-pub struct Inner {
-    /// `[chat]`.
-    pub settings: ChatSettings,
-    /// Verifies access tokens.
-    pub tokens: Tokens,
-    /// Membership questions.
-    pub groups: GroupServiceClient<Channel>,
-    /// Last-seen reports.
-    pub users: UserServiceClient<Channel>,
-    /// Revocations and presence.
-    pub redis: Redis,
-    /// Post commands out.
-    pub producer: Producer,
-    /// Full name of the commands topic.
-    pub commands_topic: String,
+struct Inner {
+    parts: Parts,
     pending: Mutex<HashMap<String, Vec<oneshot::Sender<Outcome>>>>,
 }
 
 impl std::ops::Deref for Chat {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.0
+    type Target = Parts;
+    fn deref(&self) -> &Parts {
+        &self.0.parts
     }
 }
 
@@ -85,17 +71,7 @@ pub struct Parts {
 impl Chat {
     /// Node state.
     pub fn new(parts: Parts) -> Self {
-        let Parts { settings, tokens, groups, users, redis, producer, commands_topic } = parts;
-        Self(Arc::new(Inner {
-            settings,
-            tokens,
-            groups,
-            users,
-            redis,
-            producer,
-            commands_topic,
-            pending: Mutex::default(),
-        }))
+        Self(Arc::new(Inner { parts, pending: Mutex::default() }))
     }
 
     /// How long a send waits for durability.
@@ -106,7 +82,7 @@ impl Chat {
     /// Registers interest in the outcome of post `key`.
     pub fn wait_for(&self, key: &str) -> oneshot::Receiver<Outcome> {
         let (tx, rx) = oneshot::channel();
-        if let Ok(mut p) = self.pending.lock() {
+        if let Ok(mut p) = self.0.pending.lock() {
             p.entry(key.to_owned()).or_default().push(tx);
         }
         rx
@@ -114,7 +90,7 @@ impl Chat {
 
     /// Delivers the outcome of post `key` to everyone waiting for it.
     pub fn settle(&self, key: &str, outcome: &Outcome) {
-        let waiters = self.pending.lock().ok().and_then(|mut p| p.remove(key)).unwrap_or_default();
+        let waiters = self.0.pending.lock().ok().and_then(|mut p| p.remove(key)).unwrap_or_default();
         for tx in waiters {
             let _ = tx.send(outcome.clone());
         }
@@ -122,7 +98,7 @@ impl Chat {
 
     /// Forgets waiters that gave up on post `key`.
     pub fn abandon(&self, key: &str) {
-        if let Ok(mut p) = self.pending.lock()
+        if let Ok(mut p) = self.0.pending.lock()
             && let Some(waiters) = p.get_mut(key)
         {
             waiters.retain(|tx| !tx.is_closed());

@@ -54,19 +54,7 @@ impl<S: MessageStore> Pipeline<S> {
 
     /// Consumes commands until `shutdown`.
     pub async fn run(mut self, consumer: StreamConsumer, shutdown: CancellationToken) {
-        loop {
-            let record = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                r = consumer.recv() => r,
-            };
-            let record = match record {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!(error = %e, "post command consumer");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
-            };
+        while let Some(record) = hubbub_events::next(&consumer, &shutdown, "post commands").await {
             let request_id = hubbub_events::request_id(&record);
             match PostMessage::decode(record.payload().unwrap_or_default()) {
                 Ok(cmd) => {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::TryStreamExt;
 use hubbub_proto::group::{GroupKind, Role, Visibility};
-use mongodb::bson::{DateTime, Document, doc};
+use mongodb::bson::{DateTime, doc};
 use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
@@ -215,30 +215,14 @@ impl GroupStore for MongoStore {
     }
 
     async fn update(&self, id: &str, change: GroupChange) -> Result<Option<GroupRecord>> {
-        let mut set = Document::new();
-        let mut unset = Document::new();
-        if let Some(name) = change.name {
-            set.insert("nameLower", name.to_lowercase());
-            set.insert("name", name);
-        }
-        match change.description {
-            Some(Some(d)) => drop(set.insert("description", d)),
-            Some(None) => drop(unset.insert("description", "")),
-            None => {}
-        }
-        if let Some(v) = change.visibility {
-            set.insert("visibility", v as i32);
-        }
-        let mut update = Document::new();
-        if !set.is_empty() {
-            update.insert("$set", set);
-        }
-        if !unset.is_empty() {
-            update.insert("$unset", unset);
-        }
-        if update.is_empty() {
+        let update = hubbub_mongo::Update::default()
+            .set("nameLower", change.name.as_ref().map(|n| n.to_lowercase()))
+            .set("name", change.name)
+            .set_or_clear("description", change.description)
+            .set("visibility", change.visibility.map(|v| v as i32));
+        let Some(update) = update.into_document() else {
             return self.get(id).await;
-        }
+        };
         let doc =
             self.groups.find_one_and_update(doc! { "_id": id }, update).return_document(ReturnDocument::After).await?;
         Ok(doc.map(Into::into))

@@ -3,7 +3,7 @@
 
 use futures_util::TryStreamExt;
 use hubbub_proto::user::User;
-use mongodb::bson::{DateTime, Document, doc};
+use mongodb::bson::{DateTime, doc};
 use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
@@ -101,32 +101,14 @@ impl UserStore for MongoStore {
     }
 
     async fn update(&self, id: &str, change: Change) -> Result<Option<User>> {
-        let mut set = Document::new();
-        let mut unset = Document::new();
-        if let Some(name) = change.display_name {
-            set.insert("displayNameLower", name.to_lowercase());
-            set.insert("displayName", name);
-        }
-        match change.bio {
-            Some(Some(bio)) => drop(set.insert("bio", bio)),
-            Some(None) => drop(unset.insert("bio", "")),
-            None => {}
-        }
-        match change.avatar_key {
-            Some(Some(key)) => drop(set.insert("avatarKey", key)),
-            Some(None) => drop(unset.insert("avatarKey", "")),
-            None => {}
-        }
-        let mut update = Document::new();
-        if !set.is_empty() {
-            update.insert("$set", set);
-        }
-        if !unset.is_empty() {
-            update.insert("$unset", unset);
-        }
-        if update.is_empty() {
+        let update = hubbub_mongo::Update::default()
+            .set("displayNameLower", change.display_name.as_ref().map(|n| n.to_lowercase()))
+            .set("displayName", change.display_name)
+            .set_or_clear("bio", change.bio)
+            .set_or_clear("avatarKey", change.avatar_key);
+        let Some(update) = update.into_document() else {
             return self.get(id).await;
-        }
+        };
         let doc =
             self.users.find_one_and_update(doc! { "_id": id }, update).return_document(ReturnDocument::After).await?;
         Ok(doc.map(Into::into))
