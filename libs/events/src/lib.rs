@@ -26,6 +26,9 @@ pub const MESSAGE_COMMANDS: &str = "message.commands";
 pub const MESSAGE_EVENTS: &str = "message.events";
 /// Topic of group and membership changes (key: group id), consumed by every chat node.
 pub const GROUP_EVENTS: &str = "group.events";
+/// Topic of ended sessions, deleted accounts and disconnect orders (key: user id), consumed by
+/// every chat node and by the group service.
+pub const AUTH_EVENTS: &str = "auth.events";
 
 /// Where Kafka is and how we use it.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -126,12 +129,13 @@ impl KafkaSettings {
         Ok(Producer { inner: producer })
     }
 
-    /// A consumer in `group` subscribed to `topics` (short names). Offsets are committed only
-    /// when the caller says so (`commit_message`), so a crash re-delivers what was not done.
+    /// A consumer in `group` subscribed to `topics` (short names; the group id gets the topic
+    /// prefix too, so namespaces never share a group). Offsets are committed only when the
+    /// caller says so (`commit_message`), so a crash re-delivers what was not done.
     pub fn group_consumer(&self, group: &str, topics: &[&str], start: Start) -> Result<StreamConsumer> {
         let consumer: StreamConsumer = self
             .base()
-            .set("group.id", group)
+            .set("group.id", self.topic(group))
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", start.as_str())
             .set("fetch.wait.max.ms", self.fetch_wait_max_ms.to_string())
@@ -189,6 +193,26 @@ impl Producer {
             record = record.headers(OwnedHeaders::new().insert(Header { key: REQUEST_ID_HEADER, value: Some(id) }));
         }
         self.inner.send(record, Duration::from_secs(30)).await.map(|_| ()).map_err(|(e, _)| Error::Kafka(e))
+    }
+
+    /// Sends a record that reports a change already made, retrying a few times: when it still
+    /// fails, the consumers learn late (at reconnect), so the failure is logged loudly.
+    pub async fn publish(&self, topic: &str, key: &str, payload: &[u8], request_id: Option<&str>) -> Result<()> {
+        let mut attempt = 0u64;
+        loop {
+            match self.send(topic, key, payload, request_id).await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < 2 => {
+                    tracing::warn!(error = %e, %topic, "publishing an event; retrying");
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, %topic, %key, "event lost: its consumers learn late");
+                    return Err(e);
+                }
+            }
+        }
     }
 
     /// Waits up to `timeout` for records still in flight (on shutdown).

@@ -32,6 +32,9 @@ pub enum Error {
     /// A spent refresh token was presented again: its whole session is now revoked.
     #[error("refresh token reused")]
     RefreshReused,
+    /// The caller is not an administrator.
+    #[error("administrators only")]
+    NotAdmin,
     /// The caller's account no longer exists.
     #[error("account not found")]
     NoAccount,
@@ -76,6 +79,7 @@ impl From<Error> for Status {
                 "REFRESH_TOKEN_REUSED",
                 "refresh token was already used; the session is revoked, log in again",
             ),
+            Error::NotAdmin => coded(Code::PermissionDenied, "FORBIDDEN", "administrators only"),
             Error::NoAccount => coded(Code::Unauthenticated, "UNAUTHORIZED", "account not found"),
             Error::Redis(e) => {
                 tracing::error!(error = %e, "auth redis");

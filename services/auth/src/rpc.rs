@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use hubbub_proto::auth::auth_service_server::AuthService;
 use hubbub_proto::auth::{
-    AuthResponse, ChangePasswordRequest, DeleteAccountRequest, Empty, LoginRequest, LogoutRequest, RefreshRequest,
-    RegisterRequest,
+    AuthResponse, ChangePasswordRequest, DeleteAccountRequest, DisconnectRequest, Empty, LoginRequest, LogoutRequest,
+    RefreshRequest, RegisterRequest,
 };
+use hubbub_proto::events::{AccountDeleted, AuthEvent, DisconnectRequested, SessionsRevoked, auth_event};
 use hubbub_proto::user::user_service_client::UserServiceClient;
 use hubbub_proto::user::{CreateUserRequest, DeleteUserRequest, GetUserRequest, User};
 use hubbub_redis::Redis;
@@ -14,6 +15,7 @@ use hubbub_rpc::{Channel, Ctx};
 use hubbub_token::Tokens;
 use mongodb::bson::DateTime;
 use mongodb::bson::oid::ObjectId;
+use prost::Message as _;
 use tonic::{Request, Response, Status};
 
 use crate::domain::{Email, Hasher, Password, Username, display_name, new_refresh_token, refresh_token_hash};
@@ -28,6 +30,9 @@ pub struct Auth<S> {
     pub(crate) tokens: Tokens,
     pub(crate) users: UserServiceClient<Channel>,
     pub(crate) redis: Redis,
+    pub(crate) producer: hubbub_events::Producer,
+    /// Full name of the auth events topic.
+    pub(crate) events_topic: String,
 }
 
 fn now_ms() -> i64 {
@@ -80,8 +85,11 @@ impl<S: AccountStore + SessionStore> Auth<S> {
         let login = r.login.trim().to_lowercase();
         let ip = ctx.client_ip.clone().unwrap_or_default();
         let window = Duration::from_secs(self.settings.login_window_secs);
-        // Per account: failures only, so an attacker cannot lock a user out by trying once.
-        let (failures, wait) = self.redis.count(&["login", "acct", &login]).await?;
+        let account = self.store.find_by_login(&login).await?;
+        // Per account: failures only, so an attacker cannot lock a user out by trying once;
+        // keyed by the account, so username and email share one budget.
+        let key = failure_key(account.as_ref().map(|a| a.id.as_str()), &login);
+        let (failures, wait) = self.redis.count(&["login", "fail", &key]).await?;
         if failures >= self.settings.login_failures_per_account {
             return Err(Error::RateLimited(wait));
         }
@@ -92,16 +100,15 @@ impl<S: AccountStore + SessionStore> Auth<S> {
                 return Err(Error::RateLimited(wait));
             }
         }
-        let account = self.store.find_by_login(&login).await?;
         let ok = self.hasher.verify(&r.password, account.as_ref().map(|a| a.password_hash.clone())).await?;
         let mut account = match account {
             Some(a) if ok => a,
             _ => {
-                self.redis.hit(&["login", "acct", &login], window).await?;
+                self.redis.hit(&["login", "fail", &key], window).await?;
                 return Err(Error::BadCredentials);
             }
         };
-        self.redis.reset(&["login", "acct", &login]).await?;
+        self.redis.reset(&["login", "fail", &key]).await?;
         if !account.admin && self.is_bootstrap_admin(&account.username) {
             self.store.make_admin(&account.id).await?;
             account.admin = true;
@@ -120,7 +127,7 @@ impl<S: AccountStore + SessionStore> Auth<S> {
             Presented::Spent(rec) => {
                 // Two parties hold this session's tokens: end it for both.
                 tracing::warn!(user_id = %rec.user_id, session = %rec.family, "refresh token reused; revoking the session");
-                self.revoke_sessions(std::slice::from_ref(&rec.family)).await?;
+                self.revoke_sessions(ctx, &rec.user_id, std::slice::from_ref(&rec.family)).await?;
                 return Err(Error::RefreshReused);
             }
         };
@@ -129,10 +136,10 @@ impl<S: AccountStore + SessionStore> Auth<S> {
         self.issue(&account, user, &record.family).await
     }
 
-    async fn log_out(&self, r: LogoutRequest) -> Result<()> {
+    async fn log_out(&self, ctx: &Ctx, r: LogoutRequest) -> Result<()> {
         // Unknown tokens are fine: logging out twice is not an error.
         if let Some(rec) = self.store.family_of(&refresh_token_hash(&r.refresh_token)).await? {
-            self.revoke_sessions(&[rec.family]).await?;
+            self.revoke_sessions(ctx, &rec.user_id, &[rec.family]).await?;
         }
         Ok(())
     }
@@ -141,20 +148,20 @@ impl<S: AccountStore + SessionStore> Auth<S> {
         let caller = ctx.caller()?;
         let account = self.store.find_by_id(caller).await?.ok_or(Error::NoAccount)?;
         let window = Duration::from_secs(self.settings.login_window_secs);
-        let key = account.username.to_lowercase();
-        let (failures, wait) = self.redis.count(&["login", "acct", &key]).await?;
+        let key = failure_key(Some(&account.id), "");
+        let (failures, wait) = self.redis.count(&["login", "fail", &key]).await?;
         if failures >= self.settings.login_failures_per_account {
             return Err(Error::RateLimited(wait));
         }
         if !self.hasher.verify(&r.current_password, Some(account.password_hash.clone())).await? {
-            self.redis.hit(&["login", "acct", &key], window).await?;
+            self.redis.hit(&["login", "fail", &key], window).await?;
             return Err(Error::WrongPassword);
         }
         let new = Password::parse(&r.new_password, &self.settings)?;
         self.store.set_password(&account.id, &self.hasher.hash(new).await?).await?;
         let keep = Some(r.session_id.as_str()).filter(|s| !s.is_empty());
         let revoked = self.store.revoke_user(&account.id, keep).await?;
-        self.revoke_access(&revoked).await?;
+        self.revoke_access(ctx, &account.id, &revoked).await?;
         tracing::info!(user_id = %account.id, sessions_revoked = revoked.len(), "password changed");
         Ok(())
     }
@@ -166,26 +173,49 @@ impl<S: AccountStore + SessionStore> Auth<S> {
         self.store.revoke_user(&caller, None).await?;
         self.store.delete(&caller).await?;
         self.users.clone().delete_user(ctx.request(DeleteUserRequest { id: caller.clone() })).await?;
+        self.publish(ctx, &caller, auth_event::Event::AccountDeleted(AccountDeleted {})).await;
         tracing::info!(user_id = %caller, "account deleted");
         Ok(())
+    }
+
+    async fn disconnect_user(&self, ctx: &Ctx, r: DisconnectRequest) -> Result<()> {
+        let caller = self.store.find_by_id(ctx.caller()?).await?.ok_or(Error::NoAccount)?;
+        if !caller.admin {
+            return Err(Error::NotAdmin);
+        }
+        self.publish(ctx, &r.user_id, auth_event::Event::DisconnectRequested(DisconnectRequested {})).await;
+        tracing::info!(user_id = %r.user_id, by = %caller.id, "disconnect requested");
+        Ok(())
+    }
+
+    /// Tells chat nodes and the group service (a failure is logged by the producer).
+    async fn publish(&self, ctx: &Ctx, user_id: &str, event: auth_event::Event) {
+        let payload = AuthEvent { user_id: user_id.to_owned(), at_ms: now_ms(), event: Some(event) }.encode_to_vec();
+        let _ = self.producer.publish(&self.events_topic, user_id, &payload, Some(&ctx.request_id)).await;
     }
 
     async fn profile(&self, ctx: &Ctx, id: &str) -> Result<User> {
         Ok(self.users.clone().get_user(ctx.request(GetUserRequest { id: id.to_owned() })).await?.into_inner())
     }
 
-    async fn revoke_sessions(&self, families: &[String]) -> Result<()> {
+    async fn revoke_sessions(&self, ctx: &Ctx, user_id: &str, families: &[String]) -> Result<()> {
         for family in families {
             self.store.revoke_family(family).await?;
         }
-        self.revoke_access(families).await
+        self.revoke_access(ctx, user_id, families).await
     }
 
-    /// Refuses the access tokens of these sessions from now until they would expire anyway.
-    async fn revoke_access(&self, families: &[String]) -> Result<()> {
+    /// Refuses the access tokens of these sessions from now until they would expire anyway,
+    /// and closes their open sockets.
+    async fn revoke_access(&self, ctx: &Ctx, user_id: &str, families: &[String]) -> Result<()> {
+        if families.is_empty() {
+            return Ok(());
+        }
         for family in families {
             self.redis.revoke_session(family, self.tokens.ttl()).await?;
         }
+        let event = SessionsRevoked { session_ids: families.to_vec() };
+        self.publish(ctx, user_id, auth_event::Event::SessionsRevoked(event)).await;
         Ok(())
     }
 
@@ -209,6 +239,15 @@ impl<S: AccountStore + SessionStore> Auth<S> {
         let access_token = self.tokens.issue(&user.id, &user.username, family, account.admin.then_some("admin"))?;
         let expires_in = u32::try_from(self.tokens.ttl().as_secs()).unwrap_or(u32::MAX);
         Ok(AuthResponse { user: Some(user), access_token, expires_in, refresh_token, role: role.into() })
+    }
+}
+
+/// The key failed attempts are counted under: the account when it exists, else the login
+/// string (unknown logins are limited too, and look the same from outside).
+fn failure_key(account_id: Option<&str>, login: &str) -> String {
+    match account_id {
+        Some(id) => format!("a:{id}"),
+        None => format!("l:{login}"),
     }
 }
 
@@ -240,8 +279,8 @@ impl<S: AccountStore + SessionStore> AuthService for Auth<S> {
 
     #[tracing::instrument(skip_all, fields(request_id))]
     async fn logout(&self, req: Request<LogoutRequest>) -> Result<Response<Empty>, Status> {
-        ctx_of(&req);
-        self.log_out(req.into_inner()).await?;
+        let ctx = ctx_of(&req);
+        self.log_out(&ctx, req.into_inner()).await?;
         Ok(Response::new(Empty {}))
     }
 
@@ -256,6 +295,13 @@ impl<S: AccountStore + SessionStore> AuthService for Auth<S> {
     async fn delete_account(&self, req: Request<DeleteAccountRequest>) -> Result<Response<Empty>, Status> {
         let ctx = ctx_of(&req);
         self.remove_account(&ctx).await?;
+        Ok(Response::new(Empty {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn disconnect(&self, req: Request<DisconnectRequest>) -> Result<Response<Empty>, Status> {
+        let ctx = ctx_of(&req);
+        self.disconnect_user(&ctx, req.into_inner()).await?;
         Ok(Response::new(Empty {}))
     }
 }

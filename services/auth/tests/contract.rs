@@ -60,8 +60,19 @@ impl Suite {
             let (rpc, mongo, redis, token, shutdown) =
                 (rpc.clone(), mongo.clone(), redis.clone(), token.clone(), shutdown.clone());
             tasks.push(tokio::spawn(async move {
-                let deps =
-                    hubbub_auth::Deps { auth: &auth_settings, rpc: &rpc, mongo: &mongo, redis: &redis, token: &token };
+                let kafka = hubbub_events::KafkaSettings {
+                    topic_prefix: rpc.queue_prefix.clone(),
+                    partitions: 1,
+                    ..Default::default()
+                };
+                let deps = hubbub_auth::Deps {
+                    auth: &auth_settings,
+                    rpc: &rpc,
+                    mongo: &mongo,
+                    redis: &redis,
+                    token: &token,
+                    kafka: &kafka,
+                };
                 hubbub_auth::run(deps, auth_l, shutdown).await
             }));
         }
@@ -224,9 +235,12 @@ async fn failed_logins_are_limited_per_account_with_a_retry_after() {
     both(async |s: &Suite| {
         s.register("erin").await;
         s.register("frank").await;
-        for _ in 0..3 {
-            assert_eq!(api_code(&s.login("erin", "wrong password").await.unwrap_err()), Some("INVALID_CREDENTIALS"));
+        // Username and email share one budget: alternating them buys nothing.
+        for login in ["erin", "erin@example.com", "ERIN"] {
+            assert_eq!(api_code(&s.login(login, "wrong password").await.unwrap_err()), Some("INVALID_CREDENTIALS"));
         }
+        let by_email = s.login("erin@example.com", "correct horse").await.unwrap_err();
+        assert_eq!(api_code(&by_email), Some("RATE_LIMIT_EXCEEDED"));
         let limited = s.login("erin", "correct horse").await.unwrap_err();
         assert_eq!((limited.code(), api_code(&limited)), (Code::ResourceExhausted, Some("RATE_LIMIT_EXCEEDED")));
         let wait = hubbub_rpc::retry_after(&limited).unwrap();

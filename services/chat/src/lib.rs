@@ -4,6 +4,7 @@
 //! its own sockets in that group's room. Any number of nodes run side by side: each reads all
 //! message events.
 
+mod auth_events;
 pub mod config;
 mod events;
 mod fanout;

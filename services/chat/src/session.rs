@@ -16,6 +16,10 @@ use crate::state::Chat;
 #[derive(Clone, Debug)]
 pub struct User(pub Arc<str>);
 
+/// The session (refresh-token family) a socket's token belongs to (in its extensions).
+#[derive(Clone, Debug)]
+pub struct Session(pub Arc<str>);
+
 /// The room of a group.
 pub fn group_room(group_id: &str) -> String {
     format!("g:{group_id}")
@@ -85,6 +89,7 @@ pub async fn authenticate(
     rooms.push(socket_room(&s.id.to_string()));
     s.join(rooms);
     s.extensions.insert(User(claims.sub.into()));
+    s.extensions.insert(Session(claims.sid.into()));
     register_events(&s);
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Building a chat node from settings and serving it until shutdown.
 
 use anyhow::Context as _;
-use hubbub_events::{GROUP_EVENTS, KafkaSettings, MESSAGE_COMMANDS, MESSAGE_EVENTS};
+use hubbub_events::{AUTH_EVENTS, GROUP_EVENTS, KafkaSettings, MESSAGE_COMMANDS, MESSAGE_EVENTS};
 use hubbub_proto::group::group_service_client::GroupServiceClient;
 use hubbub_proto::user::user_service_client::UserServiceClient;
 use hubbub_redis::{Redis, RedisSettings};
@@ -32,12 +32,13 @@ pub struct Deps<'a> {
 /// Serves Socket.IO (and `/health`) on `listener` until `shutdown`.
 pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     deps.kafka
-        .ensure_topics(&[MESSAGE_COMMANDS, MESSAGE_EVENTS, GROUP_EVENTS])
+        .ensure_topics(&[MESSAGE_COMMANDS, MESSAGE_EVENTS, GROUP_EVENTS, AUTH_EVENTS])
         .await
         .context("creating kafka topics")?;
     // Start reading events before taking connections, so nothing durable is missed.
     let consumer = deps.kafka.tail_consumer(MESSAGE_EVENTS).context("kafka event consumer")?;
     let group_consumer = deps.kafka.tail_consumer(GROUP_EVENTS).context("kafka group event consumer")?;
+    let auth_consumer = deps.kafka.tail_consumer(AUTH_EVENTS).context("kafka auth event consumer")?;
     let producer = deps.kafka.producer().context("kafka producer")?;
     let connector = Connector::new(deps.rpc.clone());
     let groups = GroupServiceClient::new(connector.channel(&deps.rpc.group).await.context("group service channel")?);
@@ -56,6 +57,7 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
         SocketIo::builder().max_payload(deps.chat.max_payload_bytes).with_state(chat.clone()).build_layer();
     io.ns("/", crate::session::on_connect.with(crate::session::authenticate));
     let group_events = tokio::spawn(crate::groups::run(io.clone(), group_consumer, shutdown.clone()));
+    let auth_events = tokio::spawn(crate::auth_events::run(io.clone(), auth_consumer, shutdown.clone()));
     let presence = tokio::spawn(crate::presence::run(io.clone(), chat.clone(), shutdown.clone()));
     let fanout = tokio::spawn(crate::fanout::run(io.clone(), chat, consumer, shutdown.clone()));
     // Open websockets would hold a graceful HTTP shutdown forever: close the sockets first.
@@ -77,6 +79,7 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
     closer.await.context("socket closer task")?;
     presence.await.context("presence task")?;
     group_events.await.context("group event task")?;
+    auth_events.await.context("auth event task")?;
     producer.flush(std::time::Duration::from_secs(5));
     served.context("chat node")
 }

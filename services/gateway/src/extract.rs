@@ -92,18 +92,18 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// A caller whose account is an administrator; anyone else gets 403.
-pub struct Admin;
+/// A caller whose account is an administrator (as an RPC context); anyone else gets 403.
+pub struct Admin(pub Ctx);
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Caller(_, claims) = Caller::from_request_parts(parts, state).await?;
+        let Caller(ctx, claims) = Caller::from_request_parts(parts, state).await?;
         if claims.role.as_deref() != Some("admin") {
             return Err(ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", "administrators only"));
         }
-        Ok(Admin)
+        Ok(Admin(ctx))
     }
 }
 

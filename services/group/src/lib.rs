@@ -1,6 +1,7 @@
 //! hubbub group service: groups, direct chats and rooms, their members and roles. Served over
 //! gRPC and RabbitMQ from one implementation.
 
+mod accounts;
 pub mod config;
 mod error;
 mod rpc;

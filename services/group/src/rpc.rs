@@ -156,8 +156,8 @@ impl<S: GroupStore> Groups<S> {
         }
     }
 
-    /// Publishes a change after it is stored. A failure here leaves the change made and chat
-    /// nodes unaware until their sockets reconnect, so it is retried and then logged loudly.
+    /// Publishes a change after it is stored (a failure is logged by the producer; the change
+    /// stands and chat nodes learn it when their sockets reconnect).
     async fn publish(&self, ctx: &Ctx, group_id: &str, event: group_event::Event) {
         let payload = GroupEvent {
             group_id: group_id.to_owned(),
@@ -166,16 +166,7 @@ impl<S: GroupStore> Groups<S> {
             event: Some(event),
         }
         .encode_to_vec();
-        for attempt in 0..3u64 {
-            match self.producer.send(&self.events_topic, group_id, &payload, Some(&ctx.request_id)).await {
-                Ok(()) => return,
-                Err(e) if attempt < 2 => {
-                    tracing::warn!(error = %e, "publishing a group event; retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(100 * (attempt + 1))).await;
-                }
-                Err(e) => tracing::error!(error = %e, %group_id, "group event lost: chat nodes learn at reconnect"),
-            }
-        }
+        let _ = self.producer.publish(&self.events_topic, group_id, &payload, Some(&ctx.request_id)).await;
     }
 
     async fn create(&self, ctx: &Ctx, caller: &str, r: CreateGroupRequest) -> Result<Group> {
@@ -421,6 +412,25 @@ impl<S: GroupStore> Groups<S> {
         let event = RoleChanged { member: Some(member_proto(&updated)) };
         self.publish(ctx, &r.group_id, group_event::Event::RoleChanged(event)).await;
         Ok(member_proto(&updated))
+    }
+
+    /// A deleted account leaves every group but its direct chats.
+    pub(crate) async fn forget_user(&self, request_id: &str, user_id: &str) -> Result<()> {
+        let ctx = Ctx::new(request_id).as_user(user_id);
+        for group_id in self.store.groups_of(user_id).await? {
+            match self.group(&group_id).await {
+                Ok(g) if g.kind == GroupKind::Direct => continue,
+                Ok(_) => {}
+                Err(Error::NotFound) => continue,
+                Err(e) => return Err(e),
+            }
+            match self.leave(&ctx, user_id, &group_id).await {
+                Ok(()) | Err(Error::NotFound | Error::NotAMember) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        tracing::info!(%user_id, "deleted account removed from its groups");
+        Ok(())
     }
 
     async fn join(&self, ctx: &Ctx, caller: &str, group_id: &str) -> Result<Group> {

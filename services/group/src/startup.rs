@@ -1,7 +1,7 @@
 //! Building the group service from settings and running it until shutdown.
 
 use anyhow::Context as _;
-use hubbub_events::{GROUP_EVENTS, KafkaSettings};
+use hubbub_events::{AUTH_EVENTS, GROUP_EVENTS, KafkaSettings, Start};
 use hubbub_mongo::MongoSettings;
 use hubbub_proto::group::group_service_server::GroupServiceServer;
 use hubbub_proto::user::user_service_client::UserServiceClient;
@@ -29,23 +29,27 @@ pub struct Deps<'a> {
 pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let db = deps.mongo.database("group").await.context("mongodb")?;
     let store = MongoStore::new(db.client().clone(), &db).await.context("preparing group collections")?;
-    deps.kafka.ensure_topics(&[GROUP_EVENTS]).await.context("creating kafka topics")?;
+    deps.kafka.ensure_topics(&[GROUP_EVENTS, AUTH_EVENTS]).await.context("creating kafka topics")?;
+    let accounts = deps.kafka.group_consumer("group", &[AUTH_EVENTS], Start::Earliest).context("kafka consumer")?;
     let producer = deps.kafka.producer().context("kafka producer")?;
     let connector = Connector::new(deps.rpc.clone());
     let users = UserServiceClient::new(connector.channel(&deps.rpc.user).await.context("user service channel")?);
-    let groups = Groups {
+    let groups = std::sync::Arc::new(Groups {
         settings: deps.group.clone(),
         store,
         users,
         producer: producer.clone(),
         events_topic: deps.kafka.topic(GROUP_EVENTS),
-    };
+    });
+    let accounts = tokio::spawn(crate::accounts::run(groups.clone(), accounts, shutdown.clone()));
     tracing::info!(addr = %listener.local_addr()?, "group service serving");
     let served = hubbub_rpc::Server::new()
-        .add_service(GroupServiceServer::new(groups))
-        .run(listener, deps.rpc, shutdown)
+        .add_service(GroupServiceServer::from_arc(groups))
+        .run(listener, deps.rpc, shutdown.clone())
         .await
         .context("group service");
+    shutdown.cancel();
+    accounts.await.context("account event task")?;
     producer.flush(std::time::Duration::from_secs(5));
     served
 }

@@ -124,7 +124,14 @@ async fn gateway(s: &Settings, shutdown: CancellationToken) -> anyhow::Result<()
 
 async fn auth(s: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     let listener = bind(&s.rpc.auth.grpc_addr).await?;
-    let deps = hubbub_auth::Deps { auth: &s.auth, rpc: &s.rpc, mongo: &s.mongo, redis: &s.redis, token: &s.token };
+    let deps = hubbub_auth::Deps {
+        auth: &s.auth,
+        rpc: &s.rpc,
+        mongo: &s.mongo,
+        redis: &s.redis,
+        token: &s.token,
+        kafka: &s.kafka,
+    };
     hubbub_auth::run(deps, listener, shutdown).await
 }
 

@@ -1,6 +1,8 @@
 //! `/api/v1/admin/*`: administrators only.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use hubbub_proto::auth::DisconnectRequest;
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -21,7 +23,7 @@ pub struct Nodes {
 }
 
 /// `GET /api/v1/admin/nodes`: the chat nodes alive now, with their connection counts.
-pub async fn nodes(State(s): State<AppState>, _: Admin) -> Result<axum::Json<Nodes>, ApiError> {
+pub async fn nodes(State(s): State<AppState>, Admin(_): Admin) -> Result<axum::Json<Nodes>, ApiError> {
     let now = time_now_ms();
     let reports = s.redis.nodes(now).await.map_err(|e| {
         tracing::error!(error = %e, "listing chat nodes");
@@ -43,4 +45,15 @@ fn time_now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// `DELETE /api/v1/admin/users/{id}/connections` → 204: every socket of the user, on every
+/// node, is closed (their tokens stay valid; revoke sessions for that).
+pub async fn disconnect(
+    State(s): State<AppState>,
+    Admin(ctx): Admin,
+    Path(user_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    s.auth.clone().disconnect(ctx.request(DisconnectRequest { user_id })).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -34,6 +34,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/users/{id}", get(users::get))
         .route("/users/{id}/presence", get(users::presence))
         .route("/admin/nodes", get(admin::nodes))
+        .route("/admin/users/{id}/connections", delete(admin::disconnect))
         .route("/groups", post(groups::create).get(groups::mine))
         .route("/groups/direct", post(groups::direct))
         .route("/groups/public", get(groups::public))
