@@ -60,24 +60,32 @@ impl Server {
     ) -> Result<(), ServeError> {
         let routes = self.routes.prepare();
         let connection = lapin::Connection::connect(&settings.amqp_url, lapin::ConnectionProperties::default()).await?;
+        // A queue that stops being served while the process keeps answering gRPC would leave
+        // every RabbitMQ caller waiting out its deadline: whichever side ends first (by error,
+        // or a consumer the broker cancelled) stops the whole process, loudly, so its
+        // supervisor restarts it.
         let queues = self.names.iter().map(|name| {
-            amqp::serve_queue(
-                &connection,
-                amqp::queue_name(&settings.queue_prefix, name),
-                settings.prefetch,
-                routes.clone(),
-                shutdown.clone(),
-            )
+            let queue = amqp::queue_name(&settings.queue_prefix, name);
+            let (connection, routes, shutdown) = (&connection, routes.clone(), shutdown.clone());
+            async move {
+                let result =
+                    amqp::serve_queue(connection, queue.clone(), settings.prefetch, routes, shutdown.clone()).await;
+                if !shutdown.is_cancelled() {
+                    tracing::error!(%queue, error = ?result.as_ref().err(), "rpc queue stopped being served; stopping");
+                    shutdown.cancel();
+                }
+                result
+            }
         });
-        let grpc = tonic::transport::Server::builder()
-            .add_routes(routes.clone())
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.clone().cancelled_owned());
-        let (grpc, queues) = tokio::join!(grpc, futures_util::future::join_all(queues));
-        // Whichever side failed, the other must stop too; the token is the process's, so a
-        // failure here ends the service rather than leaving it half-served.
-        if grpc.is_err() || queues.iter().any(Result::is_err) {
+        let grpc = async {
+            let result = tonic::transport::Server::builder()
+                .add_routes(routes.clone())
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.clone().cancelled_owned())
+                .await;
             shutdown.cancel();
-        }
+            result
+        };
+        let (grpc, queues) = tokio::join!(grpc, futures_util::future::join_all(queues));
         grpc?;
         for q in queues {
             q?;

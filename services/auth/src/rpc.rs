@@ -100,13 +100,16 @@ impl<S: AccountStore + SessionStore> Auth<S> {
                 return Err(Error::RateLimited(wait));
             }
         }
+        // Counted before the slow verification, so parallel guesses cannot all slip under the
+        // limit; a success clears it again.
+        let (failures, wait) = self.redis.hit(&["login", "fail", &key], window).await?;
+        if failures > self.settings.login_failures_per_account {
+            return Err(Error::RateLimited(wait));
+        }
         let ok = self.hasher.verify(&r.password, account.as_ref().map(|a| a.password_hash.clone())).await?;
         let mut account = match account {
             Some(a) if ok => a,
-            _ => {
-                self.redis.hit(&["login", "fail", &key], window).await?;
-                return Err(Error::BadCredentials);
-            }
+            _ => return Err(Error::BadCredentials),
         };
         self.redis.reset(&["login", "fail", &key]).await?;
         if !account.admin && self.is_bootstrap_admin(&account.username) {
@@ -133,7 +136,15 @@ impl<S: AccountStore + SessionStore> Auth<S> {
         };
         let account = self.store.find_by_id(&record.user_id).await?.ok_or(Error::InvalidRefresh)?;
         let user = self.profile(ctx, &account.id).await?;
-        self.issue(&account, user, &record.family).await
+        let issued = self.issue(&account, user, &record.family).await?;
+        // A logout or password change may have revoked this session while we worked: its
+        // revocation covers the token we just stored if it came later, and this re-read catches
+        // it if it came earlier, so no live token can outlast a revoked session.
+        if matches!(self.store.present(&hash, now).await?, Presented::Revoked) {
+            self.store.revoke_family(&record.family).await?;
+            return Err(Error::InvalidRefresh);
+        }
+        Ok(issued)
     }
 
     async fn log_out(&self, ctx: &Ctx, r: LogoutRequest) -> Result<()> {

@@ -56,7 +56,7 @@ pub async fn run(io: SocketIo, chat: Chat, shutdown: CancellationToken) {
     loop {
         let sockets = io.sockets();
         let now = now_ms();
-        for s in &sockets {
+        for s in sockets.iter().filter(|s| s.connected()) {
             if let Some(User(user)) = s.extensions.get::<User>()
                 && let Err(e) =
                     chat.redis.socket_alive(&user, &member(&chat, &s.id.to_string()), now, lease(&chat)).await

@@ -59,6 +59,11 @@ impl fmt::Display for Refused {
 }
 
 /// Connect middleware: authenticate, then join rooms.
+///
+/// Order matters, because group and auth events keep flowing while a socket connects. The
+/// socket joins its user's room first, so membership changes from then on move it too; the
+/// group list is read twice, before and after joining the group rooms, so a removal applied in
+/// between is undone; and `on_connect` checks revocation once more after the socket is live.
 pub async fn authenticate(
     s: SocketRef,
     TryData(auth): TryData<Handshake>,
@@ -66,32 +71,40 @@ pub async fn authenticate(
 ) -> Result<(), Refused> {
     let token = auth.map_err(|_| Refused::Unauthorized)?.token;
     let claims = chat.tokens.verify(&token).map_err(|_| Refused::Unauthorized)?;
-    let revoked = chat.redis.is_revoked(&claims.sub, &claims.sid).await.map_err(|e| {
-        tracing::warn!(error = %e, "checking token revocation");
-        Refused::ServerError
-    })?;
-    if revoked {
+    s.extensions.insert(User(claims.sub.as_str().into()));
+    s.extensions.insert(Session(claims.sid.as_str().into()));
+    s.join([user_room(&claims.sub), socket_room(&s.id.to_string())]);
+    if revoked(&chat, &claims.sub, &claims.sid).await? {
         return Err(Refused::Unauthorized);
     }
     let ctx = Ctx::new(session_request_id(&s)).as_user(claims.sub.clone());
-    let groups = chat
-        .groups
-        .clone()
-        .list_user_groups(ctx.request(ListUserGroupsRequest { user_id: claims.sub.clone() }))
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "listing a connecting user's groups");
-            Refused::ServerError
-        })?
-        .into_inner();
-    let mut rooms: Vec<String> = groups.group_ids.iter().map(|g| group_room(g)).collect();
-    rooms.push(user_room(&claims.sub));
-    rooms.push(socket_room(&s.id.to_string()));
-    s.join(rooms);
-    s.extensions.insert(User(claims.sub.into()));
-    s.extensions.insert(Session(claims.sid.into()));
+    let list = || {
+        let mut groups = chat.groups.clone();
+        let req = ctx.request(ListUserGroupsRequest { user_id: claims.sub.clone() });
+        async move {
+            groups.list_user_groups(req).await.map(|r| r.into_inner().group_ids).map_err(|e| {
+                tracing::warn!(error = %e, "listing a connecting user's groups");
+                Refused::ServerError
+            })
+        }
+    };
+    let first = list().await?;
+    s.join(first.iter().map(|g| group_room(g)).collect::<Vec<_>>());
+    let now = list().await?;
+    let gone: Vec<String> = first.iter().filter(|g| !now.contains(g)).map(|g| group_room(g)).collect();
+    if !gone.is_empty() {
+        s.leave(gone);
+    }
+    s.join(now.iter().map(|g| group_room(g)).collect::<Vec<_>>());
     register_events(&s);
     Ok(())
+}
+
+async fn revoked(chat: &Chat, user: &str, sid: &str) -> Result<bool, Refused> {
+    chat.redis.is_revoked(user, sid).await.map_err(|e| {
+        tracing::warn!(error = %e, "checking token revocation");
+        Refused::ServerError
+    })
 }
 
 /// A request id for work a socket starts: its session id, so its logs line up.
@@ -99,12 +112,19 @@ fn session_request_id(s: &SocketRef) -> String {
     s.id.to_string()
 }
 
-/// Connect handler: mark the user present.
+/// Connect handler: close the socket if its session was revoked while it connected (the event
+/// could not find it before it was live), else mark the user present.
 pub async fn on_connect(s: SocketRef, State(chat): State<Chat>) {
     tracing::info!(sid = %s.id, "socket connected");
-    if let Some(User(user)) = s.extensions.get::<User>() {
-        crate::presence::socket_alive(&chat, &user, &s.id.to_string()).await;
+    let (Some(User(user)), Some(Session(sid))) = (s.extensions.get::<User>(), s.extensions.get::<Session>()) else {
+        return;
+    };
+    if !matches!(revoked(&chat, &user, &sid).await, Ok(false)) {
+        tracing::info!(sid = %s.id, "session revoked while connecting: closing");
+        let _ = s.disconnect();
+        return;
     }
+    crate::presence::socket_alive(&chat, &user, &s.id.to_string()).await;
 }
 
 /// The socket's event handlers. Registered by the middleware, before socketioxide sends the

@@ -4,6 +4,7 @@
 //! Direct chats keep both members: the other party keeps the conversation with a deleted user.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use hubbub_events::rdkafka::Message as _;
 use hubbub_events::rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -21,10 +22,15 @@ pub async fn run<S: GroupStore>(groups: Arc<Groups<S>>, consumer: StreamConsumer
             AuthEvent::decode(record.payload().unwrap_or_default())
         {
             let request_id = hubbub_events::request_id(&record).unwrap_or_default();
-            if let Err(e) = groups.forget_user(&request_id, &user_id).await {
-                // Not committed: the next owner of this partition tries again.
-                tracing::error!(error = %e, %user_id, "removing a deleted account from its groups");
-                continue;
+            // Retried in place: committing a later record would skip this one for good.
+            let mut wait = Duration::from_millis(100);
+            while let Err(e) = groups.forget_user(&request_id, &user_id).await {
+                tracing::error!(error = %e, %user_id, "removing a deleted account from its groups; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(5));
             }
         }
         if let Err(e) = consumer.commit_message(&record, CommitMode::Async) {

@@ -335,11 +335,15 @@ impl<S: GroupStore> Groups<S> {
         if r.user_id == caller {
             return self.leave(ctx, caller, &r.group_id).await;
         }
-        let (_, me) = self.require(&r.group_id, caller, Role::Admin).await?;
+        let (group, me) = self.require(&r.group_id, caller, Role::Admin).await?;
         let target = self.store.member(&r.group_id, &r.user_id).await?.ok_or(Error::MemberNotFound)?;
         // An admin removes members; an owner removes anyone.
         if me.role != Role::Owner && rank(target.role) >= rank(Role::Admin) {
             return Err(Error::Forbidden("only the owner may remove admins and owners".into()));
+        }
+        if group.owner_id == r.user_id {
+            // The recorded owner goes: the owner removing them takes the record.
+            self.store.set_owner(&r.group_id, caller).await?;
         }
         if self.store.remove_member(&r.group_id, &r.user_id).await? {
             let event = MemberRemoved { user_id: r.user_id.clone(), left: false };

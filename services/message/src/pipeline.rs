@@ -77,6 +77,8 @@ impl<S: MessageStore> Pipeline<S> {
     /// Stores and publishes one command, retrying transient failures until done. Returns false
     /// when shutdown interrupted it.
     async fn handle(&mut self, cmd: PostMessage, request_id: Option<&str>, shutdown: &CancellationToken) -> bool {
+        // The id of a message this event announces for the first time.
+        let mut announced = None;
         let checked = match self.validate(&cmd) {
             Ok(()) => match self.is_member(&cmd, request_id, shutdown).await {
                 Some(true) => Ok(()),
@@ -108,6 +110,9 @@ impl<S: MessageStore> Pipeline<S> {
                     }
                 };
                 let (message, duplicate) = stored;
+                if !duplicate {
+                    announced = Some(message.id.clone());
+                }
                 message_event::Event::Posted(MessagePosted {
                     message: Some(message),
                     duplicate,
@@ -120,7 +125,16 @@ impl<S: MessageStore> Pipeline<S> {
         let mut backoff = Backoff::default();
         loop {
             match self.producer.send(&self.events_topic, &cmd.group_id, &payload, request_id).await {
-                Ok(()) => return true,
+                Ok(()) => {
+                    if let Some(id) = announced
+                        && let Err(e) = self.store.mark_published(&id).await
+                    {
+                        // Only a redelivery of this command could notice: it would announce
+                        // the message once more, which clients ignore by id.
+                        tracing::warn!(error = %e, message_id = %id, "recording a message as published");
+                    }
+                    return true;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "publishing a message event; retrying");
                     if !backoff.wait(shutdown).await {
@@ -176,7 +190,7 @@ impl<S: MessageStore> Pipeline<S> {
         Ok(())
     }
 
-    /// Assigns the next seq and stores; `(message, duplicate)`.
+    /// Assigns the next seq and stores; `(message, already announced)`.
     async fn store_message(&mut self, cmd: &PostMessage) -> Result<(Message, bool)> {
         loop {
             let seq = match self.seqs.get(&cmd.group_id) {
@@ -201,7 +215,9 @@ impl<S: MessageStore> Pipeline<S> {
                     self.seqs.insert(cmd.group_id.clone(), seq);
                     return Ok((message, false));
                 }
-                Inserted::Duplicate(existing) => return Ok((*existing, true)),
+                // Announced already: a retry, acknowledged again but not fanned out again. Never
+                // announced (a crash after the insert): announce it now, as new.
+                Inserted::Duplicate(existing, published) => return Ok((*existing, published)),
                 Inserted::SeqTaken => {
                     // Another writer (an earlier owner of this partition) moved the group on.
                     self.seqs.remove(&cmd.group_id);

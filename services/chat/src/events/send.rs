@@ -48,7 +48,8 @@ async fn send(s: &SocketRef, chat: &Chat, p: Payload) -> Result<Value, (&'static
     }
     let sid = s.id.to_string();
     // The socket's rooms follow membership events, so being in the room is a member's fast
-    // path. A socket not (yet) in the room asks the group service before being refused; the
+    // path. A socket not (yet) in the room asks the group service before being refused (it
+    // does not join here: rooms move only with events, which a join here could race); the
     // message service checks again at write time, so a removal is never outrun.
     let room = group_room(&p.group_id);
     if !s.rooms().iter().any(|r| *r == room) {
@@ -61,7 +62,6 @@ async fn send(s: &SocketRef, chat: &Chat, p: Payload) -> Result<Value, (&'static
         if !membership.into_inner().member {
             return Err(("NOT_A_MEMBER", "not a member of this group".into()));
         }
-        s.join(room);
     }
 
     let key = post_key(&p.group_id, &user, &p.client_msg_id);

@@ -248,33 +248,48 @@ impl GroupStore for MongoStore {
     }
 
     async fn add_member(&self, group_id: &str, m: &MemberRecord) -> Result<bool> {
-        let mut s = self.session().await?;
-        match self.members.insert_one(MemberDoc::new(group_id, m)).session(&mut s).await {
-            Ok(_) => {}
-            Err(e) if hubbub_mongo::is_duplicate_key(&e) => {
+        retry_transient(|| async {
+            let mut s = self.session().await?;
+            // Counted only where the group still exists, so a racing deletion leaves no orphan.
+            let counted = self
+                .groups
+                .update_one(doc! { "_id": group_id }, doc! { "$inc": { "memberCount": 1 } })
+                .session(&mut s)
+                .await?;
+            if counted.matched_count == 0 {
                 s.abort_transaction().await?;
-                return Ok(false);
+                return Err(Error::NotFound);
             }
-            Err(e) => return Err(e.into()),
-        }
-        self.groups.update_one(doc! { "_id": group_id }, doc! { "$inc": { "memberCount": 1 } }).session(&mut s).await?;
-        s.commit_transaction().await?;
-        Ok(true)
+            match self.members.insert_one(MemberDoc::new(group_id, m)).session(&mut s).await {
+                Ok(_) => {}
+                Err(e) if hubbub_mongo::is_duplicate_key(&e) => {
+                    s.abort_transaction().await?;
+                    return Ok(false);
+                }
+                Err(e) => return Err(e.into()),
+            }
+            s.commit_transaction().await?;
+            Ok(true)
+        })
+        .await
     }
 
     async fn remove_member(&self, group_id: &str, user_id: &str) -> Result<bool> {
-        let mut s = self.session().await?;
-        let gone = self.members.delete_one(doc! { "groupId": group_id, "userId": user_id }).session(&mut s).await?;
-        if gone.deleted_count == 0 {
-            s.abort_transaction().await?;
-            return Ok(false);
-        }
-        self.groups
-            .update_one(doc! { "_id": group_id }, doc! { "$inc": { "memberCount": -1 } })
-            .session(&mut s)
-            .await?;
-        s.commit_transaction().await?;
-        Ok(true)
+        retry_transient(|| async {
+            let mut s = self.session().await?;
+            let gone = self.members.delete_one(doc! { "groupId": group_id, "userId": user_id }).session(&mut s).await?;
+            if gone.deleted_count == 0 {
+                s.abort_transaction().await?;
+                return Ok(false);
+            }
+            self.groups
+                .update_one(doc! { "_id": group_id }, doc! { "$inc": { "memberCount": -1 } })
+                .session(&mut s)
+                .await?;
+            s.commit_transaction().await?;
+            Ok(true)
+        })
+        .await
     }
 
     async fn set_role(&self, group_id: &str, user_id: &str, role: Role) -> Result<Option<MemberRecord>> {
@@ -392,9 +407,33 @@ impl GroupStore for MongoStore {
     }
 }
 
+/// Runs a transaction again while it fails on a conflict with another one (two joins to one
+/// busy room both update its member count); gives up after a few tries.
+async fn retry_transient<T, F, Fut>(mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut tries = 0u64;
+    loop {
+        match attempt().await {
+            Err(Error::Store(e)) if tries < 5 && is_transient(&e) => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(5 * tries)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A conflict the driver says is worth retrying.
+fn is_transient(e: &mongodb::error::Error) -> bool {
+    e.contains_label(mongodb::error::TRANSIENT_TRANSACTION_ERROR)
+        || e.contains_label(mongodb::error::UNKNOWN_TRANSACTION_COMMIT_RESULT)
+        || matches!(e.kind.as_ref(), mongodb::error::ErrorKind::Command(c) if c.code == 112)
+}
+
 /// A duplicate key or a write conflict: another transaction claimed the same document.
 fn is_conflict(e: &mongodb::error::Error) -> bool {
-    hubbub_mongo::is_duplicate_key(e)
-        || e.contains_label(mongodb::error::TRANSIENT_TRANSACTION_ERROR)
-        || matches!(e.kind.as_ref(), mongodb::error::ErrorKind::Command(c) if c.code == 112)
+    hubbub_mongo::is_duplicate_key(e) || is_transient(e)
 }

@@ -14,8 +14,9 @@ use crate::Result;
 pub enum Inserted {
     /// Stored as given.
     New,
-    /// The sender already posted this client message id: here is the stored message.
-    Duplicate(Box<Message>),
+    /// The sender already posted this client message id: here is the stored message, and
+    /// whether its event was published (a crash between the two leaves it unpublished).
+    Duplicate(Box<Message>, bool),
     /// The seq is taken (another writer got there): reload the group's last seq and retry.
     SeqTaken,
 }
@@ -37,6 +38,8 @@ pub trait MessageStore: Send + Sync + 'static {
     fn last_seq(&self, group_id: &str) -> impl Future<Output = Result<u64>> + Send;
     /// Stores a message unless its seq or its (group, sender, client id) is taken.
     fn insert(&self, message: &Message) -> impl Future<Output = Result<Inserted>> + Send;
+    /// Records that a message's event is out.
+    fn mark_published(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
     /// The newest message of a group, if any.
     fn last(&self, group_id: &str) -> impl Future<Output = Result<Option<Message>>> + Send;
     /// Up to `limit` messages of `page`, in ascending seq, and whether more lie beyond.

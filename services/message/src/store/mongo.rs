@@ -37,6 +37,14 @@ struct Doc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     edited_at: Option<DateTime>,
     deleted: bool,
+    /// False from insert until the message's event is published.
+    #[serde(default = "published_by_default")]
+    published: bool,
+}
+
+/// Messages stored before the flag existed were published.
+fn published_by_default() -> bool {
+    true
 }
 
 impl From<&Message> for Doc {
@@ -62,6 +70,7 @@ impl From<&Message> for Doc {
             created_at: DateTime::from_millis(m.created_at_ms),
             edited_at: m.edited_at_ms.map(DateTime::from_millis),
             deleted: m.deleted,
+            published: false,
         }
     }
 }
@@ -133,10 +142,18 @@ impl MessageStore for MongoStore {
                         "clientMsgId": m.client_msg_id.as_deref().unwrap_or_default(),
                     })
                     .await?;
-                Ok(existing.map_or(Inserted::SeqTaken, |d| Inserted::Duplicate(Box::new(d.into()))))
+                Ok(existing.map_or(Inserted::SeqTaken, |d| {
+                    let published = d.published;
+                    Inserted::Duplicate(Box::new(d.into()), published)
+                }))
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    async fn mark_published(&self, id: &str) -> Result<()> {
+        self.messages.update_one(doc! { "_id": id }, doc! { "$set": { "published": true } }).await?;
+        Ok(())
     }
 
     async fn last(&self, group_id: &str) -> Result<Option<Message>> {
@@ -164,5 +181,51 @@ impl MessageStore for MongoStore {
             docs.reverse();
         }
         Ok((docs.into_iter().map(Into::into).collect(), more))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> MongoStore {
+        let settings = hubbub_mongo::MongoSettings {
+            database_prefix: format!("t{}_", uuid::Uuid::new_v4().simple()),
+            ..Default::default()
+        };
+        MongoStore::new(&settings.database("message").await.unwrap()).await.unwrap()
+    }
+
+    fn message(seq: u64, client_msg_id: &str) -> Message {
+        Message {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            group_id: "g".into(),
+            seq,
+            sender_id: "u".into(),
+            content: "hi".into(),
+            r#type: "text".into(),
+            attachments: vec![],
+            client_msg_id: Some(client_msg_id.into()),
+            created_at_ms: 1,
+            edited_at_ms: None,
+            deleted: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retried_post_finds_the_first_copy_and_whether_it_was_announced() {
+        let s = store().await;
+        let first = message(1, "c1");
+        assert!(matches!(s.insert(&first).await.unwrap(), Inserted::New));
+        // Stored but not yet announced (as after a crash between the insert and the publish).
+        match s.insert(&message(2, "c1")).await.unwrap() {
+            Inserted::Duplicate(m, published) => assert_eq!((m.id.as_str(), published), (first.id.as_str(), false)),
+            other => panic!("{other:?}"),
+        }
+        s.mark_published(&first.id).await.unwrap();
+        assert!(matches!(s.insert(&message(2, "c1")).await.unwrap(), Inserted::Duplicate(_, true)));
+        // Another client id on a taken seq is a seq conflict, not a duplicate.
+        assert!(matches!(s.insert(&message(1, "c2")).await.unwrap(), Inserted::SeqTaken));
+        assert_eq!(s.last_seq("g").await.unwrap(), 1);
     }
 }
