@@ -220,12 +220,21 @@ test("when the last owner leaves, the longest-serving admin becomes owner", asyn
   expectError(await api("PUT", `/groups/${c.id}/members/${c.admin.user.id}/role`, { role: "member" }, c.admin.accessToken), 422, "LAST_OWNER");
 });
 
-test("my groups list shows each group's newest message", async (t) => {
+test("my groups list shows each group's newest message, most recent activity first", async (t) => {
   const c = await cast();
+  const later = await api("POST", "/groups", { name: "newer but quiet", memberIds: [c.member.user.id] }, c.owner.accessToken);
   const s = await connect(c.member.accessToken);
   t.after(() => s.close());
   await emitWithAck(s, "chat.message.send", { groupId: c.id, content: "latest", clientMsgId: "l1" });
-  const mine = await api("GET", "/groups", null, c.member.accessToken);
-  const g = mine.body.groups.find((x) => x.id === c.id);
+  let mine = null;
+  // Activity follows message events: give the group service a moment to record it.
+  for (let i = 0; i < 50; i++) {
+    mine = await api("GET", "/groups?limit=2", null, c.member.accessToken);
+    if (mine.body.groups[0]?.id === c.id) break;
+    await sleep(100);
+  }
+  assert.deepEqual(mine.body.groups.map((g) => g.id), [c.id, later.body.id], "the group with the newest message comes first");
+  const g = mine.body.groups[0];
   assert.deepEqual([g.myRole, g.lastMessage?.content, g.lastMessage?.seq], ["member", "latest", 1]);
+  assert.equal(mine.body.groups[1].lastMessage, undefined);
 });

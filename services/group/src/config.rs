@@ -18,6 +18,8 @@ pub struct GroupSettings {
     pub list_default_limit: u32,
     /// Largest page of a list.
     pub list_max_limit: u32,
+    /// Most groups one user's group list considers (it is ordered by activity in memory).
+    pub my_groups_max: u32,
 }
 
 impl Default for GroupSettings {
@@ -29,6 +31,7 @@ impl Default for GroupSettings {
             invite_ttl_secs: 7 * 24 * 3600,
             list_default_limit: 50,
             list_max_limit: 200,
+            my_groups_max: 2000,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! gRPC and RabbitMQ from one implementation.
 
 mod accounts;
+mod activity;
 pub mod config;
 mod error;
 mod rpc;

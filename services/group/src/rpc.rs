@@ -217,6 +217,7 @@ impl<S: GroupStore> Groups<S> {
             owner_id: caller.to_owned(),
             member_count: u32::try_from(members.len()).unwrap_or(u32::MAX),
             created_at_ms: now,
+            last_activity_ms: now,
         };
         self.store.create(&group, &members).await?;
         tracing::info!(group_id = %group.id, members = members.len(), "group created");
@@ -247,6 +248,7 @@ impl<S: GroupStore> Groups<S> {
             owner_id: caller.to_owned(),
             member_count: 2,
             created_at_ms: now,
+            last_activity_ms: now,
         };
         let (id, created) = self.store.create_direct(&format!("{a}:{b}"), &candidate, &members).await?;
         let group = self.group(&id).await?;
@@ -473,12 +475,23 @@ impl<S: GroupStore> Groups<S> {
         self.add_self(ctx, caller, group).await
     }
 
+    /// The caller's groups, most recent activity first (ties by id), paged by cursor.
     async fn mine(&self, caller: &str, r: ListMyGroupsRequest) -> Result<ListGroupsResponse> {
-        let limit = self.limit(r.limit);
-        let rows = self.store.memberships(caller, cursor_at(&r.cursor)?, limit).await?;
+        let limit = self.limit(r.limit) as usize;
+        let after = cursor_at(&r.cursor)?;
+        let mut rows = self.store.memberships(caller, self.settings.my_groups_max).await?;
+        let key = |g: &GroupRecord| (std::cmp::Reverse(g.last_activity_ms), std::cmp::Reverse(g.id.clone()));
+        rows.sort_by_key(|(g, _)| key(g));
+        let rows: Vec<_> = match after {
+            Some((at, id)) => {
+                let after = (std::cmp::Reverse(at), std::cmp::Reverse(id));
+                rows.into_iter().filter(|(g, _)| key(g) > after).take(limit).collect()
+            }
+            None => rows.into_iter().take(limit).collect(),
+        };
         let next_cursor = match rows.last() {
-            Some((g, m)) if rows.len() == limit as usize => {
-                hubbub_api::cursor::encode(&[&m.joined_at_ms.to_string(), &g.id])
+            Some((g, _)) if rows.len() == limit => {
+                hubbub_api::cursor::encode(&[&g.last_activity_ms.to_string(), &g.id])
             }
             _ => String::new(),
         };

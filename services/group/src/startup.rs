@@ -1,7 +1,7 @@
 //! Building the group service from settings and running it until shutdown.
 
 use anyhow::Context as _;
-use hubbub_events::{AUTH_EVENTS, GROUP_EVENTS, KafkaSettings, Start};
+use hubbub_events::{AUTH_EVENTS, GROUP_EVENTS, KafkaSettings, MESSAGE_EVENTS, Start};
 use hubbub_mongo::MongoSettings;
 use hubbub_proto::group::group_service_server::GroupServiceServer;
 use hubbub_proto::user::user_service_client::UserServiceClient;
@@ -29,8 +29,11 @@ pub struct Deps<'a> {
 pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let db = deps.mongo.database("group").await.context("mongodb")?;
     let store = MongoStore::new(db.client().clone(), &db).await.context("preparing group collections")?;
-    deps.kafka.ensure_topics(&[GROUP_EVENTS, AUTH_EVENTS]).await.context("creating kafka topics")?;
+    deps.kafka.ensure_topics(&[GROUP_EVENTS, AUTH_EVENTS, MESSAGE_EVENTS]).await.context("creating kafka topics")?;
     let accounts = deps.kafka.group_consumer("group", &[AUTH_EVENTS], Start::Earliest).context("kafka consumer")?;
+    let messages =
+        deps.kafka.group_consumer("group-activity", &[MESSAGE_EVENTS], Start::Earliest).context("kafka consumer")?;
+    let activity = tokio::spawn(crate::activity::run(store.clone(), messages, shutdown.clone()));
     let producer = deps.kafka.producer().context("kafka producer")?;
     let connector = Connector::new(deps.rpc.clone());
     let users = UserServiceClient::new(connector.channel(&deps.rpc.user).await.context("user service channel")?);
@@ -50,6 +53,7 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
         .context("group service");
     shutdown.cancel();
     accounts.await.context("account event task")?;
+    activity.await.context("activity task")?;
     producer.flush(std::time::Duration::from_secs(5));
     served
 }

@@ -28,6 +28,8 @@ pub struct GroupRecord {
     pub member_count: u32,
     /// Unix ms.
     pub created_at_ms: i64,
+    /// Unix ms of the newest message (the creation until there is one).
+    pub last_activity_ms: i64,
 }
 
 /// A stored membership.
@@ -101,13 +103,14 @@ pub trait GroupStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<MemberRecord>>> + Send;
     /// The ids of the groups `user_id` belongs to.
     fn groups_of(&self, user_id: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
-    /// The user's memberships, newest first, before `(joined_at_ms, group_id)`, with groups.
+    /// The user's memberships (at most `cap`) with their groups, in no particular order.
     fn memberships(
         &self,
         user_id: &str,
-        before: Option<(i64, String)>,
-        limit: u32,
+        cap: u32,
     ) -> impl Future<Output = Result<Vec<(GroupRecord, MemberRecord)>>> + Send;
+    /// Moves a group's last activity forward to `at_ms` (never back).
+    fn touch_activity(&self, group_id: &str, at_ms: i64) -> impl Future<Output = Result<()>> + Send;
     /// Public groups whose lowercased name starts with `prefix`, by name, after `(name, id)`.
     fn public(
         &self,

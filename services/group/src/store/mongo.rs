@@ -28,6 +28,8 @@ struct GroupDoc {
     owner_id: String,
     member_count: u32,
     created_at: DateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_activity_at: Option<DateTime>,
 }
 
 impl From<&GroupRecord> for GroupDoc {
@@ -42,6 +44,7 @@ impl From<&GroupRecord> for GroupDoc {
             owner_id: g.owner_id.clone(),
             member_count: g.member_count,
             created_at: DateTime::from_millis(g.created_at_ms),
+            last_activity_at: None,
         }
     }
 }
@@ -57,6 +60,7 @@ impl From<GroupDoc> for GroupRecord {
             owner_id: d.owner_id,
             member_count: d.member_count,
             created_at_ms: d.created_at.timestamp_millis(),
+            last_activity_ms: d.last_activity_at.unwrap_or(d.created_at).timestamp_millis(),
         }
     }
 }
@@ -341,33 +345,20 @@ impl GroupStore for MongoStore {
         Ok(docs.into_iter().map(|d| d.group_id).collect())
     }
 
-    async fn memberships(
-        &self,
-        user_id: &str,
-        before: Option<(i64, String)>,
-        limit: u32,
-    ) -> Result<Vec<(GroupRecord, MemberRecord)>> {
-        let mut filter = doc! { "userId": user_id };
-        if let Some((at, group)) = before {
-            let at = DateTime::from_millis(at);
-            filter.insert(
-                "$or",
-                vec![doc! { "joinedAt": { "$lt": at } }, doc! { "joinedAt": at, "groupId": { "$lt": group } }],
-            );
-        }
-        let docs: Vec<MemberDoc> = self
-            .members
-            .find(filter)
-            .sort(doc! { "joinedAt": -1, "groupId": -1 })
-            .limit(i64::from(limit))
-            .await?
-            .try_collect()
-            .await?;
+    async fn memberships(&self, user_id: &str, cap: u32) -> Result<Vec<(GroupRecord, MemberRecord)>> {
+        let docs: Vec<MemberDoc> =
+            self.members.find(doc! { "userId": user_id }).limit(i64::from(cap)).await?.try_collect().await?;
         let ids: Vec<&str> = docs.iter().map(|d| d.group_id.as_str()).collect();
         let groups: Vec<GroupDoc> = self.groups.find(doc! { "_id": { "$in": ids } }).await?.try_collect().await?;
         let mut by_id: std::collections::HashMap<String, GroupRecord> =
             groups.into_iter().map(|g| (g.id.clone(), g.into())).collect();
         Ok(docs.into_iter().filter_map(|m| Some((by_id.remove(&m.group_id)?, m.into()))).collect())
+    }
+
+    async fn touch_activity(&self, group_id: &str, at_ms: i64) -> Result<()> {
+        let at = DateTime::from_millis(at_ms);
+        self.groups.update_one(doc! { "_id": group_id }, doc! { "$max": { "lastActivityAt": at } }).await?;
+        Ok(())
     }
 
     async fn public(&self, prefix: &str, after: Option<(String, String)>, limit: u32) -> Result<Vec<GroupRecord>> {
