@@ -12,6 +12,16 @@ use time::format_description::well_known::iso8601::{Config, EncodedConfig, Iso86
 const RFC3339_MS: EncodedConfig =
     Config::DEFAULT.set_time_precision(TimePrecision::Second { decimal_digits: std::num::NonZeroU8::new(3) }).encode();
 
+/// Unix epoch milliseconds of `t` (0 before the epoch): the form every hubbub timestamp travels in.
+pub fn unix_ms(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
+}
+
+/// Unix epoch milliseconds now.
+pub fn now_ms() -> i64 {
+    unix_ms(std::time::SystemTime::now())
+}
+
 /// Formats Unix epoch milliseconds as RFC 3339 UTC with milliseconds
 /// (`2026-11-21T10:00:00.000Z`).
 pub fn timestamp(ms: i64) -> String {
@@ -231,6 +241,13 @@ mod tests {
         for bad in ["0", "zz", "ff", &"00".repeat(300)] {
             assert_eq!(cursor::decode(bad, 1), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn unix_milliseconds_count_from_the_epoch_and_not_before_it() {
+        use std::time::{Duration, UNIX_EPOCH};
+        assert_eq!(unix_ms(UNIX_EPOCH + Duration::from_millis(1500)), 1500);
+        assert_eq!(unix_ms(UNIX_EPOCH - Duration::from_secs(1)), 0);
     }
 
     #[test]

@@ -12,13 +12,6 @@ use tokio_util::sync::CancellationToken;
 use crate::session::User;
 use crate::state::Chat;
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 fn lease(chat: &Chat) -> Duration {
     Duration::from_secs(chat.settings.presence_ttl_secs)
 }
@@ -29,14 +22,14 @@ fn member(chat: &Chat, sid: &str) -> String {
 
 /// A socket of `user` connected.
 pub async fn socket_alive(chat: &Chat, user: &str, sid: &str) {
-    if let Err(e) = chat.redis.socket_alive(user, &member(chat, sid), now_ms(), lease(chat)).await {
+    if let Err(e) = chat.redis.socket_alive(user, &member(chat, sid), hubbub_api::now_ms(), lease(chat)).await {
         tracing::warn!(error = %e, "recording presence");
     }
 }
 
 /// A socket of `user` closed; when it was the last one, record last-seen.
 pub async fn socket_gone(chat: &Chat, user: &str, sid: &str) {
-    let now = now_ms();
+    let now = hubbub_api::now_ms();
     match chat.redis.socket_gone(user, &member(chat, sid), now).await {
         Ok(true) => {}
         Ok(false) => {
@@ -55,7 +48,7 @@ pub async fn run(io: SocketIo, chat: Chat, shutdown: CancellationToken) {
     let every = Duration::from_secs(chat.settings.presence_refresh_secs.max(1));
     loop {
         let sockets = io.sockets();
-        let now = now_ms();
+        let now = hubbub_api::now_ms();
         for s in sockets.iter().filter(|s| s.connected()) {
             if let Some(User(user)) = s.extensions.get::<User>()
                 && let Err(e) =

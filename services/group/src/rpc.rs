@@ -16,7 +16,6 @@ use hubbub_proto::group::{
 use hubbub_proto::user::GetUserRequest;
 use hubbub_proto::user::user_service_client::UserServiceClient;
 use hubbub_rpc::{Channel, Ctx};
-use mongodb::bson::DateTime;
 use mongodb::bson::oid::ObjectId;
 use prost::Message as _;
 use tonic::{Code, Request, Response, Status};
@@ -32,10 +31,6 @@ pub struct Groups<S> {
     pub(crate) producer: Producer,
     /// Full name of the group events topic.
     pub(crate) events_topic: String,
-}
-
-fn now_ms() -> i64 {
-    DateTime::now().timestamp_millis()
 }
 
 /// How much a role may do: owner 3, admin 2, member 1.
@@ -162,7 +157,7 @@ impl<S: GroupStore> Groups<S> {
         let payload = GroupEvent {
             group_id: group_id.to_owned(),
             actor_id: ctx.caller.clone().unwrap_or_default(),
-            at_ms: now_ms(),
+            at_ms: hubbub_api::now_ms(),
             event: Some(event),
         }
         .encode_to_vec();
@@ -188,7 +183,7 @@ impl<S: GroupStore> Groups<S> {
             Ok(Visibility::Unspecified) => Visibility::Private,
             Err(_) => return Err(Error::Invalid("visibility must be public or private".into())),
         };
-        let now = now_ms();
+        let now = hubbub_api::now_ms();
         let mut members = vec![MemberRecord { user_id: caller.to_owned(), role: Role::Owner, joined_at_ms: now }];
         for id in r.member_ids {
             if id.is_empty() {
@@ -234,7 +229,7 @@ impl<S: GroupStore> Groups<S> {
         }
         self.user_exists(ctx, other).await?;
         let (a, b) = if caller < other { (caller, other) } else { (other, caller) };
-        let now = now_ms();
+        let now = hubbub_api::now_ms();
         let members = [
             MemberRecord { user_id: a.to_owned(), role: Role::Member, joined_at_ms: now },
             MemberRecord { user_id: b.to_owned(), role: Role::Member, joined_at_ms: now },
@@ -292,10 +287,10 @@ impl<S: GroupStore> Groups<S> {
     }
 
     async fn delete(&self, ctx: &Ctx, caller: &str, id: &str) -> Result<()> {
-        let (group, _) = self.require(id, caller, Role::Member).await?;
+        let (group, me) = self.require(id, caller, Role::Member).await?;
         // Either party may end a direct chat; any other group only its owner.
         if group.kind != GroupKind::Direct {
-            self.require(id, caller, Role::Owner).await?;
+            at_least(&me, Role::Owner)?;
         }
         self.store.delete(id).await?;
         tracing::info!(group_id = %id, "group deleted");
@@ -319,7 +314,8 @@ impl<S: GroupStore> Groups<S> {
     async fn add(&self, ctx: &Ctx, caller: &str, r: AddMemberRequest) -> Result<Member> {
         self.require_not_direct(&r.group_id, caller, Role::Admin).await?;
         self.user_exists(ctx, &r.user_id).await?;
-        let member = MemberRecord { user_id: r.user_id.clone(), role: Role::Member, joined_at_ms: now_ms() };
+        let member =
+            MemberRecord { user_id: r.user_id.clone(), role: Role::Member, joined_at_ms: hubbub_api::now_ms() };
         if !self.store.add_member(&r.group_id, &member).await? {
             return Err(Error::AlreadyMember);
         }
@@ -449,7 +445,8 @@ impl<S: GroupStore> Groups<S> {
     }
 
     async fn add_self(&self, ctx: &Ctx, caller: &str, group: GroupRecord) -> Result<Group> {
-        let member = MemberRecord { user_id: caller.to_owned(), role: Role::Member, joined_at_ms: now_ms() };
+        let member =
+            MemberRecord { user_id: caller.to_owned(), role: Role::Member, joined_at_ms: hubbub_api::now_ms() };
         if self.store.add_member(&group.id, &member).await? {
             self.member_added(ctx, &group.id, &member).await;
         }
@@ -461,14 +458,14 @@ impl<S: GroupStore> Groups<S> {
         self.require_not_direct(group_id, caller, Role::Admin).await?;
         let code = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
         let ttl_ms = i64::try_from(self.settings.invite_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-        let expires_at_ms = now_ms().saturating_add(ttl_ms);
+        let expires_at_ms = hubbub_api::now_ms().saturating_add(ttl_ms);
         self.store.create_invite(&code, group_id, expires_at_ms).await?;
         Ok(Invite { code, group_id: group_id.to_owned(), expires_at_ms })
     }
 
     async fn accept(&self, ctx: &Ctx, caller: &str, code: &str) -> Result<Group> {
         let (group_id, expires_at_ms) = self.store.invite(code).await?.ok_or(Error::InviteNotFound)?;
-        if expires_at_ms <= now_ms() {
+        if expires_at_ms <= hubbub_api::now_ms() {
             return Err(Error::InviteNotFound);
         }
         let group = self.group(&group_id).await?;

@@ -24,7 +24,7 @@ pub struct Nodes {
 
 /// `GET /api/v1/admin/nodes`: the chat nodes alive now, with their connection counts.
 pub async fn nodes(State(s): State<AppState>, Admin(_): Admin) -> Result<axum::Json<Nodes>, ApiError> {
-    let now = time_now_ms();
+    let now = hubbub_api::now_ms();
     let reports = s.redis.nodes(now).await.map_err(|e| {
         tracing::error!(error = %e, "listing chat nodes");
         ApiError::new(
@@ -38,13 +38,6 @@ pub async fn nodes(State(s): State<AppState>, Admin(_): Admin) -> Result<axum::J
         .map(|r| Node { id: r.node, connections: r.connections, reported_at: hubbub_api::timestamp(r.at_ms) })
         .collect();
     Ok(axum::Json(Nodes { nodes }))
-}
-
-fn time_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// `DELETE /api/v1/admin/users/{id}/connections` → 204: every socket of the user, on every

@@ -73,7 +73,7 @@ pub async fn upload(
         url: signed.url,
         method: signed.method,
         headers: signed.headers.into_iter().collect(),
-        expires_at: hubbub_api::timestamp(millis(signed.expires_at)),
+        expires_at: hubbub_api::timestamp(hubbub_api::unix_ms(signed.expires_at)),
     }))
 }
 
@@ -101,8 +101,4 @@ pub async fn download(
     let signed = s.storage.presign_get(&key).await.map_err(storage_error)?;
     Ok((StatusCode::FOUND, [(header::LOCATION, signed.url), (header::CACHE_CONTROL, "private, max-age=60".into())])
         .into_response())
-}
-
-fn millis(t: std::time::SystemTime) -> i64 {
-    t.duration_since(std::time::UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
