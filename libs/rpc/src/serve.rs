@@ -59,7 +59,9 @@ impl Server {
         shutdown: CancellationToken,
     ) -> Result<(), ServeError> {
         let routes = self.routes.prepare();
-        let connection = lapin::Connection::connect(&settings.amqp_url, lapin::ConnectionProperties::default()).await?;
+        let name = format!("hubbub-rpc-server {}", settings.queue_prefix);
+        let properties = lapin::ConnectionProperties::default().with_connection_name(name.into());
+        let connection = lapin::Connection::connect(&settings.amqp_url, properties).await?;
         // A queue that stops being served while the process keeps answering gRPC would leave
         // every RabbitMQ caller waiting out its deadline: whichever side ends first (by error,
         // or a consumer the broker cancelled) stops the whole process, loudly, so its

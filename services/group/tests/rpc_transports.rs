@@ -195,3 +195,45 @@ async fn a_request_waits_in_the_queue_while_the_service_restarts() {
     assert_eq!(answered.into_inner().id, created.id);
     svc.stop().await;
 }
+
+/// Has RabbitMQ close the RPC client connection of this test's namespace.
+fn close_client_connection(prefix: &str) {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(["list_connections", "pid", "client_properties", "--no-table-headers", "-q"])
+        .output()
+        .expect("rabbitmqctl (installed with rabbitmq-server)");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let pid = listing
+        .lines()
+        .find(|l| l.contains(&format!("hubbub-rpc-client {prefix}")))
+        .and_then(|l| l.split('\t').next())
+        .expect("this test's client connection")
+        .to_owned();
+    let closed = std::process::Command::new("rabbitmqctl").args(["close_connection", &pid, "test"]).status().unwrap();
+    assert!(closed.success());
+}
+
+#[tokio::test]
+async fn a_caller_connects_again_after_the_broker_drops_its_connection() {
+    let (rpc, mongo) = isolated();
+    let (svc, rpc) = start(&rpc, &mongo).await;
+    let c = client(&rpc, Transport::Amqp).await;
+    let get = || {
+        let mut c = c.clone();
+        async move { c.get_group(as_user("alice").request(GetGroupRequest { id: "none".into() })).await }
+    };
+    assert_eq!(get().await.unwrap_err().code(), Code::NotFound, "the service answers");
+    close_client_connection(&rpc.queue_prefix);
+    // Calls caught by the break fail as UNAVAILABLE; then the client connects again by itself.
+    let started = Instant::now();
+    loop {
+        match get().await {
+            Err(e) if e.code() == Code::NotFound => break,
+            Err(e) if e.code() == Code::Unavailable && started.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => panic!("no answer after the reconnect: {other:?}"),
+        }
+    }
+    svc.stop().await;
+}

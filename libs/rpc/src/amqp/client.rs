@@ -1,7 +1,10 @@
 //! The calling side: a channel that publishes gRPC requests to service queues and matches
-//! replies by correlation id on one exclusive reply queue per process.
+//! replies by correlation id on one exclusive reply queue per process. When the broker
+//! connection breaks (a RabbitMQ restart), calls in flight fail with UNAVAILABLE and the next
+//! call connects again.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -27,39 +30,30 @@ struct Reply {
     body: Vec<u8>,
 }
 
+/// One broker connection with its publishing channel and reply queue.
 struct Inner {
-    // Kept so the connection lives as long as the client.
-    _connection: Connection,
+    connection: Connection,
     channel: lapin::Channel,
     reply_to: ShortString,
     pending: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
     declared: tokio::sync::Mutex<HashSet<String>>,
     prefix: String,
     default_timeout: Duration,
+    /// Set when the reply consumer ends or a publish fails: this connection is done.
+    broken: AtomicBool,
 }
 
-/// One AMQP connection for calls, with its reply queue. Cheap channels come from `channel`.
-#[derive(Clone)]
-pub struct Client {
-    inner: Arc<Inner>,
-}
-
-/// A cloneable handle generated tonic clients call through (see [`crate::Channel`]).
-#[derive(Clone)]
-pub struct ClientChannel {
-    inner: Arc<Inner>,
-}
-
-impl std::fmt::Debug for ClientChannel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientChannel").field("reply_to", &self.inner.reply_to).finish_non_exhaustive()
+impl Inner {
+    fn alive(&self) -> bool {
+        !self.broken.load(Ordering::Relaxed) && self.connection.status().connected()
     }
-}
 
-impl Client {
     /// Connects, opens a confirmed publishing channel and starts consuming replies.
-    pub async fn connect(settings: &RpcSettings) -> lapin::Result<Self> {
-        let connection = Connection::connect(&settings.amqp_url, ConnectionProperties::default()).await?;
+    async fn connect(settings: &RpcSettings) -> lapin::Result<Arc<Self>> {
+        // Named with its namespace, so an operator (or a test) can tell connections apart.
+        let name = format!("hubbub-rpc-client {}", settings.queue_prefix);
+        let properties = ConnectionProperties::default().with_connection_name(name.into());
+        let connection = Connection::connect(&settings.amqp_url, properties).await?;
         let channel = connection.create_channel().await?;
         // Confirms make a publish return only once the broker holds the request.
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
@@ -80,21 +74,68 @@ impl Client {
             )
             .await?;
         let inner = Arc::new(Inner {
-            _connection: connection,
+            connection,
             channel,
             reply_to,
             pending: Mutex::default(),
             declared: Default::default(),
             prefix: settings.queue_prefix.clone(),
             default_timeout: settings.default_timeout(),
+            broken: AtomicBool::new(false),
         });
         tokio::spawn(route_replies(consumer, Arc::downgrade(&inner)));
-        Ok(Self { inner })
+        Ok(inner)
+    }
+}
+
+/// What every channel of a client shares: the settings and the current connection.
+struct Shared {
+    settings: RpcSettings,
+    current: tokio::sync::Mutex<Arc<Inner>>,
+}
+
+impl Shared {
+    /// The live connection, connecting again if the last one broke.
+    async fn inner(&self) -> Result<Arc<Inner>, Status> {
+        let mut current = self.current.lock().await;
+        if !current.alive() {
+            tracing::warn!("rpc broker connection lost; connecting again");
+            *current = Inner::connect(&self.settings)
+                .await
+                .map_err(|e| Status::unavailable(format!("connecting to the broker: {e}")))?;
+        }
+        Ok(current.clone())
+    }
+}
+
+/// RPC over the broker for one process. Cheap channels come from `channel`.
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+}
+
+/// A cloneable handle generated tonic clients call through (see [`crate::Channel`]).
+#[derive(Clone)]
+pub struct ClientChannel {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ClientChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientChannel").finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Connects once now (so a missing broker shows at startup); later calls reconnect as needed.
+    pub async fn connect(settings: &RpcSettings) -> lapin::Result<Self> {
+        let inner = Inner::connect(settings).await?;
+        Ok(Self { shared: Arc::new(Shared { settings: settings.clone(), current: tokio::sync::Mutex::new(inner) }) })
     }
 
     /// A channel for generated tonic clients.
     pub fn channel(&self) -> ClientChannel {
-        ClientChannel { inner: self.inner.clone() }
+        ClientChannel { shared: self.shared.clone() }
     }
 }
 
@@ -118,11 +159,13 @@ async fn route_replies(mut consumer: lapin::Consumer, inner: Weak<Inner>) {
             let _ = tx.send(Reply { headers, body: delivery.data });
         }
     }
-    // Dropping the senders tells every waiting call that no reply will come.
-    if let Some(inner) = inner.upgrade()
-        && let Ok(mut p) = inner.pending.lock()
-    {
-        p.clear();
+    // Dropping the senders tells every waiting call that no reply will come; the next call
+    // connects again.
+    if let Some(inner) = inner.upgrade() {
+        inner.broken.store(true, Ordering::Relaxed);
+        if let Ok(mut p) = inner.pending.lock() {
+            p.clear();
+        }
     }
 }
 
@@ -151,7 +194,8 @@ impl ClientChannel {
     }
 
     async fn try_call(&self, req: http::Request<Body>) -> Result<http::Response<Body>, Status> {
-        let inner = &*self.inner;
+        let inner = self.shared.inner().await?;
+        let inner = &*inner;
         let (parts, body) = req.into_parts();
         let path = parts.uri.path().to_owned();
         let service = path
@@ -168,7 +212,7 @@ impl ClientChannel {
         let body = body.collect().await.map_err(|e| Status::internal(format!("reading request body: {e}")))?.to_bytes();
 
         let queue = queue_name(&inner.prefix, service);
-        self.ensure_declared(&queue).await?;
+        ensure_declared(inner, &queue).await?;
 
         let corr = uuid::Uuid::new_v4().simple().to_string();
         let (tx, rx) = oneshot::channel();
@@ -189,13 +233,17 @@ impl ClientChannel {
             .with_delivery_mode(2)
             // The broker drops a request nobody took before its deadline.
             .with_expiration(timeout_ms.max(1).to_string().into());
-        let confirm = inner
-            .channel
-            .basic_publish("".into(), queue.as_str().into(), BasicPublishOptions::default(), &body, props)
-            .await
-            .map_err(|e| Status::unavailable(format!("publishing to {queue}: {e}")))?
-            .await
-            .map_err(|e| Status::unavailable(format!("publishing to {queue}: {e}")))?;
+        let published = async {
+            inner
+                .channel
+                .basic_publish("".into(), queue.as_str().into(), BasicPublishOptions::default(), &body, props)
+                .await?
+                .await
+        };
+        let confirm = published.await.map_err(|e| {
+            inner.broken.store(true, Ordering::Relaxed);
+            Status::unavailable(format!("publishing to {queue}: {e}"))
+        })?;
         if confirm.is_nack() {
             return Err(Status::unavailable(format!("broker refused the request to {queue}")));
         }
@@ -206,17 +254,18 @@ impl ClientChannel {
             Err(_) => Err(Status::deadline_exceeded(format!("no reply from {service} within {timeout:?}"))),
         }
     }
+}
 
-    async fn ensure_declared(&self, queue: &str) -> Result<(), Status> {
-        let mut declared = self.inner.declared.lock().await;
-        if !declared.contains(queue) {
-            declare_queue(&self.inner.channel, queue)
-                .await
-                .map_err(|e| Status::unavailable(format!("declaring {queue}: {e}")))?;
-            declared.insert(queue.to_owned());
-        }
-        Ok(())
+async fn ensure_declared(inner: &Inner, queue: &str) -> Result<(), Status> {
+    let mut declared = inner.declared.lock().await;
+    if !declared.contains(queue) {
+        declare_queue(&inner.channel, queue).await.map_err(|e| {
+            inner.broken.store(true, Ordering::Relaxed);
+            Status::unavailable(format!("declaring {queue}: {e}"))
+        })?;
+        declared.insert(queue.to_owned());
     }
+    Ok(())
 }
 
 fn response(reply: Reply) -> http::Response<Body> {
