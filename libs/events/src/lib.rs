@@ -245,6 +245,25 @@ pub async fn next<'c>(
     }
 }
 
+/// Waits between retries of work a consumer must finish before it may commit past a record:
+/// 100 ms, doubling to 5 s, and never past shutdown.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    attempt: u32,
+}
+
+impl Backoff {
+    /// Sleeps the next interval; false if shutdown came first.
+    pub async fn wait(&mut self, shutdown: &CancellationToken) -> bool {
+        let ms = (100u64 << self.attempt.min(6)).min(5_000);
+        self.attempt += 1;
+        tokio::select! {
+            _ = shutdown.cancelled() => false,
+            _ = tokio::time::sleep(Duration::from_millis(ms)) => true,
+        }
+    }
+}
+
 /// The request id header of a record, if present and UTF-8.
 pub fn request_id<M: Message>(msg: &M) -> Option<String> {
     let headers = msg.headers()?;

@@ -4,7 +4,6 @@
 //! Direct chats keep both members: the other party keeps the conversation with a deleted user.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use hubbub_events::rdkafka::Message as _;
 use hubbub_events::rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -23,14 +22,12 @@ pub async fn run<S: GroupStore>(groups: Arc<Groups<S>>, consumer: StreamConsumer
         {
             let request_id = hubbub_events::request_id(&record).unwrap_or_default();
             // Retried in place: committing a later record would skip this one for good.
-            let mut wait = Duration::from_millis(100);
+            let mut backoff = hubbub_events::Backoff::default();
             while let Err(e) = groups.forget_user(&request_id, &user_id).await {
                 tracing::error!(error = %e, %user_id, "removing a deleted account from its groups; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(wait) => {}
+                if !backoff.wait(&shutdown).await {
+                    return;
                 }
-                wait = (wait * 2).min(Duration::from_secs(5));
             }
         }
         if let Err(e) = consumer.commit_message(&record, CommitMode::Async) {

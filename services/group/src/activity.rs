@@ -2,8 +2,6 @@
 //! moves each group's last activity to its newest message, so a user's groups list most recent
 //! activity first.
 
-use std::time::Duration;
-
 use hubbub_events::rdkafka::Message as _;
 use hubbub_events::rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use hubbub_proto::events::{MessageEvent, message_event::Event};
@@ -20,14 +18,12 @@ pub async fn run<S: GroupStore>(store: S, consumer: StreamConsumer, shutdown: Ca
             && let Some(m) = posted.message
         {
             // Retried in place: committing a later record would skip this one for good.
-            let mut wait = Duration::from_millis(100);
+            let mut backoff = hubbub_events::Backoff::default();
             while let Err(e) = store.touch_activity(&m.group_id, m.created_at_ms).await {
                 tracing::warn!(error = %e, group_id = %m.group_id, "recording group activity; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(wait) => {}
+                if !backoff.wait(&shutdown).await {
+                    return;
                 }
-                wait = (wait * 2).min(Duration::from_secs(5));
             }
         }
         if let Err(e) = consumer.commit_message(&record, CommitMode::Async) {

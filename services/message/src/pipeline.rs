@@ -9,9 +9,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use hubbub_events::Producer;
 use hubbub_events::rdkafka::Message as _;
 use hubbub_events::rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use hubbub_events::{Backoff, Producer};
 use hubbub_proto::events::{MessageEvent, MessagePosted, MessageRejected, PostMessage, message_event};
 use hubbub_proto::group::GetMembershipRequest;
 use hubbub_proto::group::group_service_client::GroupServiceClient;
@@ -223,24 +223,6 @@ impl<S: MessageStore> Pipeline<S> {
                     self.seqs.remove(&cmd.group_id);
                 }
             }
-        }
-    }
-}
-
-/// Exponential backoff from 100 ms to 5 s.
-#[derive(Default)]
-struct Backoff {
-    attempt: u32,
-}
-
-impl Backoff {
-    /// Sleeps the next interval; false if shutdown came first.
-    async fn wait(&mut self, shutdown: &CancellationToken) -> bool {
-        let ms = (100u64 << self.attempt.min(6)).min(5_000);
-        self.attempt += 1;
-        tokio::select! {
-            _ = shutdown.cancelled() => false,
-            _ = tokio::time::sleep(Duration::from_millis(ms)) => true,
         }
     }
 }
