@@ -49,4 +49,8 @@ HUBBUB_URL="http://127.0.0.1:${HUBBUB_E2E_HTTP_PORT:-18080}" HUBBUB_RUN="$E2E_RU
   HUBBUB_E2E_TOKEN_SECRET="$E2E_SECRET" HUBBUB_E2E_ADMIN="$E2E_ADMIN" \
   SOCKETIO_CLIENT="$(scripts/tools.sh path socket.io-client)" \
   node --test --test-reporter=spec scripts/e2e/
+
+step "load test smoke: seconds of chat over three nodes, every delivery checked"
+HUBBUB_RUN="$E2E_RUN" HUBBUB_HTTP_PORT="${HUBBUB_E2E_HTTP_PORT:-18080}" HUBBUB_LOADTEST_PROFILE=debug \
+  scripts/loadtest.sh smoke
 step "all tests passed"

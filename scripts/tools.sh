@@ -6,7 +6,7 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
-tansu_bin() { echo "$HUBBUB_TOOLS/tansu-$TANSU_VERSION/bin/tansu"; }
+tansu_bin() { echo "$HUBBUB_TOOLS/tansu-$TANSU_VERSION-fetch-wake/bin/tansu"; }
 secantus_bin() { echo "$HUBBUB_TOOLS/secantus-mdb-$SECANTUS_VERSION/bin/secantusd-rs"; }
 s3s_bin() { echo "$HUBBUB_TOOLS/s3s-fs-$S3S_FS_VERSION/bin/s3s-fs"; }
 socketio_dir() { echo "$HUBBUB_TOOLS/socket.io-client-$SOCKETIO_CLIENT_VERSION"; }
@@ -33,17 +33,48 @@ cargo_tool() {
   log "built $(basename "$dir") in $((SECONDS - t0))s"
 }
 
+# crate NAME VERSION SHA256 DIR: unpack a crate from crates.io into DIR, checked against SHA256.
+crate() {
+  local name=$1 version=$2 sum=$3 dir=$4 file
+  file="$HUBBUB_TOOLS/.src/$name-$version.crate"
+  mkdir -p "$HUBBUB_TOOLS/.src"
+  if [[ ! -f $file ]] || ! echo "$sum  $file" | sha256sum -c --quiet - 2>/dev/null; then
+    curl -fsSL -o "$file" "https://static.crates.io/crates/$name/$name-$version.crate"
+  fi
+  echo "$sum  $file" | sha256sum -c --quiet - || die "$name-$version.crate does not match its checksum"
+  tar -xzf "$file" -C "$dir"
+}
+
+# tansu with scripts/patches/tansu-*-fetch-wake.patch: a Fetch waiting for records returns as
+# soon as one is produced (as Kafka does) instead of sleeping out its max wait, so consumers
+# can wait long (no polling, no idle CPU) and still see records within milliseconds.
+install_tansu() {
+  local dir bin src
+  bin=$(tansu_bin)
+  dir=$(dirname "$(dirname "$bin")")
+  [[ -x $bin ]] && return 0
+  src="$HUBBUB_TOOLS/.src/tansu-$TANSU_VERSION-fetch-wake"
+  rm -rf "$src" && mkdir -p "$src"
+  crate tansu "$TANSU_VERSION" 4fdd85473ec265140488cf8d55e82b844f5c051c8916fabdd4a71156ac053f6d "$src"
+  crate tansu-storage "$TANSU_VERSION" 720d2ed8e6010c70f7f06e5af5a7274ebbf6e42fdcd9e46de542b10dc4d2f35d "$src"
+  (cd "$src/tansu-storage-$TANSU_VERSION" && patch -s -p1 --forward <"$HUBBUB_ROOT/scripts/patches/tansu-$TANSU_VERSION-fetch-wake.patch")
+  printf '\n[patch.crates-io]\ntansu-storage = { path = "../tansu-storage-%s" }\n' "$TANSU_VERSION" >>"$src/tansu-$TANSU_VERSION/Cargo.toml"
+  # A path package has no source or checksum in a lock file: say so, keeping every other pin.
+  awk '/^\[\[package\]\]$/{tp=0} /^name = "tansu-storage"$/{tp=1} tp && /^(source|checksum) = /{next} {print}' \
+    "$src/tansu-$TANSU_VERSION/Cargo.lock" >"$src/Cargo.lock" && mv "$src/Cargo.lock" "$src/tansu-$TANSU_VERSION/Cargo.lock"
+  # A debug build of tansu costs a third of a release build and is fast enough for tests and
+  # a local stack; HUBBUB_TANSU_RELEASE=1 builds the release one.
+  local profile=(--debug)
+  [[ ${HUBBUB_TANSU_RELEASE:-0} == 1 ]] && profile=()
+  cargo_tool "$dir" tansu --path "$src/tansu-$TANSU_VERSION" --locked --features dynostore,libsql "${profile[@]}"
+}
+
 install_all() {
-  command -v apt-get >/dev/null && apt_install cmake nginx
+  command -v apt-get >/dev/null && apt_install cmake nginx curl fonts-dejavu-core
   mkdir -p "$HUBBUB_TOOLS"
   cargo_tool "$(dirname "$(dirname "$(s3s_bin)")")" s3s-fs \
     s3s-fs --version "$S3S_FS_VERSION" --locked --features binary
-  # A debug build of tansu costs a third of a release build and is fast enough for tests and
-  # a local stack; HUBBUB_TANSU_RELEASE=1 builds the release one.
-  local tansu_profile=(--debug)
-  [[ ${HUBBUB_TANSU_RELEASE:-0} == 1 ]] && tansu_profile=()
-  cargo_tool "$(dirname "$(dirname "$(tansu_bin)")")" tansu \
-    tansu --version "$TANSU_VERSION" --locked --features dynostore,libsql "${tansu_profile[@]}"
+  install_tansu
   # secantus-mdb is a beta that declares a newer compiler than ours; the pin is known to build.
   cargo_tool "$(dirname "$(dirname "$(secantus_bin)")")" secantusd-rs \
     secantus-mdb --version "$SECANTUS_VERSION" --ignore-rust-version

@@ -1,6 +1,6 @@
 //! Kafka producer, consumers and topic creation with hubbub's defaults: acks=all and an
-//! idempotent producer, a low `fetch.wait.max.ms` (brokers such as tansu otherwise add hundreds
-//! of milliseconds), topics created at startup, and the request id carried in a header.
+//! idempotent producer, consumers that wait at the broker for records (no polling), topics
+//! created at startup, and the request id carried in a header.
 
 use std::time::Duration;
 
@@ -40,7 +40,10 @@ pub struct KafkaSettings {
     pub topic_prefix: String,
     /// Partitions of topics we create (a group's messages always go to one partition).
     pub partitions: i32,
-    /// `fetch.wait.max.ms` for consumers.
+    /// `fetch.wait.max.ms` for consumers: how long the broker may hold a fetch that found
+    /// nothing. Kafka (and the tansu build scripts/tools.sh patches) answers a held fetch the
+    /// moment a record arrives, so a long wait costs no latency and saves idle polling; with an
+    /// unpatched tansu set it to ~10, or every hop waits it out.
     pub fetch_wait_max_ms: u32,
     /// `linger.ms` for producers.
     pub linger_ms: u32,
@@ -54,7 +57,7 @@ impl Default for KafkaSettings {
             brokers: "127.0.0.1:9092".into(),
             topic_prefix: "hubbub.".into(),
             partitions: 8,
-            fetch_wait_max_ms: 10,
+            fetch_wait_max_ms: 500,
             linger_ms: 1,
             message_timeout_ms: 10_000,
         }
@@ -98,6 +101,8 @@ impl KafkaSettings {
     fn base(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers);
+        // Small requests (one post, one fetch) must not wait for Nagle's algorithm.
+        c.set("socket.nagle.disable", "true");
         c
     }
 
@@ -148,21 +153,23 @@ impl KafkaSettings {
         Ok(consumer)
     }
 
-    /// A consumer reading every partition of `topic` from its end, with no consumer group: how
-    /// each chat node sees all events without rebalances.
-    pub fn tail_consumer(&self, topic: &str) -> Result<StreamConsumer> {
+    /// A consumer reading every partition of `topics` from their ends, with no consumer group:
+    /// how each chat node sees all events without rebalances, with one fetch loop.
+    pub fn tail_consumer(&self, topics: &[&str]) -> Result<StreamConsumer> {
         let consumer: StreamConsumer = self
             .base()
             .set("group.id", "hubbub-tail-unused")
             .set("enable.auto.commit", "false")
             .set("fetch.wait.max.ms", self.fetch_wait_max_ms.to_string())
             .create()?;
-        let full = self.topic(topic);
-        let metadata = consumer.fetch_metadata(Some(&full), Duration::from_secs(10))?;
         let mut list = TopicPartitionList::new();
-        for t in metadata.topics() {
-            for p in t.partitions() {
-                list.add_partition_offset(t.name(), p.id(), rdkafka::Offset::End)?;
+        for topic in topics {
+            let full = self.topic(topic);
+            let metadata = consumer.fetch_metadata(Some(&full), Duration::from_secs(10))?;
+            for t in metadata.topics() {
+                for p in t.partitions() {
+                    list.add_partition_offset(t.name(), p.id(), rdkafka::Offset::End)?;
+                }
             }
         }
         consumer.assign(&list)?;
@@ -193,6 +200,47 @@ impl Producer {
             record = record.headers(OwnedHeaders::new().insert(Header { key: REQUEST_ID_HEADER, value: Some(id) }));
         }
         self.inner.send(record, Duration::from_secs(30)).await.map(|_| ()).map_err(|(e, _)| Error::Kafka(e))
+    }
+
+    /// Sends records to `topic` as `(key, payload, request id)`: all are queued at once, in this
+    /// order (the idempotent producer keeps a key's order through retries), then waited for
+    /// together. One result per record.
+    pub async fn send_all(&self, topic: &str, records: &[(&str, &[u8], Option<&str>)]) -> Vec<Result<()>> {
+        let mut waits = Vec::with_capacity(records.len());
+        for &(key, payload, request_id) in records {
+            let mut record = FutureRecord::to(topic).key(key).payload(payload);
+            if let Some(id) = request_id {
+                record = record.headers(OwnedHeaders::new().insert(Header { key: REQUEST_ID_HEADER, value: Some(id) }));
+            }
+            loop {
+                match self.inner.send_result(record) {
+                    Ok(delivery) => {
+                        waits.push(Ok(delivery));
+                        break;
+                    }
+                    Err((rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                        record = r;
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    Err((e, _)) => {
+                        waits.push(Err(e));
+                        break;
+                    }
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(waits.len());
+        for w in waits {
+            out.push(match w {
+                Ok(delivery) => match delivery.await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err((e, _))) => Err(Error::Kafka(e)),
+                    Err(_) => Err(Error::Kafka(rdkafka::error::KafkaError::Canceled)),
+                },
+                Err(e) => Err(Error::Kafka(e)),
+            });
+        }
+        out
     }
 
     /// Sends a record that reports a change already made, retrying a few times: when it still

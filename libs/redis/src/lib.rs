@@ -139,6 +139,28 @@ impl Redis {
         Ok(())
     }
 
+    /// Renews many sockets' leases (`(user, socket)` pairs) in one pipelined round trip.
+    pub async fn sockets_alive(&self, sockets: &[(&str, &str)], now_ms: i64, ttl: Duration) -> Result<()> {
+        if sockets.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.conn.clone();
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let until = now_ms.saturating_add(ttl_ms);
+        let mut pipe = redis::pipe();
+        for (user_id, socket) in sockets {
+            let k = self.key(&["presence", user_id]);
+            pipe.zadd(&k, *socket, until)
+                .ignore()
+                .zrembyscore(&k, "-inf", now_ms)
+                .ignore()
+                .pexpire(&k, ttl_ms)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut c).await?;
+        Ok(())
+    }
+
     /// Removes a socket; returns whether the user still has a live socket.
     pub async fn socket_gone(&self, user_id: &str, socket: &str, now_ms: i64) -> Result<bool> {
         let mut c = self.conn.clone();

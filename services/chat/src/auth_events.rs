@@ -1,22 +1,17 @@
 //! Auth events in, closed sockets out: a revoked session's sockets, a deleted account's
 //! sockets, or every socket of a user an administrator disconnects, on this node.
 
-use hubbub_events::rdkafka::Message as _;
-use hubbub_events::rdkafka::consumer::StreamConsumer;
 use hubbub_proto::events::{AuthEvent, auth_event::Event};
 use prost::Message as _;
 use socketioxide::SocketIo;
-use tokio_util::sync::CancellationToken;
 
 use crate::session::{Session, user_room};
 
-/// Runs until `shutdown`.
-pub async fn run(io: SocketIo, consumer: StreamConsumer, shutdown: CancellationToken) {
-    while let Some(record) = hubbub_events::next(&consumer, &shutdown, "auth events").await {
-        match AuthEvent::decode(record.payload().unwrap_or_default()) {
-            Ok(event) => apply(&io, event),
-            Err(e) => tracing::warn!(error = %e, "skipping an undecodable auth event"),
-        }
+/// Applies one record of `auth.events`.
+pub fn handle(io: &SocketIo, payload: &[u8]) {
+    match AuthEvent::decode(payload) {
+        Ok(event) => apply(io, event),
+        Err(e) => tracing::warn!(error = %e, "skipping an undecodable auth event"),
     }
 }
 

@@ -1,31 +1,28 @@
 //! Durable message events in, Socket.IO emits out: settles this node's waiting
 //! acknowledgements and emits `chat.message.incoming` to the group's room on this node.
 
-use hubbub_events::rdkafka::Message as _;
-use hubbub_events::rdkafka::consumer::StreamConsumer;
 use hubbub_proto::events::{MessageEvent, message_event::Event};
 use prost::Message as _;
 use socketioxide::SocketIo;
-use tokio_util::sync::CancellationToken;
 
 use crate::session::{group_room, socket_room};
 use crate::state::{Chat, Outcome, post_key};
 
-/// Runs until `shutdown`.
-pub async fn run(io: SocketIo, chat: Chat, consumer: StreamConsumer, shutdown: CancellationToken) {
-    while let Some(record) = hubbub_events::next(&consumer, &shutdown, "message events").await {
-        let event = match MessageEvent::decode(record.payload().unwrap_or_default()) {
+/// Applies one record of `message.events`.
+pub async fn handle(io: &SocketIo, chat: &Chat, payload: &[u8]) {
+    {
+        let event = match MessageEvent::decode(payload) {
             Ok(MessageEvent { event: Some(e) }) => e,
-            Ok(MessageEvent { event: None }) => continue,
+            Ok(MessageEvent { event: None }) => return,
             Err(e) => {
                 tracing::warn!(error = %e, "skipping an undecodable message event");
-                continue;
+                return;
             }
         };
         match event {
             Event::Posted(posted) => {
                 let Some(message) = posted.message else {
-                    continue;
+                    return;
                 };
                 if posted.origin_node == chat.settings.node_id {
                     let key =

@@ -2,23 +2,18 @@
 //! group's room on this node, a removed member's sockets are told and then leave it, so they
 //! receive nothing more from the group; every node does the same for its own sockets.
 
-use hubbub_events::rdkafka::Message as _;
-use hubbub_events::rdkafka::consumer::StreamConsumer;
 use hubbub_proto::events::{GroupEvent, group_event::Event};
 use prost::Message as _;
 use serde_json::json;
 use socketioxide::SocketIo;
-use tokio_util::sync::CancellationToken;
 
 use crate::session::{group_room, user_room};
 
-/// Runs until `shutdown`.
-pub async fn run(io: SocketIo, consumer: StreamConsumer, shutdown: CancellationToken) {
-    while let Some(record) = hubbub_events::next(&consumer, &shutdown, "group events").await {
-        match GroupEvent::decode(record.payload().unwrap_or_default()) {
-            Ok(event) => apply(&io, event).await,
-            Err(e) => tracing::warn!(error = %e, "skipping an undecodable group event"),
-        }
+/// Applies one record of `group.events`.
+pub async fn handle(io: &SocketIo, payload: &[u8]) {
+    match GroupEvent::decode(payload) {
+        Ok(event) => apply(io, event).await,
+        Err(e) => tracing::warn!(error = %e, "skipping an undecodable group event"),
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod auth_events;
 pub mod config;
+mod consume;
 mod events;
 mod fanout;
 mod groups;

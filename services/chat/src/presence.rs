@@ -49,11 +49,15 @@ pub async fn run(io: SocketIo, chat: Chat, shutdown: CancellationToken) {
     loop {
         let sockets = io.sockets();
         let now = hubbub_api::now_ms();
-        for s in sockets.iter().filter(|s| s.connected()) {
-            if let Some(User(user)) = s.extensions.get::<User>()
-                && let Err(e) =
-                    chat.redis.socket_alive(&user, &member(&chat, &s.id.to_string()), now, lease(&chat)).await
-            {
+        let leases: Vec<(std::sync::Arc<str>, String)> = sockets
+            .iter()
+            .filter(|s| s.connected())
+            .filter_map(|s| s.extensions.get::<User>().map(|User(u)| (u, member(&chat, &s.id.to_string()))))
+            .collect();
+        // Pipelined, a thousand leases per round trip, instead of one round trip per socket.
+        for chunk in leases.chunks(1000) {
+            let pairs: Vec<(&str, &str)> = chunk.iter().map(|(u, m)| (&**u, m.as_str())).collect();
+            if let Err(e) = chat.redis.sockets_alive(&pairs, now, lease(&chat)).await {
                 tracing::warn!(error = %e, "renewing presence");
                 break;
             }

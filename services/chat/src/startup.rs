@@ -36,9 +36,13 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
         .await
         .context("creating kafka topics")?;
     // Start reading events before taking connections, so nothing durable is missed.
-    let consumer = deps.kafka.tail_consumer(MESSAGE_EVENTS).context("kafka event consumer")?;
-    let group_consumer = deps.kafka.tail_consumer(GROUP_EVENTS).context("kafka group event consumer")?;
-    let auth_consumer = deps.kafka.tail_consumer(AUTH_EVENTS).context("kafka auth event consumer")?;
+    let consumer =
+        deps.kafka.tail_consumer(&[MESSAGE_EVENTS, GROUP_EVENTS, AUTH_EVENTS]).context("kafka event consumer")?;
+    let topics = crate::consume::Topics {
+        messages: deps.kafka.topic(MESSAGE_EVENTS),
+        groups: deps.kafka.topic(GROUP_EVENTS),
+        auth: deps.kafka.topic(AUTH_EVENTS),
+    };
     let producer = deps.kafka.producer().context("kafka producer")?;
     let connector = Connector::new(deps.rpc.clone());
     let groups = GroupServiceClient::new(connector.channel(&deps.rpc.group).await.context("group service channel")?);
@@ -56,10 +60,8 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
     let (layer, io) =
         SocketIo::builder().max_payload(deps.chat.max_payload_bytes).with_state(chat.clone()).build_layer();
     io.ns("/", crate::session::on_connect.with(crate::session::authenticate));
-    let group_events = tokio::spawn(crate::groups::run(io.clone(), group_consumer, shutdown.clone()));
-    let auth_events = tokio::spawn(crate::auth_events::run(io.clone(), auth_consumer, shutdown.clone()));
     let presence = tokio::spawn(crate::presence::run(io.clone(), chat.clone(), shutdown.clone()));
-    let fanout = tokio::spawn(crate::fanout::run(io.clone(), chat, consumer, shutdown.clone()));
+    let events = tokio::spawn(crate::consume::run(io.clone(), chat, consumer, topics, shutdown.clone()));
     // Open websockets would hold a graceful HTTP shutdown forever: close the sockets first.
     let closer = {
         let (io, shutdown) = (io.clone(), shutdown.clone());
@@ -75,11 +77,9 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
     tracing::info!(addr = %listener.local_addr()?, node = %deps.chat.node_id, "chat node serving");
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
     shutdown.cancel();
-    fanout.await.context("fan-out task")?;
+    events.await.context("event task")?;
     closer.await.context("socket closer task")?;
     presence.await.context("presence task")?;
-    group_events.await.context("group event task")?;
-    auth_events.await.context("auth event task")?;
     producer.flush(std::time::Duration::from_secs(5));
     served.context("chat node")
 }

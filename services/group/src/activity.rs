@@ -1,33 +1,63 @@
 //! Group activity: the group service follows `message.events` (its own consumer group) and
 //! moves each group's last activity to its newest message, so a user's groups list most recent
-//! activity first.
+//! activity first. Records waiting together are folded: one write per group per batch, however
+//! many messages the group got, then one commit.
 
-use hubbub_events::rdkafka::Message as _;
+use std::collections::HashMap;
+
+use futures_util::FutureExt as _;
 use hubbub_events::rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use hubbub_events::rdkafka::{Message as _, Offset, TopicPartitionList};
 use hubbub_proto::events::{MessageEvent, message_event::Event};
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::store::GroupStore;
 
+/// Most records folded into one batch.
+const BATCH_MAX: usize = 1000;
+
 /// Runs until `shutdown`.
 pub async fn run<S: GroupStore>(store: S, consumer: StreamConsumer, shutdown: CancellationToken) {
-    while let Some(record) = hubbub_events::next(&consumer, &shutdown, "message events").await {
-        if let Ok(MessageEvent { event: Some(Event::Posted(posted)) }) =
-            MessageEvent::decode(record.payload().unwrap_or_default())
-            && let Some(m) = posted.message
-        {
-            // Retried in place: committing a later record would skip this one for good.
+    while let Some(first) = hubbub_events::next(&consumer, &shutdown, "message events").await {
+        let mut latest: HashMap<String, i64> = HashMap::new();
+        let mut offsets: HashMap<(String, i32), i64> = HashMap::new();
+        let mut fold = |record: &hubbub_events::rdkafka::message::BorrowedMessage<'_>| {
+            if let Ok(MessageEvent { event: Some(Event::Posted(posted)) }) =
+                MessageEvent::decode(record.payload().unwrap_or_default())
+                && let Some(m) = posted.message
+            {
+                let at = latest.entry(m.group_id).or_insert(m.created_at_ms);
+                *at = (*at).max(m.created_at_ms);
+            }
+            let o = offsets.entry((record.topic().to_owned(), record.partition())).or_insert(record.offset());
+            *o = (*o).max(record.offset());
+        };
+        fold(&first);
+        drop(first);
+        // Whatever else is already here joins the batch; nothing waits for more.
+        for _ in 1..BATCH_MAX {
+            match consumer.recv().now_or_never() {
+                Some(Ok(record)) => fold(&record),
+                _ => break,
+            }
+        }
+        for (group_id, at) in latest {
+            // Retried in place: committing past these records would skip them for good.
             let mut backoff = hubbub_events::Backoff::default();
-            while let Err(e) = store.touch_activity(&m.group_id, m.created_at_ms).await {
-                tracing::warn!(error = %e, group_id = %m.group_id, "recording group activity; retrying");
+            while let Err(e) = store.touch_activity(&group_id, at).await {
+                tracing::warn!(error = %e, %group_id, "recording group activity; retrying");
                 if !backoff.wait(&shutdown).await {
                     return;
                 }
             }
         }
-        if let Err(e) = consumer.commit_message(&record, CommitMode::Async) {
-            tracing::warn!(error = %e, "committing a message event offset");
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), offset) in offsets {
+            let _ = tpl.add_partition_offset(&topic, partition, Offset::Offset(offset + 1));
+        }
+        if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+            tracing::warn!(error = %e, "committing message event offsets");
         }
     }
 }

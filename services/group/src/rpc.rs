@@ -3,7 +3,8 @@
 
 use hubbub_events::Producer;
 use hubbub_proto::events::{
-    GroupCreated, GroupDeleted, GroupEvent, GroupUpdated, MemberAdded, MemberRemoved, RoleChanged, group_event,
+    GroupCreated, GroupDeleted, GroupEvent, GroupUpdated, MemberAdded, MemberRemoved, MembershipChanged,
+    MessageCommand, RoleChanged, group_event, message_command,
 };
 use hubbub_proto::group::group_service_server::GroupService;
 use hubbub_proto::group::{
@@ -31,6 +32,8 @@ pub struct Groups<S> {
     pub(crate) producer: Producer,
     /// Full name of the group events topic.
     pub(crate) events_topic: String,
+    /// Full name of the message commands topic, where membership fences go.
+    pub(crate) commands_topic: String,
 }
 
 /// How much a role may do: owner 3, admin 2, member 1.
@@ -154,6 +157,33 @@ impl<S: GroupStore> Groups<S> {
     /// Publishes a change after it is stored (a failure is logged by the producer; the change
     /// stands and chat nodes learn it when their sockets reconnect).
     async fn publish(&self, ctx: &Ctx, group_id: &str, event: group_event::Event) {
+        // The fence first: the message service must see a removal before the removed member's
+        // socket could see the event and anything sent after it.
+        let fence = match &event {
+            group_event::Event::MemberAdded(a) => a.member.as_ref().map(|m| MembershipChanged {
+                group_id: group_id.to_owned(),
+                added: vec![m.user_id.clone()],
+                ..Default::default()
+            }),
+            group_event::Event::MemberRemoved(r) => Some(MembershipChanged {
+                group_id: group_id.to_owned(),
+                removed: vec![r.user_id.clone()],
+                ..Default::default()
+            }),
+            group_event::Event::Deleted(_) => {
+                Some(MembershipChanged { group_id: group_id.to_owned(), group_deleted: true, ..Default::default() })
+            }
+            group_event::Event::Created(_) | group_event::Event::Updated(_) | group_event::Event::RoleChanged(_) => {
+                None
+            }
+        };
+        if let Some(fence) = fence {
+            let command = MessageCommand { command: Some(message_command::Command::Membership(fence)) };
+            let _ = self
+                .producer
+                .publish(&self.commands_topic, group_id, &command.encode_to_vec(), Some(&ctx.request_id))
+                .await;
+        }
         let payload = GroupEvent {
             group_id: group_id.to_owned(),
             actor_id: ctx.caller.clone().unwrap_or_default(),

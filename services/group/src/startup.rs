@@ -1,7 +1,7 @@
 //! Building the group service from settings and running it until shutdown.
 
 use anyhow::Context as _;
-use hubbub_events::{AUTH_EVENTS, GROUP_EVENTS, KafkaSettings, MESSAGE_EVENTS, Start};
+use hubbub_events::{AUTH_EVENTS, GROUP_EVENTS, KafkaSettings, MESSAGE_COMMANDS, MESSAGE_EVENTS, Start};
 use hubbub_mongo::MongoSettings;
 use hubbub_proto::group::group_service_server::GroupServiceServer;
 use hubbub_proto::user::user_service_client::UserServiceClient;
@@ -29,7 +29,10 @@ pub struct Deps<'a> {
 pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let db = deps.mongo.database("group").await.context("mongodb")?;
     let store = MongoStore::new(db.client().clone(), &db).await.context("preparing group collections")?;
-    deps.kafka.ensure_topics(&[GROUP_EVENTS, AUTH_EVENTS, MESSAGE_EVENTS]).await.context("creating kafka topics")?;
+    deps.kafka
+        .ensure_topics(&[GROUP_EVENTS, AUTH_EVENTS, MESSAGE_EVENTS, MESSAGE_COMMANDS])
+        .await
+        .context("creating kafka topics")?;
     let accounts = deps.kafka.group_consumer("group", &[AUTH_EVENTS], Start::Earliest).context("kafka consumer")?;
     let messages =
         deps.kafka.group_consumer("group-activity", &[MESSAGE_EVENTS], Start::Earliest).context("kafka consumer")?;
@@ -43,6 +46,7 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
         users,
         producer: producer.clone(),
         events_topic: deps.kafka.topic(GROUP_EVENTS),
+        commands_topic: deps.kafka.topic(MESSAGE_COMMANDS),
     });
     let accounts = tokio::spawn(crate::accounts::run(groups.clone(), accounts, shutdown.clone()));
     tracing::info!(addr = %listener.local_addr()?, "group service serving");

@@ -51,7 +51,7 @@ impl Suite {
         let kafka = KafkaSettings { topic_prefix: format!("{ns}."), partitions: 2, ..KafkaSettings::default() };
         let settings = GroupSettings { invite_ttl_secs: 1, ..GroupSettings::default() };
         kafka.ensure_topics(&[GROUP_EVENTS]).await.unwrap();
-        let events = kafka.tail_consumer(GROUP_EVENTS).unwrap();
+        let events = kafka.tail_consumer(&[GROUP_EVENTS]).unwrap();
         let shutdown = CancellationToken::new();
         let mut tasks = Vec::new();
         {

@@ -1,175 +1,295 @@
-//! The write path: post commands in, durable messages out.
+//! The write path: commands in, durable messages out.
 //!
-//! One consumer handles its partitions in order, and every group lives in one partition, so it
-//! is the single writer of each of its groups: it assigns `seq` = last + 1 from a cache it
-//! reloads from the store on a miss or a conflict. A command's offset is committed only after
-//! its message is stored and its event published, so a crash re-delivers it; the unique index
-//! on (group, sender, client id) turns that re-delivery into a duplicate, never a second message.
+//! Every group lives in one partition, and each partition is worked by one task of its own, so
+//! that task is the single writer of its groups and a slow group holds up only its partition.
+//! A task takes every command that is waiting (up to `batch_max`) and handles them as one
+//! batch, in order: membership from a cache that the group service's fences keep current (a
+//! fence travels in the group's partition, so a change is seen before any post sent after it),
+//! seqs from a cache, one ordered `insert_many`, then every event produced at once (Kafka keeps
+//! their order per key), one write to mark them published, and one offset commit.
+//!
+//! A crash anywhere re-delivers the uncommitted commands; the unique index on (group, sender,
+//! client id) turns a re-delivered post into its first copy, announced again only if it never
+//! was. A sender who is no longer a member but repeats an acknowledged post gets the first
+//! copy back, not a refusal.
 
-use std::collections::HashMap;
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use hubbub_events::rdkafka::Message as _;
 use hubbub_events::rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use hubbub_events::rdkafka::message::OwnedMessage;
+use hubbub_events::rdkafka::{Message as _, Offset, TopicPartitionList};
 use hubbub_events::{Backoff, Producer};
-use hubbub_proto::events::{MessageEvent, MessagePosted, MessageRejected, PostMessage, message_event};
+use hubbub_proto::events::{
+    MembershipChanged, MessageCommand, MessageEvent, MessagePosted, MessageRejected, PostMessage, message_command,
+    message_event,
+};
 use hubbub_proto::group::GetMembershipRequest;
 use hubbub_proto::group::group_service_client::GroupServiceClient;
 use hubbub_proto::message::Message;
 use hubbub_rpc::{Channel, Ctx};
 use mongodb::bson::oid::ObjectId;
 use prost::Message as _;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{Inserted, MessageStore};
-use crate::{MessageSettings, Result};
+use crate::MessageSettings;
+use crate::store::MessageStore;
 
-/// The pipeline's state: the store, the producer and the seq cache.
+/// Longest client message id we accept.
+const CLIENT_MSG_ID_MAX: usize = 128;
+
+/// What every partition task shares.
 pub struct Pipeline<S> {
     pub(crate) settings: MessageSettings,
     pub(crate) store: S,
     pub(crate) producer: Producer,
     /// Full name of the events topic.
     pub(crate) events_topic: String,
-    /// Membership is checked here, at write time, against the group service's store: a chat
-    /// node's view may lag a removal by milliseconds, this check does not.
+    /// Membership on a cache miss, at write time, from the group service's store.
     pub(crate) groups: GroupServiceClient<Channel>,
-    seqs: HashMap<String, u64>,
 }
 
-/// Longest client message id we accept.
-const CLIENT_MSG_ID_MAX: usize = 128;
-
 impl<S: MessageStore> Pipeline<S> {
-    /// A pipeline with an empty seq cache.
-    pub fn new(
-        settings: MessageSettings,
-        store: S,
-        producer: Producer,
-        events_topic: String,
-        groups: GroupServiceClient<Channel>,
-    ) -> Self {
-        Self { settings, store, producer, events_topic, groups, seqs: HashMap::new() }
-    }
-
-    /// Consumes commands until `shutdown`.
-    pub async fn run(mut self, consumer: StreamConsumer, shutdown: CancellationToken) {
-        while let Some(record) = hubbub_events::next(&consumer, &shutdown, "post commands").await {
-            let request_id = hubbub_events::request_id(&record);
-            match PostMessage::decode(record.payload().unwrap_or_default()) {
-                Ok(cmd) => {
-                    let span = tracing::info_span!("post", request_id = request_id.as_deref().unwrap_or(""), group_id = %cmd.group_id);
-                    let done =
-                        tracing::Instrument::instrument(self.handle(cmd, request_id.as_deref(), &shutdown), span).await;
-                    if !done {
-                        break; // shutting down mid-command: leave it uncommitted for the next owner
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "skipping an undecodable post command"),
-            }
-            if let Err(e) = consumer.commit_message(&record, CommitMode::Async) {
-                tracing::warn!(error = %e, "committing a post command offset");
-            }
-        }
-        self.producer.flush(Duration::from_secs(5));
-    }
-
-    /// Stores and publishes one command, retrying transient failures until done. Returns false
-    /// when shutdown interrupted it.
-    async fn handle(&mut self, cmd: PostMessage, request_id: Option<&str>, shutdown: &CancellationToken) -> bool {
-        // The id of a message this event announces for the first time.
-        let mut announced = None;
-        let checked = match self.validate(&cmd) {
-            Ok(()) => match self.is_member(&cmd, request_id, shutdown).await {
-                Some(true) => Ok(()),
-                Some(false) => Err(("NOT_A_MEMBER", "not a member of this group".to_owned())),
-                None => return false,
-            },
-            Err(e) => Err(e),
-        };
-        let event = match checked {
-            Err((code, message)) => message_event::Event::Rejected(MessageRejected {
-                group_id: cmd.group_id.clone(),
-                sender_id: cmd.sender_id.clone(),
-                client_msg_id: cmd.client_msg_id.clone(),
-                code: code.into(),
-                message,
-                origin_node: cmd.origin_node.clone(),
-            }),
-            Ok(()) => {
-                let mut backoff = Backoff::default();
-                let stored = loop {
-                    match self.store_message(&cmd).await {
-                        Ok(stored) => break stored,
-                        Err(e) => {
-                            tracing::error!(error = %e, "storing a message; retrying");
-                            if !backoff.wait(shutdown).await {
-                                return false;
-                            }
-                        }
-                    }
-                };
-                let (message, duplicate) = stored;
-                if !duplicate {
-                    announced = Some(message.id.clone());
-                }
-                message_event::Event::Posted(MessagePosted {
-                    message: Some(message),
-                    duplicate,
-                    origin_node: cmd.origin_node.clone(),
-                    origin_socket: cmd.origin_socket.clone(),
+    /// Reads commands and hands each partition's to its task until `shutdown`.
+    pub async fn run(self, consumer: StreamConsumer, shutdown: CancellationToken) {
+        let consumer = Arc::new(consumer);
+        let shared = Arc::new(self);
+        let mut workers: HashMap<(String, i32), (mpsc::Sender<OwnedMessage>, tokio::task::JoinHandle<()>)> =
+            HashMap::new();
+        while let Some(record) = hubbub_events::next(&consumer, &shutdown, "message commands").await {
+            let key = (record.topic().to_owned(), record.partition());
+            let record = record.detach();
+            let tx = &workers
+                .entry(key.clone())
+                .or_insert_with(|| {
+                    let (tx, rx) = mpsc::channel(shared.settings.batch_max.max(1) * 4);
+                    let worker = Worker::new(shared.clone(), consumer.clone(), key.0.clone(), key.1);
+                    (tx, tokio::spawn(worker.run(rx, shutdown.clone())))
                 })
+                .0;
+            // A full queue holds the reader: back pressure instead of unbounded memory.
+            if tx.send(record).await.is_err() {
+                break; // the task stopped: shutting down
             }
-        };
-        let payload = MessageEvent { event: Some(event) }.encode_to_vec();
-        let mut backoff = Backoff::default();
+        }
+        shutdown.cancel();
+        for (_, (tx, task)) in workers {
+            drop(tx);
+            let _ = task.await;
+        }
+        shared.producer.flush(Duration::from_secs(5));
+    }
+}
+
+/// One group's members as the pipeline knows them.
+struct Members {
+    loaded: Instant,
+    users: HashMap<String, bool>,
+}
+
+/// How one post in a batch ends.
+enum Outcome {
+    /// Stored now (or stored before and never announced): announce it.
+    New(Message),
+    /// Stored and announced before: acknowledge again, no fan-out.
+    Repeat(Message),
+    /// Refused with an API code.
+    Rejected(&'static str, String),
+}
+
+/// One partition's single writer.
+struct Worker<S> {
+    shared: Arc<Pipeline<S>>,
+    consumer: Arc<StreamConsumer>,
+    topic: String,
+    partition: i32,
+    seqs: HashMap<String, u64>,
+    members: HashMap<String, Members>,
+    /// The offset of the last command handled; a record that does not follow it means another
+    /// writer may have had the partition in between, so the caches are dropped.
+    last_offset: Option<i64>,
+}
+
+impl<S: MessageStore> Worker<S> {
+    fn new(shared: Arc<Pipeline<S>>, consumer: Arc<StreamConsumer>, topic: String, partition: i32) -> Self {
+        Self { shared, consumer, topic, partition, seqs: HashMap::new(), members: HashMap::new(), last_offset: None }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<OwnedMessage>, shutdown: CancellationToken) {
+        let max = self.shared.settings.batch_max.max(1);
+        let mut batch = Vec::with_capacity(max);
         loop {
-            match self.producer.send(&self.events_topic, &cmd.group_id, &payload, request_id).await {
-                Ok(()) => {
-                    if let Some(id) = announced
-                        && let Err(e) = self.store.mark_published(&id).await
-                    {
-                        // Only a redelivery of this command could notice: it would announce
-                        // the message once more, which clients ignore by id.
-                        tracing::warn!(error = %e, message_id = %id, "recording a message as published");
-                    }
-                    return true;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "publishing a message event; retrying");
-                    if !backoff.wait(shutdown).await {
-                        return false;
-                    }
-                }
+            batch.clear();
+            tokio::select! {
+                n = rx.recv_many(&mut batch, max) => if n == 0 { return },
+                _ = shutdown.cancelled() => return,
+            }
+            if !self.handle(&batch, &shutdown).await {
+                return; // shutting down mid-batch: left uncommitted for the next owner
+            }
+            let Some(last) = batch.last() else { continue };
+            let mut tpl = TopicPartitionList::new();
+            if tpl.add_partition_offset(&self.topic, self.partition, Offset::Offset(last.offset() + 1)).is_ok()
+                && let Err(e) = self.consumer.commit(&tpl, CommitMode::Async)
+            {
+                tracing::warn!(error = %e, "committing command offsets");
             }
         }
     }
 
-    /// Whether the sender belongs to the group now; retried while the group service is
-    /// unreachable. `None` when shutdown interrupted it.
-    async fn is_member(
-        &self,
-        cmd: &PostMessage,
-        request_id: Option<&str>,
-        shutdown: &CancellationToken,
-    ) -> Option<bool> {
-        let mut backoff = Backoff::default();
-        loop {
-            let ctx = Ctx::new(request_id.unwrap_or_default());
-            let req = GetMembershipRequest { group_id: cmd.group_id.clone(), user_id: cmd.sender_id.clone() };
-            match self.groups.clone().get_membership(ctx.request(req)).await {
-                Ok(m) => return Some(m.into_inner().member),
+    /// Handles a batch to the end (stored and announced); false when shutdown interrupted it.
+    async fn handle(&mut self, batch: &[OwnedMessage], shutdown: &CancellationToken) -> bool {
+        if let Some(first) = batch.first()
+            && self.last_offset.is_some_and(|last| first.offset() != last + 1)
+        {
+            self.seqs.clear();
+            self.members.clear();
+        }
+        self.last_offset = batch.last().map(OwnedMessage::offset);
+        let ttl = Duration::from_secs(self.shared.settings.membership_cache_secs);
+        self.members.retain(|_, m| m.loaded.elapsed() < ttl);
+        if self.members.len() > self.shared.settings.membership_cache_groups {
+            self.members.clear();
+        }
+
+        let commands: Vec<(Option<String>, MessageCommand)> = batch
+            .iter()
+            .filter_map(|r| match MessageCommand::decode(r.payload().unwrap_or_default()) {
+                Ok(c) => Some((hubbub_events::request_id(r), c)),
                 Err(e) => {
-                    tracing::error!(error = %e, "checking membership; retrying");
-                    if !backoff.wait(shutdown).await {
-                        return None;
-                    }
+                    tracing::warn!(error = %e, offset = r.offset(), "skipping an undecodable command");
+                    None
+                }
+            })
+            .collect();
+        let Some(()) = self.prefetch_membership(&commands, shutdown).await else { return false };
+
+        // In order: fences move the cache, posts are checked against it.
+        let mut posts: Vec<(&PostMessage, Option<&str>)> = Vec::new();
+        let mut outcomes: Vec<Option<Outcome>> = Vec::new();
+        for (request_id, command) in &commands {
+            match &command.command {
+                Some(message_command::Command::Membership(change)) => self.apply(change),
+                Some(message_command::Command::Post(post)) => {
+                    let verdict = match self.validate(post) {
+                        Err((code, why)) => Some(Outcome::Rejected(code, why)),
+                        Ok(()) if self.cached(&post.group_id, &post.sender_id) == Some(true) => None,
+                        Ok(()) => Some(Outcome::Rejected("NOT_A_MEMBER", "not a member of this group".into())),
+                    };
+                    posts.push((post, request_id.as_deref()));
+                    outcomes.push(verdict);
+                }
+                None => {}
+            }
+        }
+        // A refused sender may be repeating a post acknowledged while still a member.
+        for (i, (post, _)) in posts.iter().enumerate() {
+            if matches!(outcomes[i], Some(Outcome::Rejected("NOT_A_MEMBER", _))) {
+                let found = self
+                    .retry(shutdown, || {
+                        self.shared.store.find_posted(&post.group_id, &post.sender_id, &post.client_msg_id)
+                    })
+                    .await;
+                match found {
+                    None => return false,
+                    Some(Some((m, true))) => outcomes[i] = Some(Outcome::Repeat(m)),
+                    Some(Some((m, false))) => outcomes[i] = Some(Outcome::New(m)),
+                    Some(None) => {}
                 }
             }
+        }
+        if !self.store(&posts, &mut outcomes, shutdown).await {
+            return false;
+        }
+        // Each group's newest message, for group lists: one write per group per batch.
+        let mut newest: HashMap<&str, &Message> = HashMap::new();
+        for o in outcomes.iter().flatten() {
+            if let Outcome::New(m) = o {
+                let slot = newest.entry(m.group_id.as_str()).or_insert(m);
+                if m.seq > slot.seq {
+                    *slot = m;
+                }
+            }
+        }
+        let newest: Vec<Message> = newest.into_values().cloned().collect();
+        if self.retry(shutdown, || self.shared.store.set_heads(&newest)).await.is_none() {
+            return false;
+        }
+        self.announce(&posts, outcomes, shutdown).await
+    }
+
+    /// Asks the group service, all at once, about every (group, sender) of the batch's posts
+    /// that the cache does not know. `None` when shutdown interrupted it.
+    async fn prefetch_membership(
+        &mut self,
+        commands: &[(Option<String>, MessageCommand)],
+        shutdown: &CancellationToken,
+    ) -> Option<()> {
+        let mut missing: HashSet<(String, String)> = HashSet::new();
+        for (_, c) in commands {
+            if let Some(message_command::Command::Post(p)) = &c.command
+                && !p.group_id.is_empty()
+                && self.cached(&p.group_id, &p.sender_id).is_none()
+            {
+                missing.insert((p.group_id.clone(), p.sender_id.clone()));
+            }
+        }
+        if missing.is_empty() {
+            return Some(());
+        }
+        let mut backoff = Backoff::default();
+        loop {
+            let asks = missing.iter().map(|(g, u)| {
+                let mut groups = self.shared.groups.clone();
+                let req = Ctx::new("").request(GetMembershipRequest { group_id: g.clone(), user_id: u.clone() });
+                async move { groups.get_membership(req).await.map(|m| m.into_inner().member) }
+            });
+            let answers = futures_util::future::join_all(asks).await;
+            if answers.iter().all(Result::is_ok) {
+                for ((g, u), member) in missing.into_iter().zip(answers.into_iter().flatten()) {
+                    self.members
+                        .entry(g)
+                        .or_insert_with(|| Members { loaded: Instant::now(), users: HashMap::new() })
+                        .users
+                        .insert(u, member);
+                }
+                return Some(());
+            }
+            if let Some(Err(e)) = answers.iter().find(|a| a.is_err()) {
+                tracing::error!(error = %e, "checking membership; retrying");
+            }
+            if !backoff.wait(shutdown).await {
+                return None;
+            }
+        }
+    }
+
+    fn cached(&self, group: &str, user: &str) -> Option<bool> {
+        self.members.get(group).and_then(|m| m.users.get(user).copied())
+    }
+
+    /// A fence: moves the cache of a group it knows (one it does not know is read fresh when
+    /// needed, and fresh reads already include the change).
+    fn apply(&mut self, change: &MembershipChanged) {
+        if change.group_deleted {
+            self.seqs.remove(&change.group_id);
+        }
+        let Some(m) = self.members.get_mut(&change.group_id) else { return };
+        if change.group_deleted {
+            m.users.values_mut().for_each(|v| *v = false);
+        }
+        for u in &change.added {
+            m.users.insert(u.clone(), true);
+        }
+        for u in &change.removed {
+            m.users.insert(u.clone(), false);
         }
     }
 
     fn validate(&self, cmd: &PostMessage) -> std::result::Result<(), (&'static str, String)> {
+        let settings = &self.shared.settings;
         let invalid = |m: String| Err(("INVALID_MESSAGE", m));
         if cmd.group_id.is_empty() || cmd.sender_id.is_empty() {
             return invalid("groupId and sender are required".into());
@@ -178,51 +298,203 @@ impl<S: MessageStore> Pipeline<S> {
             return invalid(format!("clientMsgId must be 1–{CLIENT_MSG_ID_MAX} bytes"));
         }
         let chars = cmd.content.chars().count();
-        if chars == 0 || chars > self.settings.content_max {
-            return invalid(format!("content must be 1–{} characters", self.settings.content_max));
+        if chars == 0 || chars > settings.content_max {
+            return invalid(format!("content must be 1–{} characters", settings.content_max));
         }
         if !matches!(cmd.r#type.as_str(), "text" | "image" | "file") {
             return invalid("type must be text, image or file".into());
         }
-        if cmd.attachments.len() > self.settings.attachments_max {
-            return invalid(format!("at most {} attachments", self.settings.attachments_max));
+        if cmd.attachments.len() > settings.attachments_max {
+            return invalid(format!("at most {} attachments", settings.attachments_max));
         }
         Ok(())
     }
 
-    /// Assigns the next seq and stores; `(message, already announced)`.
-    async fn store_message(&mut self, cmd: &PostMessage) -> Result<(Message, bool)> {
+    /// Runs `op` until it succeeds; `None` when shutdown came first.
+    async fn retry<T, F, Fut>(&self, shutdown: &CancellationToken, op: F) -> Option<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = crate::Result<T>>,
+    {
+        let mut backoff = Backoff::default();
         loop {
-            let seq = match self.seqs.get(&cmd.group_id) {
-                Some(last) => last + 1,
-                None => self.store.last_seq(&cmd.group_id).await? + 1,
-            };
-            let message = Message {
-                id: ObjectId::new().to_hex(),
-                group_id: cmd.group_id.clone(),
-                seq,
-                sender_id: cmd.sender_id.clone(),
-                content: cmd.content.clone(),
-                r#type: cmd.r#type.clone(),
-                attachments: cmd.attachments.clone(),
-                client_msg_id: Some(cmd.client_msg_id.clone()),
-                created_at_ms: mongodb::bson::DateTime::now().timestamp_millis(),
-                edited_at_ms: None,
-                deleted: false,
-            };
-            match self.store.insert(&message).await? {
-                Inserted::New => {
-                    self.seqs.insert(cmd.group_id.clone(), seq);
-                    return Ok((message, false));
-                }
-                // Announced already: a retry, acknowledged again but not fanned out again. Never
-                // announced (a crash after the insert): announce it now, as new.
-                Inserted::Duplicate(existing, published) => return Ok((*existing, published)),
-                Inserted::SeqTaken => {
-                    // Another writer (an earlier owner of this partition) moved the group on.
-                    self.seqs.remove(&cmd.group_id);
+            match op().await {
+                Ok(v) => return Some(v),
+                Err(e) => {
+                    tracing::error!(error = %e, "message store; retrying");
+                    if !backoff.wait(shutdown).await {
+                        return None;
+                    }
                 }
             }
         }
     }
+
+    /// Gives every accepted post its seq and stores them with one ordered insert. When the
+    /// insert stops at a post (its client id was seen before, or another writer took its seq),
+    /// that post is settled alone and the rest are numbered again: no seq is ever skipped.
+    async fn store(
+        &mut self,
+        posts: &[(&PostMessage, Option<&str>)],
+        outcomes: &mut [Option<Outcome>],
+        shutdown: &CancellationToken,
+    ) -> bool {
+        let mut pending: Vec<usize> = (0..posts.len()).filter(|&i| outcomes[i].is_none()).collect();
+        // Ids stored by this batch: a repeat of one of them inside the batch is a repeat, even
+        // though its first copy is not announced yet.
+        let mut stored_now: HashSet<String> = HashSet::new();
+        while !pending.is_empty() {
+            let mut messages = Vec::with_capacity(pending.len());
+            for &i in &pending {
+                let post = posts[i].0;
+                let seq = match self.seqs.get(&post.group_id) {
+                    Some(last) => last + 1,
+                    None => match self.retry(shutdown, || self.shared.store.last_seq(&post.group_id)).await {
+                        Some(last) => last + 1,
+                        None => return false,
+                    },
+                };
+                self.seqs.insert(post.group_id.clone(), seq);
+                messages.push(message(post, seq));
+            }
+            match self.shared.store.insert_many(&messages).await {
+                Ok(()) => {
+                    for (&i, m) in pending.iter().zip(messages) {
+                        stored_now.insert(m.id.clone());
+                        outcomes[i] = Some(Outcome::New(m));
+                    }
+                    return true;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "an ordered insert stopped; settling the post it stopped at");
+                    let ids: Vec<String> = messages.iter().map(|m| m.id.clone()).collect();
+                    let Some(stored) = self.retry(shutdown, || self.shared.store.stored_ids(&ids)).await else {
+                        return false;
+                    };
+                    let stored: HashSet<String> = stored.into_iter().collect();
+                    let mut rest = Vec::new();
+                    let mut stopped_at = None;
+                    for (&i, m) in pending.iter().zip(messages) {
+                        if stored.contains(&m.id) {
+                            stored_now.insert(m.id.clone());
+                            outcomes[i] = Some(Outcome::New(m));
+                        } else {
+                            stopped_at.get_or_insert(i);
+                            rest.push(i);
+                        }
+                    }
+                    // Unstored posts gave back their seqs: numbers restart from the store.
+                    for &i in &rest {
+                        self.seqs.remove(&posts[i].0.group_id);
+                    }
+                    if let Some(i) = stopped_at {
+                        let p = posts[i].0;
+                        let found = self
+                            .retry(shutdown, || {
+                                self.shared.store.find_posted(&p.group_id, &p.sender_id, &p.client_msg_id)
+                            })
+                            .await;
+                        match found {
+                            None => return false,
+                            Some(Some((m, published))) if published || stored_now.contains(&m.id) => {
+                                outcomes[i] = Some(Outcome::Repeat(m));
+                            }
+                            Some(Some((m, _))) => outcomes[i] = Some(Outcome::New(m)),
+                            // Its seq was taken by another writer: it goes round again.
+                            Some(None) => {}
+                        }
+                        if outcomes[i].is_none() && rest.len() == pending.len() && !pause(shutdown).await {
+                            return false;
+                        }
+                    }
+                    pending = rest.into_iter().filter(|&i| outcomes[i].is_none()).collect();
+                }
+            }
+        }
+        true
+    }
+
+    /// Produces every outcome's event at once (in order: Kafka keeps a key's order), waits for
+    /// all of them, then marks the new messages published in one write.
+    async fn announce(
+        &self,
+        posts: &[(&PostMessage, Option<&str>)],
+        outcomes: Vec<Option<Outcome>>,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        let mut announced = Vec::new();
+        let mut records = Vec::with_capacity(posts.len());
+        for ((post, request_id), outcome) in posts.iter().zip(outcomes) {
+            let event = match outcome {
+                Some(Outcome::New(m)) => {
+                    announced.push(m.id.clone());
+                    posted(post, m, false)
+                }
+                Some(Outcome::Repeat(m)) => posted(post, m, true),
+                Some(Outcome::Rejected(code, message)) => message_event::Event::Rejected(MessageRejected {
+                    group_id: post.group_id.clone(),
+                    sender_id: post.sender_id.clone(),
+                    client_msg_id: post.client_msg_id.clone(),
+                    code: code.into(),
+                    message,
+                    origin_node: post.origin_node.clone(),
+                }),
+                None => continue,
+            };
+            records.push((post.group_id.as_str(), MessageEvent { event: Some(event) }.encode_to_vec(), *request_id));
+        }
+        let mut backoff = Backoff::default();
+        let mut unsent: Vec<usize> = (0..records.len()).collect();
+        while !unsent.is_empty() {
+            let batch: Vec<(&str, &[u8], Option<&str>)> =
+                unsent.iter().map(|&i| (records[i].0, records[i].1.as_slice(), records[i].2)).collect();
+            let results = self.shared.producer.send_all(&self.shared.events_topic, &batch).await;
+            unsent = unsent.into_iter().zip(results).filter(|(_, r)| r.is_err()).map(|(i, _)| i).collect();
+            if !unsent.is_empty() {
+                tracing::error!(failed = unsent.len(), "publishing message events; retrying");
+                if !backoff.wait(shutdown).await {
+                    return false;
+                }
+            }
+        }
+        if let Err(e) = self.shared.store.mark_published_many(&announced).await {
+            // Only a redelivery could notice: it would announce these once more, and clients
+            // drop repeats by seq.
+            tracing::warn!(error = %e, "recording messages as published");
+        }
+        true
+    }
+}
+
+/// A pause before numbering again after a seq conflict with another writer.
+async fn pause(shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        _ = tokio::time::sleep(Duration::from_millis(50)) => true,
+    }
+}
+
+fn message(cmd: &PostMessage, seq: u64) -> Message {
+    Message {
+        id: ObjectId::new().to_hex(),
+        group_id: cmd.group_id.clone(),
+        seq,
+        sender_id: cmd.sender_id.clone(),
+        content: cmd.content.clone(),
+        r#type: cmd.r#type.clone(),
+        attachments: cmd.attachments.clone(),
+        client_msg_id: Some(cmd.client_msg_id.clone()),
+        created_at_ms: mongodb::bson::DateTime::now().timestamp_millis(),
+        edited_at_ms: None,
+        deleted: false,
+    }
+}
+
+fn posted(post: &PostMessage, message: Message, duplicate: bool) -> message_event::Event {
+    message_event::Event::Posted(MessagePosted {
+        message: Some(message),
+        duplicate,
+        origin_node: post.origin_node.clone(),
+        origin_socket: post.origin_socket.clone(),
+    })
 }

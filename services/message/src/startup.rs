@@ -38,8 +38,13 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
         .context("kafka consumer")?;
     let connector = Connector::new(deps.rpc.clone());
     let groups = GroupServiceClient::new(connector.channel(&deps.rpc.group).await.context("group service channel")?);
-    let pipeline =
-        Pipeline::new(deps.message.clone(), store.clone(), producer, deps.kafka.topic(MESSAGE_EVENTS), groups.clone());
+    let pipeline = Pipeline {
+        settings: deps.message.clone(),
+        store: store.clone(),
+        producer,
+        events_topic: deps.kafka.topic(MESSAGE_EVENTS),
+        groups: groups.clone(),
+    };
     let pipeline = tokio::spawn(pipeline.run(consumer, shutdown.clone()));
 
     let history = History { settings: deps.message.clone(), store, groups };

@@ -2,7 +2,7 @@
 //! `{ok, message}` once the message is durable. A repeated clientMsgId acknowledges the first
 //! message again and makes no second one.
 
-use hubbub_proto::events::PostMessage;
+use hubbub_proto::events::{MessageCommand, PostMessage, message_command};
 use hubbub_proto::group::GetMembershipRequest;
 use hubbub_rpc::Ctx;
 use prost::Message as _;
@@ -77,6 +77,7 @@ async fn send(s: &SocketRef, chat: &Chat, p: Payload) -> Result<Value, (&'static
         requested_at_ms: 0,
         origin_socket: sid.clone(),
     };
+    let cmd = MessageCommand { command: Some(message_command::Command::Post(cmd)) };
     if let Err(e) = chat.producer.send(&chat.commands_topic, &p.group_id, &cmd.encode_to_vec(), Some(&sid)).await {
         chat.abandon(&key);
         tracing::error!(error = %e, "producing a post command");

@@ -9,18 +9,6 @@ pub use mongo::MongoStore;
 
 use crate::Result;
 
-/// What happened to an insert.
-#[derive(Debug)]
-pub enum Inserted {
-    /// Stored as given.
-    New,
-    /// The sender already posted this client message id: here is the stored message, and
-    /// whether its event was published (a crash between the two leaves it unpublished).
-    Duplicate(Box<Message>, bool),
-    /// The seq is taken (another writer got there): reload the group's last seq and retry.
-    SeqTaken,
-}
-
 /// Which slice of history.
 #[derive(Clone, Copy, Debug)]
 pub enum Page {
@@ -36,12 +24,24 @@ pub enum Page {
 pub trait MessageStore: Send + Sync + 'static {
     /// The highest seq of a group (0 when it has none).
     fn last_seq(&self, group_id: &str) -> impl Future<Output = Result<u64>> + Send;
-    /// Stores a message unless its seq or its (group, sender, client id) is taken.
-    fn insert(&self, message: &Message) -> impl Future<Output = Result<Inserted>> + Send;
-    /// Records that a message's event is out.
-    fn mark_published(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
-    /// The newest message of a group, if any.
-    fn last(&self, group_id: &str) -> impl Future<Output = Result<Option<Message>>> + Send;
+    /// Stores messages in order, stopping at the first that fails (a taken seq or a repeated
+    /// client id): those before it are stored, it and those after it are not.
+    fn insert_many(&self, messages: &[Message]) -> impl Future<Output = Result<()>> + Send;
+    /// Which of these message ids are stored.
+    fn stored_ids(&self, ids: &[String]) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// The message a sender posted with a client id, and whether its event was published.
+    fn find_posted(
+        &self,
+        group_id: &str,
+        sender_id: &str,
+        client_msg_id: &str,
+    ) -> impl Future<Output = Result<Option<(Message, bool)>>> + Send;
+    /// Records that these messages' events are out (one write).
+    fn mark_published_many(&self, ids: &[String]) -> impl Future<Output = Result<()>> + Send;
+    /// Records each message as its group's newest unless a newer one is recorded already.
+    fn set_heads(&self, newest: &[Message]) -> impl Future<Output = Result<()>> + Send;
+    /// The newest message of each of these groups that has one: one query, however many.
+    fn heads(&self, group_ids: &[String]) -> impl Future<Output = Result<Vec<Message>>> + Send;
     /// Up to `limit` messages of `page`, in ascending seq, and whether more lie beyond.
     fn list(&self, group_id: &str, page: Page, limit: u32)
     -> impl Future<Output = Result<(Vec<Message>, bool)>> + Send;

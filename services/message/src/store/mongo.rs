@@ -8,7 +8,7 @@ use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
-use super::{Inserted, MessageStore, Page};
+use super::{MessageStore, Page};
 use crate::Result;
 
 #[derive(Serialize, Deserialize)]
@@ -102,10 +102,21 @@ impl From<Doc> for Message {
     }
 }
 
+/// A group's newest message (collection `heads`, one document per group), so a list of groups
+/// gets every newest message with one query.
+#[derive(Serialize, Deserialize)]
+struct Head {
+    #[serde(rename = "_id")]
+    group_id: String,
+    seq: i64,
+    message: Doc,
+}
+
 /// Messages in MongoDB.
 #[derive(Clone)]
 pub struct MongoStore {
     messages: Collection<Doc>,
+    heads: Collection<Head>,
 }
 
 impl MongoStore {
@@ -120,7 +131,7 @@ impl MongoStore {
                 unique(doc! { "groupId": 1, "senderId": 1, "clientMsgId": 1 }),
             ])
             .await?;
-        Ok(Self { messages })
+        Ok(Self { messages, heads: db.collection("heads") })
     }
 }
 
@@ -130,35 +141,72 @@ impl MessageStore for MongoStore {
         Ok(last.map_or(0, |d| u64::try_from(d.seq).unwrap_or(0)))
     }
 
-    async fn insert(&self, m: &Message) -> Result<Inserted> {
-        match self.messages.insert_one(Doc::from(m)).await {
-            Ok(_) => Ok(Inserted::New),
-            Err(e) if hubbub_mongo::is_duplicate_key(&e) => {
-                let existing = self
-                    .messages
-                    .find_one(doc! {
-                        "groupId": &m.group_id,
-                        "senderId": &m.sender_id,
-                        "clientMsgId": m.client_msg_id.as_deref().unwrap_or_default(),
-                    })
-                    .await?;
-                Ok(existing.map_or(Inserted::SeqTaken, |d| {
-                    let published = d.published;
-                    Inserted::Duplicate(Box::new(d.into()), published)
-                }))
-            }
-            Err(e) => Err(e.into()),
+    async fn insert_many(&self, messages: &[Message]) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(());
         }
-    }
-
-    async fn mark_published(&self, id: &str) -> Result<()> {
-        self.messages.update_one(doc! { "_id": id }, doc! { "$set": { "published": true } }).await?;
+        self.messages.insert_many(messages.iter().map(Doc::from)).ordered(true).await?;
         Ok(())
     }
 
-    async fn last(&self, group_id: &str) -> Result<Option<Message>> {
-        let last = self.messages.find_one(doc! { "groupId": group_id }).sort(doc! { "seq": -1 }).await?;
-        Ok(last.map(Into::into))
+    async fn stored_ids(&self, ids: &[String]) -> Result<Vec<String>> {
+        let found: Vec<Doc> = self.messages.find(doc! { "_id": { "$in": ids } }).await?.try_collect().await?;
+        Ok(found.into_iter().map(|d| d.id).collect())
+    }
+
+    async fn find_posted(
+        &self,
+        group_id: &str,
+        sender_id: &str,
+        client_msg_id: &str,
+    ) -> Result<Option<(Message, bool)>> {
+        let found = self
+            .messages
+            .find_one(doc! { "groupId": group_id, "senderId": sender_id, "clientMsgId": client_msg_id })
+            .await?;
+        Ok(found.map(|d| {
+            let published = d.published;
+            (d.into(), published)
+        }))
+    }
+
+    async fn mark_published_many(&self, ids: &[String]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.messages.update_many(doc! { "_id": { "$in": ids } }, doc! { "$set": { "published": true } }).await?;
+        Ok(())
+    }
+
+    async fn set_heads(&self, newest: &[Message]) -> Result<()> {
+        for m in newest {
+            let doc = mongodb::bson::to_document(&Doc { published: true, ..Doc::from(m) })
+                .map_err(mongodb::error::Error::from)?;
+            let seq = i64::try_from(m.seq).unwrap_or(i64::MAX);
+            // Matches only an older head; a newer one makes the upsert collide, which is fine.
+            let result = self
+                .heads
+                .update_one(
+                    doc! { "_id": &m.group_id, "seq": { "$lt": seq } },
+                    doc! { "$set": { "seq": seq, "message": doc } },
+                )
+                .upsert(true)
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(e) if hubbub_mongo::is_duplicate_key(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn heads(&self, group_ids: &[String]) -> Result<Vec<Message>> {
+        if group_ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let found: Vec<Head> = self.heads.find(doc! { "_id": { "$in": group_ids } }).await?.try_collect().await?;
+        Ok(found.into_iter().map(|h| h.message.into()).collect())
     }
 
     async fn list(&self, group_id: &str, page: Page, limit: u32) -> Result<(Vec<Message>, bool)> {
@@ -213,19 +261,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_retried_post_finds_the_first_copy_and_whether_it_was_announced() {
+    async fn an_ordered_insert_stops_at_a_repeated_client_id_and_the_first_copy_is_found() {
         let s = store().await;
         let first = message(1, "c1");
-        assert!(matches!(s.insert(&first).await.unwrap(), Inserted::New));
+        s.insert_many(std::slice::from_ref(&first)).await.unwrap();
         // Stored but not yet announced (as after a crash between the insert and the publish).
-        match s.insert(&message(2, "c1")).await.unwrap() {
-            Inserted::Duplicate(m, published) => assert_eq!((m.id.as_str(), published), (first.id.as_str(), false)),
-            other => panic!("{other:?}"),
-        }
-        s.mark_published(&first.id).await.unwrap();
-        assert!(matches!(s.insert(&message(2, "c1")).await.unwrap(), Inserted::Duplicate(_, true)));
-        // Another client id on a taken seq is a seq conflict, not a duplicate.
-        assert!(matches!(s.insert(&message(1, "c2")).await.unwrap(), Inserted::SeqTaken));
-        assert_eq!(s.last_seq("g").await.unwrap(), 1);
+        let (m, published) = s.find_posted("g", "u", "c1").await.unwrap().unwrap();
+        assert_eq!((m.id.as_str(), published), (first.id.as_str(), false));
+        // The batch stops at the repeat: what came before it is stored, what follows is not.
+        let (before, repeat, after) = (message(2, "c2"), message(3, "c1"), message(4, "c4"));
+        assert!(s.insert_many(&[before.clone(), repeat.clone(), after.clone()]).await.is_err());
+        let ids = [before.id.clone(), repeat.id.clone(), after.id.clone()];
+        assert_eq!(s.stored_ids(&ids).await.unwrap(), vec![before.id.clone()]);
+        s.mark_published_many(&[first.id.clone(), before.id]).await.unwrap();
+        assert!(s.find_posted("g", "u", "c1").await.unwrap().unwrap().1);
+        // Another client id on a taken seq stops the insert too.
+        assert!(s.insert_many(&[message(1, "c9")]).await.is_err());
+        assert!(s.find_posted("g", "u", "c9").await.unwrap().is_none());
+        assert_eq!(s.last_seq("g").await.unwrap(), 2);
     }
 }

@@ -1,0 +1,35 @@
+//! The node's one Kafka consumer: it tails `message.events`, `group.events` and `auth.events`
+//! together (one fetch loop per process, not one per topic) and hands each record to its topic's
+//! handler, in the order the node receives them.
+
+use hubbub_events::rdkafka::Message as _;
+use hubbub_events::rdkafka::consumer::StreamConsumer;
+use socketioxide::SocketIo;
+use tokio_util::sync::CancellationToken;
+
+use crate::state::Chat;
+
+/// Full names of the topics the node follows.
+pub struct Topics {
+    /// `message.events`.
+    pub messages: String,
+    /// `group.events`.
+    pub groups: String,
+    /// `auth.events`.
+    pub auth: String,
+}
+
+/// Runs until `shutdown`.
+pub async fn run(io: SocketIo, chat: Chat, consumer: StreamConsumer, topics: Topics, shutdown: CancellationToken) {
+    while let Some(record) = hubbub_events::next(&consumer, &shutdown, "node events").await {
+        let payload = record.payload().unwrap_or_default();
+        let topic = record.topic();
+        if topic == topics.messages {
+            crate::fanout::handle(&io, &chat, payload).await;
+        } else if topic == topics.groups {
+            crate::groups::handle(&io, payload).await;
+        } else if topic == topics.auth {
+            crate::auth_events::handle(&io, payload);
+        }
+    }
+}

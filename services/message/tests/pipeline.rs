@@ -1,0 +1,240 @@
+//! The write pipeline against real Kafka, MongoDB, RabbitMQ and Redis (scripts/infra.sh up),
+//! with the group and user services running: posts are produced to `message.commands` as chat
+//! nodes produce them, and `message.events` is read as chat nodes read it.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use hubbub_events::rdkafka::Message as _;
+use hubbub_events::rdkafka::consumer::StreamConsumer;
+use hubbub_events::{KafkaSettings, MESSAGE_COMMANDS, MESSAGE_EVENTS, Producer};
+use hubbub_message::MessageSettings;
+use hubbub_mongo::MongoSettings;
+use hubbub_proto::events::{MessageCommand, MessageEvent, PostMessage, message_command, message_event::Event};
+use hubbub_proto::group::group_service_client::GroupServiceClient;
+use hubbub_proto::group::{CreateGroupRequest, RemoveMemberRequest};
+use hubbub_proto::message::message_service_client::MessageServiceClient;
+use hubbub_proto::message::{LastMessagesRequest, ListMessagesRequest};
+use hubbub_proto::user::CreateUserRequest;
+use hubbub_proto::user::user_service_client::UserServiceClient;
+use hubbub_redis::RedisSettings;
+use hubbub_rpc::{Channel, Connector, Ctx, RpcSettings};
+use prost::Message as _;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+struct Suite {
+    groups: GroupServiceClient<Channel>,
+    messages: MessageServiceClient<Channel>,
+    producer: Producer,
+    commands: String,
+    events: StreamConsumer,
+    shutdown: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+const USERS: [&str; 4] = ["ann", "bob", "cat", "dan"];
+
+impl Suite {
+    async fn start(settings: MessageSettings) -> Self {
+        let ns = format!("t{}", uuid::Uuid::new_v4().simple());
+        let listen = async || TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (group_l, user_l, message_l) = (listen().await, listen().await, listen().await);
+        let mut rpc = RpcSettings { queue_prefix: format!("{ns}."), ..RpcSettings::default() };
+        rpc.group.grpc_addr = group_l.local_addr().unwrap().to_string();
+        rpc.user.grpc_addr = user_l.local_addr().unwrap().to_string();
+        rpc.message.grpc_addr = message_l.local_addr().unwrap().to_string();
+        let mongo = MongoSettings { database_prefix: format!("{ns}_"), ..MongoSettings::default() };
+        let redis = RedisSettings { key_prefix: format!("{ns}:"), ..RedisSettings::default() };
+        let kafka = KafkaSettings { topic_prefix: format!("{ns}."), partitions: 4, ..KafkaSettings::default() };
+        kafka.ensure_topics(&[MESSAGE_COMMANDS, MESSAGE_EVENTS]).await.unwrap();
+        let events = kafka.tail_consumer(&[MESSAGE_EVENTS]).unwrap();
+        let shutdown = CancellationToken::new();
+        let mut tasks = Vec::new();
+        {
+            let (rpc, mongo, shutdown) = (rpc.clone(), mongo.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(async move {
+                let deps = hubbub_user::Deps { user: &Default::default(), rpc: &rpc, mongo: &mongo, redis: &redis };
+                hubbub_user::run(deps, user_l, shutdown).await
+            }));
+        }
+        {
+            let (rpc, mongo, kafka, shutdown) = (rpc.clone(), mongo.clone(), kafka.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(async move {
+                let deps = hubbub_group::Deps { group: &Default::default(), rpc: &rpc, mongo: &mongo, kafka: &kafka };
+                hubbub_group::run(deps, group_l, shutdown).await
+            }));
+        }
+        {
+            let (rpc, mongo, kafka, shutdown) = (rpc.clone(), mongo.clone(), kafka.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(async move {
+                let deps = hubbub_message::Deps { message: &settings, rpc: &rpc, mongo: &mongo, kafka: &kafka };
+                hubbub_message::run(deps, message_l, shutdown).await
+            }));
+        }
+        let connector = Connector::new(rpc.clone());
+        let mut users = UserServiceClient::new(connector.channel(&rpc.user).await.unwrap());
+        for name in USERS {
+            let req = CreateUserRequest { id: name.into(), username: name.into(), display_name: name.into() };
+            users.create_user(Ctx::new("r").request(req)).await.unwrap();
+        }
+        Suite {
+            groups: GroupServiceClient::new(connector.channel(&rpc.group).await.unwrap()),
+            messages: MessageServiceClient::new(connector.channel(&rpc.message).await.unwrap()),
+            producer: kafka.producer().unwrap(),
+            commands: kafka.topic(MESSAGE_COMMANDS),
+            events,
+            shutdown,
+            tasks,
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        for t in self.tasks {
+            t.await.unwrap().unwrap();
+        }
+    }
+
+    async fn group(&self, name: &str) -> String {
+        let req = CreateGroupRequest {
+            name: name.into(),
+            member_ids: vec!["bob".into(), "cat".into(), "dan".into()],
+            ..Default::default()
+        };
+        self.groups.clone().create_group(who("ann").request(req)).await.unwrap().into_inner().id
+    }
+
+    /// Produces posts as chat nodes do: all queued at once, in order.
+    async fn post(&self, posts: &[(&str, &str, String)]) {
+        let payloads: Vec<(String, Vec<u8>)> = posts
+            .iter()
+            .map(|(group, sender, client_id)| {
+                let post = PostMessage {
+                    group_id: (*group).into(),
+                    sender_id: (*sender).into(),
+                    client_msg_id: client_id.clone(),
+                    content: format!("hello from {sender}"),
+                    r#type: "text".into(),
+                    origin_node: "test".into(),
+                    ..Default::default()
+                };
+                let c = MessageCommand { command: Some(message_command::Command::Post(post)) };
+                ((*group).to_owned(), c.encode_to_vec())
+            })
+            .collect();
+        let records: Vec<(&str, &[u8], Option<&str>)> =
+            payloads.iter().map(|(k, p)| (k.as_str(), p.as_slice(), None)).collect();
+        for r in self.producer.send_all(&self.commands, &records).await {
+            r.unwrap();
+        }
+    }
+
+    /// The next `n` events, in the order they were published.
+    async fn events(&self, n: usize) -> Vec<Event> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let record = tokio::time::timeout(Duration::from_secs(20), self.events.recv()).await.unwrap().unwrap();
+            if let Some(e) = MessageEvent::decode(record.payload().unwrap()).unwrap().event {
+                out.push(e);
+            }
+        }
+        out
+    }
+}
+
+fn who(user: &str) -> Ctx {
+    Ctx::new(format!("req-{user}")).as_user(user)
+}
+
+#[tokio::test]
+async fn a_burst_into_many_groups_is_numbered_without_gaps_in_send_order_and_repeats_are_not_stored_twice() {
+    let s = Suite::start(MessageSettings::default()).await;
+    let groups = [s.group("one").await, s.group("two").await, s.group("three").await];
+    // 300 posts across three groups and four senders, and every tenth post sent twice in the
+    // same burst (a client retrying before its ack), so repeats land in the same batches.
+    let mut posts = Vec::new();
+    for k in 0..300usize {
+        let post = (groups[k % 3].as_str(), USERS[k % 4], format!("m{k}"));
+        if k % 10 == 0 {
+            posts.push(post.clone());
+        }
+        posts.push(post);
+    }
+    s.post(&posts).await;
+    let events = s.events(posts.len()).await;
+
+    let (mut seqs, mut firsts, mut repeats): (HashMap<String, Vec<(u64, String)>>, HashMap<String, String>, usize) =
+        Default::default();
+    for e in events {
+        let Event::Posted(p) = e else { panic!("rejected: {e:?}") };
+        let m = p.message.unwrap();
+        let client_id = m.client_msg_id.clone().unwrap();
+        if p.duplicate {
+            repeats += 1;
+            assert_eq!(firsts.get(&client_id), Some(&m.id), "a repeat acknowledges the first copy");
+        } else {
+            assert!(firsts.insert(client_id.clone(), m.id).is_none(), "{client_id} announced twice");
+            seqs.entry(m.group_id).or_default().push((m.seq, client_id));
+        }
+    }
+    println!("announced {} messages, {repeats} repeats acknowledged without a second copy", firsts.len());
+    assert_eq!((firsts.len(), repeats), (300, 30));
+    for (g, list) in &seqs {
+        let numbers: Vec<u64> = list.iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(numbers, (1..=100).collect::<Vec<_>>(), "group {g}: seqs in announcement order");
+        // Numbered in the order they were sent.
+        let sent: Vec<usize> = list.iter().map(|(_, c)| c[1..].parse().unwrap()).collect();
+        assert!(sent.windows(2).all(|w| w[0] < w[1]), "group {g}: seq order is send order");
+    }
+    let history = s
+        .messages
+        .clone()
+        .list_messages(who("bob").request(ListMessagesRequest {
+            group_id: groups[0].clone(),
+            after: Some(0),
+            limit: 200,
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(history.messages.iter().map(|m| m.seq).collect::<Vec<_>>(), (1..=100).collect::<Vec<_>>());
+    // Each group's newest message, for group lists, in one call.
+    let last = s
+        .messages
+        .clone()
+        .last_messages(who("bob").request(LastMessagesRequest { group_ids: groups.to_vec() }))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut heads: Vec<(String, u64)> = last.messages.into_iter().map(|m| (m.group_id, m.seq)).collect();
+    heads.sort();
+    let mut want: Vec<(String, u64)> = groups.iter().map(|g| (g.clone(), 100)).collect();
+    want.sort();
+    assert_eq!(heads, want);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_removal_is_never_outrun_even_while_the_membership_is_cached() {
+    // A day-long cache: only the fence can tell the pipeline about the removal.
+    let s = Suite::start(MessageSettings { membership_cache_secs: 86_400, ..MessageSettings::default() }).await;
+    let group = s.group("crew").await;
+    s.post(&[(group.as_str(), "dan", "before".into())]).await;
+    let Event::Posted(first) = s.events(1).await.remove(0) else { panic!("dan is a member") };
+
+    let remove = RemoveMemberRequest { group_id: group.clone(), user_id: "dan".into() };
+    s.groups.clone().remove_member(who("ann").request(remove)).await.unwrap();
+    // Sent after the removal returned: refused. A repeat of the post acknowledged before the
+    // removal gets that message back, not a refusal.
+    s.post(&[(group.as_str(), "dan", "after".into()), (group.as_str(), "dan", "before".into())]).await;
+    let events = s.events(2).await;
+    println!("after the removal: {events:?}");
+    assert!(matches!(&events[0], Event::Rejected(r) if r.code == "NOT_A_MEMBER" && r.client_msg_id == "after"));
+    assert!(
+        matches!(&events[1], Event::Posted(p) if p.duplicate && p.message.as_ref().map(|m| &m.id) == first.message.as_ref().map(|m| &m.id))
+    );
+    s.stop().await;
+}
