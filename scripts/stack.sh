@@ -10,8 +10,13 @@
 #   HUBBUB_PROFILE     release (default) or debug build of the hubbub binary
 #   HUBBUB_NAMESPACE   prefix of queues, topics and databases (default hubbub)
 #   HUBBUB_RUN         run directory for logs, pids and data (default .run in the repository)
+#   HUBBUB_TANSU_RELEASE, HUBBUB_KAFKA_STORAGE  the Kafka stand-in: an optimised tansu (1) on its
+#                      in-memory engine (memory) by default; 0 and sqlite select the debug build
+#                      and the engine kept on disk (README, "Load test", says why)
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
+export HUBBUB_TANSU_RELEASE=${HUBBUB_TANSU_RELEASE:-1}
+export HUBBUB_KAFKA_STORAGE=${HUBBUB_KAFKA_STORAGE:-memory}
 
 HTTP_PORT=${HUBBUB_HTTP_PORT:-8080}
 BASE=${HUBBUB_PORT_BASE:-3000}

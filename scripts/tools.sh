@@ -6,7 +6,13 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
-tansu_bin() { echo "$HUBBUB_TOOLS/tansu-$TANSU_VERSION-fetch-wake/bin/tansu"; }
+# HUBBUB_TANSU_RELEASE=1 selects (and builds) an optimised tansu: tests are fine with the
+# debug build, but under load a debug broker spends a core on a hundred messages a second.
+tansu_bin() {
+  local flavour=""
+  [[ ${HUBBUB_TANSU_RELEASE:-0} == 1 ]] && flavour="-release"
+  echo "$HUBBUB_TOOLS/tansu-$TANSU_VERSION-fetch-wake$flavour/bin/tansu"
+}
 secantus_bin() { echo "$HUBBUB_TOOLS/secantus-mdb-$SECANTUS_VERSION/bin/secantusd-rs"; }
 s3s_bin() { echo "$HUBBUB_TOOLS/s3s-fs-$S3S_FS_VERSION/bin/s3s-fs"; }
 socketio_dir() { echo "$HUBBUB_TOOLS/socket.io-client-$SOCKETIO_CLIENT_VERSION"; }
@@ -53,7 +59,7 @@ install_tansu() {
   bin=$(tansu_bin)
   dir=$(dirname "$(dirname "$bin")")
   [[ -x $bin ]] && return 0
-  src="$HUBBUB_TOOLS/.src/tansu-$TANSU_VERSION-fetch-wake"
+  src="$HUBBUB_TOOLS/.src/$(basename "$dir")"
   rm -rf "$src" && mkdir -p "$src"
   crate tansu "$TANSU_VERSION" 4fdd85473ec265140488cf8d55e82b844f5c051c8916fabdd4a71156ac053f6d "$src"
   crate tansu-storage "$TANSU_VERSION" 720d2ed8e6010c70f7f06e5af5a7274ebbf6e42fdcd9e46de542b10dc4d2f35d "$src"
@@ -62,11 +68,11 @@ install_tansu() {
   # A path package has no source or checksum in a lock file: say so, keeping every other pin.
   awk '/^\[\[package\]\]$/{tp=0} /^name = "tansu-storage"$/{tp=1} tp && /^(source|checksum) = /{next} {print}' \
     "$src/tansu-$TANSU_VERSION/Cargo.lock" >"$src/Cargo.lock" && mv "$src/Cargo.lock" "$src/tansu-$TANSU_VERSION/Cargo.lock"
-  # A debug build of tansu costs a third of a release build and is fast enough for tests and
-  # a local stack; HUBBUB_TANSU_RELEASE=1 builds the release one.
-  local profile=(--debug)
-  [[ ${HUBBUB_TANSU_RELEASE:-0} == 1 ]] && profile=()
-  cargo_tool "$dir" tansu --path "$src/tansu-$TANSU_VERSION" --locked --features dynostore,libsql "${profile[@]}"
+  # A debug build of tansu costs a third of a release build and is fast enough for tests.
+  # The release build also has the PostgreSQL engine (HUBBUB_KAFKA_STORAGE=postgres).
+  local profile=(--debug) features=dynostore,libsql
+  [[ ${HUBBUB_TANSU_RELEASE:-0} == 1 ]] && profile=() && features+=,postgres
+  cargo_tool "$dir" tansu --path "$src/tansu-$TANSU_VERSION" --locked --features "$features" "${profile[@]}"
 }
 
 install_all() {

@@ -83,6 +83,8 @@ struct Step {
     out_of_order: AtomicU64,
     ordered: AtomicU8,
     failed: Mutex<BTreeMap<String, u64>>,
+    /// Client message ids of the first sends that got no acknowledgement.
+    unanswered: Mutex<Vec<String>>,
     hist: Mutex<(Histogram<u64>, Histogram<u64>)>,
 }
 
@@ -185,6 +187,7 @@ fn new_step(index: u32, capacity: usize) -> Step {
         out_of_order: AtomicU64::new(0),
         ordered: AtomicU8::new(0),
         failed: Mutex::new(BTreeMap::new()),
+        unanswered: Mutex::new(Vec::new()),
         hist: Mutex::new((report::histogram(), report::histogram())),
     }
 }
@@ -267,7 +270,7 @@ fn on_event(run: &Run, received: &Mutex<Received>, socket: &Socket, event: Event
         }
     }
     r.n += 1;
-    if run.seen_every > 0 && r.n % run.seen_every == 0 {
+    if run.seen_every > 0 && r.n.is_multiple_of(run.seen_every) {
         socket.emit("chat.message.seen", &json!({ "groupId": data["groupId"], "seq": seq.unwrap_or(0) }));
     }
 }
@@ -311,7 +314,7 @@ async fn one_step(
         let member = &members[sender_idx];
         slot.sender.store(sender_idx as u64, Ordering::Relaxed);
         let group_id = &pop.groups[member.group].0;
-        if args.typing_every > 0 && (k as u64) % args.typing_every == 0 {
+        if args.typing_every > 0 && (k as u64).is_multiple_of(args.typing_every) {
             member.socket.emit("chat.typing", &json!({ "groupId": group_id, "isTyping": true }));
         }
         let payload = json!({
@@ -353,6 +356,11 @@ async fn one_step(
                 Err(_) => {
                     slot.status.store(FAILED, Ordering::Relaxed);
                     step.timed_out.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(mut u) = step.unanswered.lock()
+                        && u.len() < 20
+                    {
+                        u.push(format!("{}:{index}:{k}", run.id));
+                    }
                 }
             }
             step.pending.fetch_sub(1, Ordering::Relaxed);
@@ -375,12 +383,19 @@ async fn one_step(
     // Lost: an acknowledged message some other member of its group never received.
     let mut lost = 0u64;
     let received: Vec<_> = members.iter().map(|m| m.received.lock().map(|r| (r.step, r.counts.clone()))).collect();
+    let mut unacked_delivered = 0u64;
     for (k, slot) in step.slots.iter().enumerate() {
-        if slot.status.load(Ordering::Relaxed) != ACKED {
-            continue;
-        }
         let sender = usize::try_from(slot.sender.load(Ordering::Relaxed)).unwrap_or(0);
         let group = members[sender].group;
+        if slot.status.load(Ordering::Relaxed) != ACKED {
+            // Stored and fanned out although its sender heard nothing (or an error)?
+            let seen = pop.groups[group].1.iter().any(|&m| match &received[m] {
+                Ok((s, counts)) if *s == index => counts.get(k).copied().unwrap_or(0) > 0,
+                _ => false,
+            });
+            unacked_delivered += u64::from(seen);
+            continue;
+        }
         for &m in &pop.groups[group].1 {
             if m == sender {
                 continue;
@@ -421,9 +436,11 @@ async fn one_step(
             && deliver.p99_ms < args.p99_target_ms,
         failed,
         timed_out,
+        unanswered: step.unanswered.lock().map(|u| u.clone()).unwrap_or_default(),
         expected: step.expected.load(Ordering::Relaxed),
         delivered,
         lost,
+        unacked_delivered,
         duplicated,
         out_of_order,
         ordered: step.ordered.load(Ordering::Relaxed) == 1,

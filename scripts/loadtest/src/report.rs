@@ -72,7 +72,8 @@ pub struct Cpu {
 impl Cpu {
     /// Sums `usage` into categories.
     pub fn of(processes: Vec<Usage>, loadgen_s: f64) -> Self {
-        let sum = |f: &dyn Fn(Kind) -> bool| processes.iter().filter(|u| f(u.kind)).map(|u| u.cpu_s).sum::<f64>();
+        // `+ 0.0`: an empty float sum is -0.0.
+        let sum = |f: &dyn Fn(Kind) -> bool| processes.iter().filter(|u| f(u.kind)).map(|u| u.cpu_s).sum::<f64>() + 0.0;
         Self { server_s: sum(&|k| k != Kind::Broker), broker_s: sum(&|k| k == Kind::Broker), loadgen_s, processes }
     }
 }
@@ -95,12 +96,17 @@ pub struct ChatStep {
     pub failed: std::collections::BTreeMap<String, u64>,
     /// Sends with no acknowledgement in time.
     pub timed_out: u64,
+    /// Client message ids of (up to 20 of) those sends, to look for in the logs.
+    pub unanswered: Vec<String>,
     /// Distinct deliveries of acknowledged messages expected (acked × other members).
     pub expected: u64,
     /// Distinct deliveries seen.
     pub delivered: u64,
     /// Expected deliveries that never came.
     pub lost: u64,
+    /// Sends not acknowledged `ok` that members received anyway (stored, but the sender was
+    /// not told: it would retry with the same client id and get the same message).
+    pub unacked_delivered: u64,
     /// Deliveries of a message a member already had.
     pub duplicated: u64,
     /// Deliveries whose seq was not above the member's last one (order broken).
@@ -211,79 +217,42 @@ fn font() -> bool {
     })
 }
 
-/// Draws latency over time (p50, p99, max per second) into `path`.
-pub fn timeline_chart(path: &Path, title: &str, ticks: &[Tick]) -> anyhow::Result<bool> {
-    use plotters::prelude::*;
-    if ticks.is_empty() || !font() {
-        return Ok(false);
-    }
-    let x_max = ticks.iter().map(|t| t.0).fold(1.0, f64::max);
-    let y_max = ticks.iter().map(|t| t.2).fold(1.0, f64::max) * 1.1;
-    let root = BitMapBackend::new(path, (1000, 500)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds since start")
-        .y_desc("send → deliver, ms")
-        .draw()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let lines: [(&str, RGBColor, fn(&Tick) -> f64); 3] =
-        [("p50", BLUE, |t| t.1), ("p99", RED, |t| t.2), ("max", RGBColor(150, 150, 150), |t| t.3)];
-    for (name, color, f) in lines {
-        chart
-            .draw_series(LineSeries::new(ticks.iter().map(|t| (t.0, f(t))), color.stroke_width(2)))
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .label(name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(true)
-}
+/// One line of a chart: its legend, color and points.
+type Line = (String, plotters::style::RGBColor, Vec<(f64, f64)>);
 
-/// Draws the percentile spectrum of each step (x: percentile on a "nines" scale) into `path`.
-pub fn spectrum_chart(path: &Path, title: &str, steps: &[ChatStep]) -> anyhow::Result<bool> {
+/// Draws `lines` into a PNG at `path`: x from `x.0` to `x.1`, y from 0 to the highest point.
+fn line_chart(
+    path: &Path,
+    title: &str,
+    x: (f64, f64, &str),
+    x_label: &dyn Fn(&f64) -> String,
+    lines: &[Line],
+) -> anyhow::Result<()> {
     use plotters::prelude::*;
-    if steps.iter().all(|s| s.spectrum.is_empty()) || !font() {
-        return Ok(false);
-    }
-    // x = log10(1 / (1 - p)): 0 at p0, 1 at p90, 2 at p99, 3 at p99.9.
-    let nines = |p: f64| (1.0 / (1.0 - (p / 100.0).min(0.9999))).log10();
-    let y_max = steps.iter().flat_map(|s| s.spectrum.iter().map(|p| p.1)).fold(1.0, f64::max) * 1.1;
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("drawing {}: {e}", path.display());
+    let y_max = lines.iter().flat_map(|l| l.2.iter().map(|p| p.1)).fold(1.0, f64::max) * 1.1;
     let root = BitMapBackend::new(path, (1000, 500)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+    root.fill(&WHITE).map_err(|e| err(&e))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..4.0, 0.0..y_max)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .build_cartesian_2d(x.0..x.1, 0.0..y_max)
+        .map_err(|e| err(&e))?;
     chart
         .configure_mesh()
-        .x_desc("percentile")
-        .x_label_formatter(&|x| format!("p{}", 100.0 - 100.0 / 10f64.powf(*x)))
+        .x_desc(x.2)
+        .x_label_formatter(x_label)
         .y_desc("send → deliver, ms")
         .draw()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    for (i, s) in steps.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+        .map_err(|e| err(&e))?;
+    for (name, color, points) in lines {
+        let color = *color;
         chart
-            .draw_series(LineSeries::new(s.spectrum.iter().map(|&(p, v)| (nines(p), v)), color.stroke_width(2)))
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .label(format!("{} ({:.0}/s)", s.label, s.target_rate))
+            .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
+            .map_err(|e| err(&e))?
+            .label(name.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
     }
     chart
@@ -292,7 +261,44 @@ pub fn spectrum_chart(path: &Path, title: &str, steps: &[ChatStep]) -> anyhow::R
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+/// Draws latency over time (p50, p99, max per second) into `path`; false without a font.
+pub fn timeline_chart(path: &Path, title: &str, ticks: &[Tick]) -> anyhow::Result<bool> {
+    use plotters::style::{BLUE, RED, RGBColor};
+    if ticks.is_empty() || !font() {
+        return Ok(false);
+    }
+    let x_max = ticks.iter().map(|t| t.0).fold(1.0, f64::max);
+    let line =
+        |name: &str, color, f: fn(&Tick) -> f64| (name.to_owned(), color, ticks.iter().map(|t| (t.0, f(t))).collect());
+    let lines = [line("p50", BLUE, |t| t.1), line("p99", RED, |t| t.2), line("max", RGBColor(150, 150, 150), |t| t.3)];
+    line_chart(path, title, (0.0, x_max, "seconds since start"), &|x| format!("{x:.0}"), &lines)?;
+    Ok(true)
+}
+
+/// Draws the percentile spectrum of each step (x: percentile on a "nines" scale) into `path`;
+/// false without a font.
+pub fn spectrum_chart(path: &Path, title: &str, steps: &[ChatStep]) -> anyhow::Result<bool> {
+    use plotters::style::{Color as _, Palette, Palette99};
+    if steps.iter().all(|s| s.spectrum.is_empty()) || !font() {
+        return Ok(false);
+    }
+    // x = log10(1 / (1 - p)): 0 at p0, 1 at p90, 2 at p99, 3 at p99.9.
+    let nines = |p: f64| (1.0 / (1.0 - (p / 100.0).min(0.9999))).log10();
+    let lines: Vec<Line> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let (r, g, b) = Palette99::pick(i).to_rgba().rgb();
+            let name = format!("{} ({:.0}/s)", s.label, s.target_rate);
+            (name, plotters::style::RGBColor(r, g, b), s.spectrum.iter().map(|&(p, v)| (nines(p), v)).collect())
+        })
+        .collect();
+    let label = |x: &f64| format!("p{}", 100.0 - 100.0 / 10f64.powf(*x));
+    line_chart(path, title, (0.0, 4.0, "percentile"), &label, &lines)?;
     Ok(true)
 }

@@ -125,11 +125,8 @@ where
                 frame = stream.next() => {
                     let Some(Ok(frame)) = frame else { break };
                     match frame {
-                        Message::Text(text) => {
-                            if !handle(&s, text.as_str(), &mut on_event) {
-                                break;
-                            }
-                        }
+                        Message::Text(text) if !handle(&s, text.as_str(), &mut on_event) => break,
+                        Message::Text(_) => {}
                         Message::Ping(p) => {
                             let _ = s.out.send(Message::Pong(p));
                         }

@@ -23,6 +23,11 @@ pub struct ChatSettings {
     /// How long a presence lease lasts without renewal (a crashed node's sockets go offline
     /// after this), in seconds.
     pub presence_ttl_secs: u64,
+    /// Read buffer of each websocket, in bytes: held by every idle connection, so it sets much
+    /// of the memory per connection; larger packets still arrive, in several reads.
+    pub ws_read_buffer_bytes: usize,
+    /// Packets queued to one socket before emits to it fail (a client that does not read).
+    pub max_buffer_packets: usize,
 }
 
 impl Default for ChatSettings {
@@ -36,6 +41,8 @@ impl Default for ChatSettings {
             client_msg_id_max: 128,
             presence_refresh_secs: 20,
             presence_ttl_secs: 60,
+            ws_read_buffer_bytes: 4096,
+            max_buffer_packets: 128,
         }
     }
 }

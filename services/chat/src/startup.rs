@@ -57,8 +57,12 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
         commands_topic: deps.kafka.topic(MESSAGE_COMMANDS),
     });
 
-    let (layer, io) =
-        SocketIo::builder().max_payload(deps.chat.max_payload_bytes).with_state(chat.clone()).build_layer();
+    let (layer, io) = SocketIo::builder()
+        .max_payload(deps.chat.max_payload_bytes)
+        .ws_read_buffer_size(deps.chat.ws_read_buffer_bytes)
+        .max_buffer_size(deps.chat.max_buffer_packets)
+        .with_state(chat.clone())
+        .build_layer();
     io.ns("/", crate::session::on_connect.with(crate::session::authenticate));
     let presence = tokio::spawn(crate::presence::run(io.clone(), chat.clone(), shutdown.clone()));
     let events = tokio::spawn(crate::consume::run(io.clone(), chat, consumer, topics, shutdown.clone()));

@@ -99,9 +99,17 @@ enum Outcome {
     Rejected(&'static str, String),
 }
 
+/// What a batch leaves to write once its events are out, off the path to the next batch:
+/// each group's newest message (for group lists) and the ids now announced.
+struct Books {
+    newest: Vec<Message>,
+    announced: Vec<String>,
+}
+
 /// One partition's single writer.
 struct Worker<S> {
     shared: Arc<Pipeline<S>>,
+    books: Option<(mpsc::Sender<Books>, tokio::task::JoinHandle<()>)>,
     consumer: Arc<StreamConsumer>,
     topic: String,
     partition: i32,
@@ -114,10 +122,29 @@ struct Worker<S> {
 
 impl<S: MessageStore> Worker<S> {
     fn new(shared: Arc<Pipeline<S>>, consumer: Arc<StreamConsumer>, topic: String, partition: i32) -> Self {
-        Self { shared, consumer, topic, partition, seqs: HashMap::new(), members: HashMap::new(), last_offset: None }
+        let (tx, rx) = mpsc::channel(16);
+        let books = tokio::spawn(keep_books(shared.clone(), rx));
+        Self {
+            shared,
+            books: Some((tx, books)),
+            consumer,
+            topic,
+            partition,
+            seqs: HashMap::new(),
+            members: HashMap::new(),
+            last_offset: None,
+        }
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<OwnedMessage>, shutdown: CancellationToken) {
+        self.work(&mut rx, &shutdown).await;
+        if let Some((tx, books)) = self.books.take() {
+            drop(tx);
+            let _ = books.await;
+        }
+    }
+
+    async fn work(&mut self, rx: &mut mpsc::Receiver<OwnedMessage>, shutdown: &CancellationToken) {
         let max = self.shared.settings.batch_max.max(1);
         let mut batch = Vec::with_capacity(max);
         loop {
@@ -126,7 +153,7 @@ impl<S: MessageStore> Worker<S> {
                 n = rx.recv_many(&mut batch, max) => if n == 0 { return },
                 _ = shutdown.cancelled() => return,
             }
-            if !self.handle(&batch, &shutdown).await {
+            if !self.handle(&batch, shutdown).await {
                 return; // shutting down mid-batch: left uncommitted for the next owner
             }
             let Some(last) = batch.last() else { continue };
@@ -187,16 +214,10 @@ impl<S: MessageStore> Worker<S> {
         // A refused sender may be repeating a post acknowledged while still a member.
         for (i, (post, _)) in posts.iter().enumerate() {
             if matches!(outcomes[i], Some(Outcome::Rejected("NOT_A_MEMBER", _))) {
-                let found = self
-                    .retry(shutdown, || {
-                        self.shared.store.find_posted(&post.group_id, &post.sender_id, &post.client_msg_id)
-                    })
-                    .await;
-                match found {
+                match self.first_copy(post, &HashSet::new(), shutdown).await {
                     None => return false,
-                    Some(Some((m, true))) => outcomes[i] = Some(Outcome::Repeat(m)),
-                    Some(Some((m, false))) => outcomes[i] = Some(Outcome::New(m)),
-                    Some(None) => {}
+                    Some(Some(first)) => outcomes[i] = Some(first),
+                    Some(None) => {} // refused, as it should be
                 }
             }
         }
@@ -214,10 +235,12 @@ impl<S: MessageStore> Worker<S> {
             }
         }
         let newest: Vec<Message> = newest.into_values().cloned().collect();
-        if self.retry(shutdown, || self.shared.store.set_heads(&newest)).await.is_none() {
-            return false;
+        let Some(announced) = self.announce(&posts, outcomes, shutdown).await else { return false };
+        if let Some((books, _)) = &self.books {
+            // A full queue (the store is slow) holds this partition back, as it should.
+            let _ = books.send(Books { newest, announced }).await;
         }
-        self.announce(&posts, outcomes, shutdown).await
+        true
     }
 
     /// Asks the group service, all at once, about every (group, sender) of the batch's posts
@@ -330,6 +353,25 @@ impl<S: MessageStore> Worker<S> {
         }
     }
 
+    /// The stored first copy of a post, if any, as a repeat (announced already, or stored by
+    /// this batch as `stored_now` says) or as new (stored but never announced). `None` when
+    /// shutdown interrupted the lookup.
+    async fn first_copy(
+        &self,
+        post: &PostMessage,
+        stored_now: &HashSet<String>,
+        shutdown: &CancellationToken,
+    ) -> Option<Option<Outcome>> {
+        let found = self
+            .retry(shutdown, || self.shared.store.find_posted(&post.group_id, &post.sender_id, &post.client_msg_id))
+            .await?;
+        Some(found.map(
+            |(m, published)| {
+                if published || stored_now.contains(&m.id) { Outcome::Repeat(m) } else { Outcome::New(m) }
+            },
+        ))
+    }
+
     /// Gives every accepted post its seq and stores them with one ordered insert. When the
     /// insert stops at a post (its client id was seen before, or another writer took its seq),
     /// that post is settled alone and the rest are numbered again: no seq is ever skipped.
@@ -388,20 +430,10 @@ impl<S: MessageStore> Worker<S> {
                         self.seqs.remove(&posts[i].0.group_id);
                     }
                     if let Some(i) = stopped_at {
-                        let p = posts[i].0;
-                        let found = self
-                            .retry(shutdown, || {
-                                self.shared.store.find_posted(&p.group_id, &p.sender_id, &p.client_msg_id)
-                            })
-                            .await;
-                        match found {
+                        // No first copy: its seq was taken by another writer; it goes round again.
+                        match self.first_copy(posts[i].0, &stored_now, shutdown).await {
                             None => return false,
-                            Some(Some((m, published))) if published || stored_now.contains(&m.id) => {
-                                outcomes[i] = Some(Outcome::Repeat(m));
-                            }
-                            Some(Some((m, _))) => outcomes[i] = Some(Outcome::New(m)),
-                            // Its seq was taken by another writer: it goes round again.
-                            Some(None) => {}
+                            Some(found) => outcomes[i] = found,
                         }
                         if outcomes[i].is_none() && rest.len() == pending.len() && !pause(shutdown).await {
                             return false;
@@ -414,14 +446,15 @@ impl<S: MessageStore> Worker<S> {
         true
     }
 
-    /// Produces every outcome's event at once (in order: Kafka keeps a key's order), waits for
-    /// all of them, then marks the new messages published in one write.
+    /// Produces every outcome's event at once (in order: Kafka keeps a key's order) and waits
+    /// for all of them; returns the ids of the messages announced for the first time, or
+    /// `None` when shutdown interrupted it.
     async fn announce(
         &self,
         posts: &[(&PostMessage, Option<&str>)],
         outcomes: Vec<Option<Outcome>>,
         shutdown: &CancellationToken,
-    ) -> bool {
+    ) -> Option<Vec<String>> {
         let mut announced = Vec::new();
         let mut records = Vec::with_capacity(posts.len());
         for ((post, request_id), outcome) in posts.iter().zip(outcomes) {
@@ -453,16 +486,33 @@ impl<S: MessageStore> Worker<S> {
             if !unsent.is_empty() {
                 tracing::error!(failed = unsent.len(), "publishing message events; retrying");
                 if !backoff.wait(shutdown).await {
-                    return false;
+                    return None;
                 }
             }
         }
-        if let Err(e) = self.shared.store.mark_published_many(&announced).await {
-            // Only a redelivery could notice: it would announce these once more, and clients
-            // drop repeats by seq.
+        Some(announced)
+    }
+}
+
+/// Writes what batches leave behind, in batch order, until the worker stops: group heads
+/// (retried) and published marks (best
+/// effort: a lost mark only means a redelivered post is announced again, and clients drop
+/// repeats by seq).
+async fn keep_books<S: MessageStore>(shared: Arc<Pipeline<S>>, mut rx: mpsc::Receiver<Books>) {
+    while let Some(books) = rx.recv().await {
+        // Retried for about a minute; past that the store is down and the next message of
+        // each group records its head anew.
+        let mut backoff = Backoff::default();
+        for attempt in 0..20 {
+            match shared.store.set_heads(&books.newest).await {
+                Ok(()) => break,
+                Err(e) => tracing::error!(error = %e, attempt, "recording groups' newest messages; retrying"),
+            }
+            backoff.wait(&CancellationToken::new()).await;
+        }
+        if let Err(e) = shared.store.mark_published_many(&books.announced).await {
             tracing::warn!(error = %e, "recording messages as published");
         }
-        true
     }
 }
 

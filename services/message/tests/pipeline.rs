@@ -165,8 +165,10 @@ async fn a_burst_into_many_groups_is_numbered_without_gaps_in_send_order_and_rep
     s.post(&posts).await;
     let events = s.events(posts.len()).await;
 
-    let (mut seqs, mut firsts, mut repeats): (HashMap<String, Vec<(u64, String)>>, HashMap<String, String>, usize) =
-        Default::default();
+    // Per group: (seq, client id) in announcement order; per client id: the first copy's id.
+    let mut seqs: HashMap<String, Vec<(u64, String)>> = HashMap::new();
+    let mut firsts: HashMap<String, String> = HashMap::new();
+    let mut repeats = 0usize;
     for e in events {
         let Event::Posted(p) = e else { panic!("rejected: {e:?}") };
         let m = p.message.unwrap();
