@@ -40,8 +40,9 @@ pub struct ChatArgs {
     /// Each member marks every Nth message it receives seen (0: never).
     #[arg(long, default_value_t = 5)]
     pub seen_every: u64,
-    /// Seconds a send may wait for its acknowledgement.
-    #[arg(long, default_value_t = 10.0)]
+    /// Seconds a send may wait for its acknowledgement (longer than the chat node's own 10 s,
+    /// so a node that gives up is heard: SERVER_ERROR, not silence).
+    #[arg(long, default_value_t = 15.0)]
     pub ack_timeout: f64,
     /// Seconds to wait, after the last send, for acknowledgements and deliveries.
     #[arg(long, default_value_t = 10.0)]

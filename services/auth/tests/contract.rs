@@ -14,17 +14,16 @@ use hubbub_proto::user::user_service_client::UserServiceClient;
 use hubbub_proto::user::{GetPresenceRequest, GetUserRequest, SearchUsersRequest, UpdateProfileRequest};
 use hubbub_redis::RedisSettings;
 use hubbub_rpc::{Channel, Connector, Ctx, RpcSettings, Transport, api_code};
+use hubbub_testkit::Running;
 use hubbub_token::{TokenSettings, Tokens};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
 struct Suite {
     auth: AuthServiceClient<Channel>,
     users: UserServiceClient<Channel>,
     tokens: Tokens,
-    shutdown: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    running: Running,
 }
 
 impl Suite {
@@ -47,19 +46,18 @@ impl Suite {
             ..AuthSettings::default()
         };
         let token = TokenSettings::default();
-        let shutdown = CancellationToken::new();
-        let mut tasks = Vec::new();
+        let mut running = Running::new();
         {
-            let (rpc, mongo, redis, shutdown) = (rpc.clone(), mongo.clone(), redis.clone(), shutdown.clone());
-            tasks.push(tokio::spawn(async move {
+            let (rpc, mongo, redis, shutdown) = (rpc.clone(), mongo.clone(), redis.clone(), running.shutdown());
+            running.spawn(async move {
                 let deps = hubbub_user::Deps { user: &Default::default(), rpc: &rpc, mongo: &mongo, redis: &redis };
                 hubbub_user::run(deps, user_l, shutdown).await
-            }));
+            });
         }
         {
             let (rpc, mongo, redis, token, shutdown) =
-                (rpc.clone(), mongo.clone(), redis.clone(), token.clone(), shutdown.clone());
-            tasks.push(tokio::spawn(async move {
+                (rpc.clone(), mongo.clone(), redis.clone(), token.clone(), running.shutdown());
+            running.spawn(async move {
                 let kafka = hubbub_events::KafkaSettings {
                     topic_prefix: rpc.queue_prefix.clone(),
                     partitions: 1,
@@ -74,23 +72,19 @@ impl Suite {
                     kafka: &kafka,
                 };
                 hubbub_auth::run(deps, auth_l, shutdown).await
-            }));
+            });
         }
         let connector = Connector::new(rpc.clone());
         Suite {
             auth: AuthServiceClient::new(connector.channel(&rpc.auth).await.unwrap()),
             users: UserServiceClient::new(connector.channel(&rpc.user).await.unwrap()),
             tokens: Tokens::new(token).unwrap(),
-            shutdown,
-            tasks,
+            running,
         }
     }
 
     async fn stop(self) {
-        self.shutdown.cancel();
-        for t in self.tasks {
-            t.await.unwrap().unwrap();
-        }
+        self.running.stop().await;
     }
 
     async fn register(&self, name: &str) -> AuthResponse {

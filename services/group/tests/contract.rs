@@ -18,20 +18,18 @@ use hubbub_proto::group::{
     GetOrCreateDirectRequest, GroupKind, ListMembersRequest, ListMyGroupsRequest, ListPublicRequest,
     RemoveMemberRequest, Role, SetRoleRequest, Visibility,
 };
-use hubbub_proto::user::CreateUserRequest;
 use hubbub_proto::user::user_service_client::UserServiceClient;
 use hubbub_redis::RedisSettings;
 use hubbub_rpc::{Channel, Connector, Ctx, RpcSettings, Transport, api_code};
+use hubbub_testkit::{Running, create_users};
 use prost::Message as _;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
 struct Suite {
     groups: GroupServiceClient<Channel>,
     events: StreamConsumer,
-    shutdown: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    running: Running,
 }
 
 const USERS: [&str; 6] = ["owner", "admin", "member", "outsider", "extra", "other"];
@@ -52,36 +50,25 @@ impl Suite {
         let settings = GroupSettings { invite_ttl_secs: 1, ..GroupSettings::default() };
         kafka.ensure_topics(&[GROUP_EVENTS]).await.unwrap();
         let events = kafka.tail_consumer(&[GROUP_EVENTS]).unwrap();
-        let shutdown = CancellationToken::new();
-        let mut tasks = Vec::new();
-        {
-            let (rpc, mongo, shutdown) = (rpc.clone(), mongo.clone(), shutdown.clone());
-            tasks.push(tokio::spawn(async move {
-                let deps = hubbub_user::Deps { user: &Default::default(), rpc: &rpc, mongo: &mongo, redis: &redis };
-                hubbub_user::run(deps, user_l, shutdown).await
-            }));
-        }
-        {
-            let (rpc, mongo, shutdown) = (rpc.clone(), mongo.clone(), shutdown.clone());
-            tasks.push(tokio::spawn(async move {
-                let deps = hubbub_group::Deps { group: &settings, rpc: &rpc, mongo: &mongo, kafka: &kafka };
-                hubbub_group::run(deps, group_l, shutdown).await
-            }));
-        }
+        let mut running = Running::new();
+        let (r, m, stop) = (rpc.clone(), mongo.clone(), running.shutdown());
+        running.spawn(async move {
+            let deps = hubbub_user::Deps { user: &Default::default(), rpc: &r, mongo: &m, redis: &redis };
+            hubbub_user::run(deps, user_l, stop).await
+        });
+        let (r, m, stop) = (rpc.clone(), mongo.clone(), running.shutdown());
+        running.spawn(async move {
+            let deps = hubbub_group::Deps { group: &settings, rpc: &r, mongo: &m, kafka: &kafka };
+            hubbub_group::run(deps, group_l, stop).await
+        });
         let connector = Connector::new(rpc.clone());
         let mut users = UserServiceClient::new(connector.channel(&rpc.user).await.unwrap());
-        for name in USERS {
-            let req = CreateUserRequest { id: name.into(), username: name.into(), display_name: name.into() };
-            users.create_user(Ctx::new("r").request(req)).await.unwrap();
-        }
-        Suite { groups: GroupServiceClient::new(connector.channel(&rpc.group).await.unwrap()), events, shutdown, tasks }
+        create_users(&mut users, &USERS).await;
+        Suite { groups: GroupServiceClient::new(connector.channel(&rpc.group).await.unwrap()), events, running }
     }
 
     async fn stop(self) {
-        self.shutdown.cancel();
-        for t in self.tasks {
-            t.await.unwrap().unwrap();
-        }
+        self.running.stop().await;
     }
 
     fn c(&self) -> GroupServiceClient<Channel> {

@@ -11,13 +11,11 @@ use hubbub_group::GroupSettings;
 use hubbub_mongo::MongoSettings;
 use hubbub_proto::group::group_service_client::GroupServiceClient;
 use hubbub_proto::group::{CreateGroupRequest, GetGroupRequest, GetMembershipRequest, Visibility};
-use hubbub_proto::user::CreateUserRequest;
 use hubbub_proto::user::user_service_client::UserServiceClient;
 use hubbub_redis::RedisSettings;
 use hubbub_rpc::{Channel, Connector, Ctx, Endpoint, RpcSettings, Transport, api_code};
+use hubbub_testkit::Running;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
 /// Settings private to one test: its own queues, database and topics.
@@ -26,20 +24,6 @@ fn isolated() -> (RpcSettings, MongoSettings) {
     let rpc = RpcSettings { queue_prefix: format!("{ns}."), ..RpcSettings::default() };
     let mongo = MongoSettings { database_prefix: format!("{ns}_"), ..MongoSettings::default() };
     (rpc, mongo)
-}
-
-struct Running {
-    shutdown: CancellationToken,
-    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Running {
-    async fn stop(self) {
-        self.shutdown.cancel();
-        for t in self.tasks {
-            t.await.unwrap().unwrap();
-        }
-    }
 }
 
 /// Starts the group service on a fresh port, and the user service it asks whether users exist
@@ -52,31 +36,24 @@ async fn start(rpc: &RpcSettings, mongo: &MongoSettings) -> (Running, RpcSetting
     rpc.user.grpc_addr = user_listener.local_addr().unwrap().to_string();
     let kafka = KafkaSettings { topic_prefix: rpc.queue_prefix.clone(), partitions: 1, ..KafkaSettings::default() };
     let redis = RedisSettings { key_prefix: rpc.queue_prefix.clone(), ..RedisSettings::default() };
-    let shutdown = CancellationToken::new();
-    let users = {
-        let (rpc, mongo, shutdown) = (rpc.clone(), mongo.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            let deps = hubbub_user::Deps { user: &Default::default(), rpc: &rpc, mongo: &mongo, redis: &redis };
-            hubbub_user::run(deps, user_listener, shutdown).await
-        })
-    };
-    let groups = {
-        let (rpc, mongo, shutdown) = (rpc.clone(), mongo.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            let deps = hubbub_group::Deps { group: &GroupSettings::default(), rpc: &rpc, mongo: &mongo, kafka: &kafka };
-            hubbub_group::run(deps, listener, shutdown).await
-        })
-    };
-    (Running { shutdown, tasks: vec![users, groups] }, rpc)
+    let mut running = Running::new();
+    let (r, m, stop) = (rpc.clone(), mongo.clone(), running.shutdown());
+    running.spawn(async move {
+        let deps = hubbub_user::Deps { user: &Default::default(), rpc: &r, mongo: &m, redis: &redis };
+        hubbub_user::run(deps, user_listener, stop).await
+    });
+    let (r, m, stop) = (rpc.clone(), mongo.clone(), running.shutdown());
+    running.spawn(async move {
+        let deps = hubbub_group::Deps { group: &GroupSettings::default(), rpc: &r, mongo: &m, kafka: &kafka };
+        hubbub_group::run(deps, listener, stop).await
+    });
+    (running, rpc)
 }
 
 /// Makes users exist in the user service.
 async fn create_users(rpc: &RpcSettings, names: &[&str]) {
     let mut users = UserServiceClient::new(Connector::new(rpc.clone()).channel(&rpc.user).await.unwrap());
-    for name in names {
-        let req = CreateUserRequest { id: (*name).into(), username: (*name).into(), display_name: (*name).into() };
-        users.create_user(Ctx::new("r").request(req)).await.unwrap();
-    }
+    hubbub_testkit::create_users(&mut users, names).await;
 }
 
 async fn client(rpc: &RpcSettings, transport: Transport) -> GroupServiceClient<Channel> {

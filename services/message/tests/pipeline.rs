@@ -16,13 +16,12 @@ use hubbub_proto::group::group_service_client::GroupServiceClient;
 use hubbub_proto::group::{CreateGroupRequest, RemoveMemberRequest};
 use hubbub_proto::message::message_service_client::MessageServiceClient;
 use hubbub_proto::message::{LastMessagesRequest, ListMessagesRequest};
-use hubbub_proto::user::CreateUserRequest;
 use hubbub_proto::user::user_service_client::UserServiceClient;
 use hubbub_redis::RedisSettings;
 use hubbub_rpc::{Channel, Connector, Ctx, RpcSettings};
+use hubbub_testkit::{Running, create_users};
 use prost::Message as _;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 struct Suite {
     groups: GroupServiceClient<Channel>,
@@ -30,8 +29,7 @@ struct Suite {
     producer: Producer,
     commands: String,
     events: StreamConsumer,
-    shutdown: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    running: Running,
 }
 
 const USERS: [&str; 4] = ["ann", "bob", "cat", "dan"];
@@ -50,51 +48,49 @@ impl Suite {
         let kafka = KafkaSettings { topic_prefix: format!("{ns}."), partitions: 4, ..KafkaSettings::default() };
         kafka.ensure_topics(&[MESSAGE_COMMANDS, MESSAGE_EVENTS]).await.unwrap();
         let events = kafka.tail_consumer(&[MESSAGE_EVENTS]).unwrap();
-        let shutdown = CancellationToken::new();
-        let mut tasks = Vec::new();
-        {
-            let (rpc, mongo, shutdown) = (rpc.clone(), mongo.clone(), shutdown.clone());
-            tasks.push(tokio::spawn(async move {
-                let deps = hubbub_user::Deps { user: &Default::default(), rpc: &rpc, mongo: &mongo, redis: &redis };
-                hubbub_user::run(deps, user_l, shutdown).await
-            }));
-        }
-        {
-            let (rpc, mongo, kafka, shutdown) = (rpc.clone(), mongo.clone(), kafka.clone(), shutdown.clone());
-            tasks.push(tokio::spawn(async move {
-                let deps = hubbub_group::Deps { group: &Default::default(), rpc: &rpc, mongo: &mongo, kafka: &kafka };
-                hubbub_group::run(deps, group_l, shutdown).await
-            }));
-        }
-        {
-            let (rpc, mongo, kafka, shutdown) = (rpc.clone(), mongo.clone(), kafka.clone(), shutdown.clone());
-            tasks.push(tokio::spawn(async move {
-                let deps = hubbub_message::Deps { message: &settings, rpc: &rpc, mongo: &mongo, kafka: &kafka };
-                hubbub_message::run(deps, message_l, shutdown).await
-            }));
-        }
+        let mut running = Running::new();
+        let (r, m, k, stop) = (rpc.clone(), mongo.clone(), kafka.clone(), running.shutdown());
+        running.spawn(async move {
+            hubbub_user::run(
+                hubbub_user::Deps { user: &Default::default(), rpc: &r, mongo: &m, redis: &redis },
+                user_l,
+                stop,
+            )
+            .await
+        });
+        let (r, m, stop) = (rpc.clone(), mongo.clone(), running.shutdown());
+        running.spawn(async move {
+            hubbub_group::run(
+                hubbub_group::Deps { group: &Default::default(), rpc: &r, mongo: &m, kafka: &k },
+                group_l,
+                stop,
+            )
+            .await
+        });
+        let (r, k, stop) = (rpc.clone(), kafka.clone(), running.shutdown());
+        running.spawn(async move {
+            hubbub_message::run(
+                hubbub_message::Deps { message: &settings, rpc: &r, mongo: &mongo, kafka: &k },
+                message_l,
+                stop,
+            )
+            .await
+        });
         let connector = Connector::new(rpc.clone());
         let mut users = UserServiceClient::new(connector.channel(&rpc.user).await.unwrap());
-        for name in USERS {
-            let req = CreateUserRequest { id: name.into(), username: name.into(), display_name: name.into() };
-            users.create_user(Ctx::new("r").request(req)).await.unwrap();
-        }
+        create_users(&mut users, &USERS).await;
         Suite {
             groups: GroupServiceClient::new(connector.channel(&rpc.group).await.unwrap()),
             messages: MessageServiceClient::new(connector.channel(&rpc.message).await.unwrap()),
             producer: kafka.producer().unwrap(),
             commands: kafka.topic(MESSAGE_COMMANDS),
             events,
-            shutdown,
-            tasks,
+            running,
         }
     }
 
     async fn stop(self) {
-        self.shutdown.cancel();
-        for t in self.tasks {
-            t.await.unwrap().unwrap();
-        }
+        self.running.stop().await;
     }
 
     async fn group(&self, name: &str) -> String {
