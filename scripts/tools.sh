@@ -8,10 +8,12 @@ source "$(dirname "$0")/common.sh"
 
 # HUBBUB_TANSU_RELEASE=1 selects (and builds) an optimised tansu: tests are fine with the
 # debug build, but under load a debug broker spends a core on a hundred messages a second.
+# The cache directory names the patch's hash, so a changed patch builds anew.
 tansu_bin() {
-  local flavour=""
+  local flavour="" patch
   [[ ${HUBBUB_TANSU_RELEASE:-0} == 1 ]] && flavour="-release"
-  echo "$HUBBUB_TOOLS/tansu-$TANSU_VERSION-fetch-wake$flavour/bin/tansu"
+  patch=$(sha256sum "$HUBBUB_ROOT/scripts/patches/tansu-$TANSU_VERSION-fetch-wake.patch" | cut -c1-8)
+  echo "$HUBBUB_TOOLS/tansu-$TANSU_VERSION-fetch-wake-$patch$flavour/bin/tansu"
 }
 secantus_bin() { echo "$HUBBUB_TOOLS/secantus-mdb-$SECANTUS_VERSION/bin/secantusd-rs"; }
 s3s_bin() { echo "$HUBBUB_TOOLS/s3s-fs-$S3S_FS_VERSION/bin/s3s-fs"; }
@@ -69,10 +71,9 @@ install_tansu() {
   awk '/^\[\[package\]\]$/{tp=0} /^name = "tansu-storage"$/{tp=1} tp && /^(source|checksum) = /{next} {print}' \
     "$src/tansu-$TANSU_VERSION/Cargo.lock" >"$src/Cargo.lock" && mv "$src/Cargo.lock" "$src/tansu-$TANSU_VERSION/Cargo.lock"
   # A debug build of tansu costs a third of a release build and is fast enough for tests.
-  # The release build also has the PostgreSQL engine (HUBBUB_KAFKA_STORAGE=postgres).
-  local profile=(--debug) features=dynostore,libsql
-  [[ ${HUBBUB_TANSU_RELEASE:-0} == 1 ]] && profile=() && features+=,postgres
-  cargo_tool "$dir" tansu --path "$src/tansu-$TANSU_VERSION" --locked --features "$features" "${profile[@]}"
+  local profile=(--debug)
+  [[ ${HUBBUB_TANSU_RELEASE:-0} == 1 ]] && profile=()
+  cargo_tool "$dir" tansu --path "$src/tansu-$TANSU_VERSION" --locked --features dynostore,libsql "${profile[@]}"
 }
 
 install_all() {

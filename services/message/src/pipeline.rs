@@ -3,10 +3,11 @@
 //! Every group lives in one partition, and each partition is worked by one task of its own, so
 //! that task is the single writer of its groups and a slow group holds up only its partition.
 //! A task takes every command that is waiting (up to `batch_max`) and handles them as one
-//! batch, in order: membership from a cache that the group service's fences keep current (a
-//! fence travels in the group's partition, so a change is seen before any post sent after it),
-//! seqs from a cache, one ordered `insert_many`, then every event produced at once (Kafka keeps
-//! their order per key), one write to mark them published, and one offset commit.
+//! batch, in order: membership from a cache that the group service's fences keep honest (a
+//! fence travels in the group's partition and drops what it names from the cache, so a change
+//! is read fresh before any post sent after it is judged), seqs from a cache, one ordered
+//! `insert_many`, then every event produced at once (Kafka keeps their order per key); group
+//! heads, published marks and the offset commit follow, in batch order, off the path.
 //!
 //! A crash anywhere re-delivers the uncommitted commands; the unique index on (group, sender,
 //! client id) turns a re-delivered post into its first copy, announced again only if it never
@@ -100,17 +101,18 @@ enum Outcome {
 }
 
 /// What a batch leaves to write once its events are out, off the path to the next batch:
-/// each group's newest message (for group lists) and the ids now announced.
+/// each group's newest message (for group lists), the ids now announced, and the offset to
+/// commit once both are written (so a crash never loses a head).
 struct Books {
     newest: Vec<Message>,
     announced: Vec<String>,
+    commit: Option<(String, i32, i64)>,
 }
 
 /// One partition's single writer.
 struct Worker<S> {
     shared: Arc<Pipeline<S>>,
     books: Option<(mpsc::Sender<Books>, tokio::task::JoinHandle<()>)>,
-    consumer: Arc<StreamConsumer>,
     topic: String,
     partition: i32,
     seqs: HashMap<String, u64>,
@@ -123,11 +125,10 @@ struct Worker<S> {
 impl<S: MessageStore> Worker<S> {
     fn new(shared: Arc<Pipeline<S>>, consumer: Arc<StreamConsumer>, topic: String, partition: i32) -> Self {
         let (tx, rx) = mpsc::channel(16);
-        let books = tokio::spawn(keep_books(shared.clone(), rx));
+        let books = tokio::spawn(keep_books(shared.clone(), consumer.clone(), rx));
         Self {
             shared,
             books: Some((tx, books)),
-            consumer,
             topic,
             partition,
             seqs: HashMap::new(),
@@ -156,21 +157,15 @@ impl<S: MessageStore> Worker<S> {
             if !self.handle(&batch, shutdown).await {
                 return; // shutting down mid-batch: left uncommitted for the next owner
             }
-            let Some(last) = batch.last() else { continue };
-            let mut tpl = TopicPartitionList::new();
-            if tpl.add_partition_offset(&self.topic, self.partition, Offset::Offset(last.offset() + 1)).is_ok()
-                && let Err(e) = self.consumer.commit(&tpl, CommitMode::Async)
-            {
-                tracing::warn!(error = %e, "committing command offsets");
-            }
         }
     }
 
     /// Handles a batch to the end (stored and announced); false when shutdown interrupted it.
     async fn handle(&mut self, batch: &[OwnedMessage], shutdown: &CancellationToken) -> bool {
-        if let Some(first) = batch.first()
-            && self.last_offset.is_some_and(|last| first.offset() != last + 1)
-        {
+        // Any gap (before the batch or inside it) means another writer may have had the
+        // partition meanwhile: what the caches say is no longer known to be true.
+        let offsets: Vec<i64> = self.last_offset.into_iter().chain(batch.iter().map(OwnedMessage::offset)).collect();
+        if offsets.windows(2).any(|w| w[1] != w[0] + 1) {
             self.seqs.clear();
             self.members.clear();
         }
@@ -191,14 +186,20 @@ impl<S: MessageStore> Worker<S> {
                 }
             })
             .collect();
+        // Fences first: whatever a fence of this batch names is read fresh below. The group
+        // service stored each change before sending its fence, so a read now sees them all.
+        for (_, command) in &commands {
+            if let Some(message_command::Command::Membership(change)) = &command.command {
+                self.invalidate(change);
+            }
+        }
         let Some(()) = self.prefetch_membership(&commands, shutdown).await else { return false };
 
-        // In order: fences move the cache, posts are checked against it.
+        // In order: posts are checked against the cache.
         let mut posts: Vec<(&PostMessage, Option<&str>)> = Vec::new();
         let mut outcomes: Vec<Option<Outcome>> = Vec::new();
         for (request_id, command) in &commands {
             match &command.command {
-                Some(message_command::Command::Membership(change)) => self.apply(change),
                 Some(message_command::Command::Post(post)) => {
                     let verdict = match self.validate(post) {
                         Err((code, why)) => Some(Outcome::Rejected(code, why)),
@@ -208,20 +209,21 @@ impl<S: MessageStore> Worker<S> {
                     posts.push((post, request_id.as_deref()));
                     outcomes.push(verdict);
                 }
-                None => {}
+                Some(message_command::Command::Membership(_)) | None => {}
             }
         }
         // A refused sender may be repeating a post acknowledged while still a member.
+        let mut announcing: HashSet<String> = HashSet::new();
         for (i, (post, _)) in posts.iter().enumerate() {
             if matches!(outcomes[i], Some(Outcome::Rejected("NOT_A_MEMBER", _))) {
-                match self.first_copy(post, &HashSet::new(), shutdown).await {
+                match self.first_copy(post, &mut announcing, shutdown).await {
                     None => return false,
                     Some(Some(first)) => outcomes[i] = Some(first),
                     Some(None) => {} // refused, as it should be
                 }
             }
         }
-        if !self.store(&posts, &mut outcomes, shutdown).await {
+        if !self.store(&posts, &mut outcomes, &mut announcing, shutdown).await {
             return false;
         }
         // Each group's newest message, for group lists: one write per group per batch.
@@ -236,9 +238,10 @@ impl<S: MessageStore> Worker<S> {
         }
         let newest: Vec<Message> = newest.into_values().cloned().collect();
         let Some(announced) = self.announce(&posts, outcomes, shutdown).await else { return false };
+        let commit = batch.last().map(|last| (self.topic.clone(), self.partition, last.offset() + 1));
         if let Some((books, _)) = &self.books {
             // A full queue (the store is slow) holds this partition back, as it should.
-            let _ = books.send(Books { newest, announced }).await;
+            let _ = books.send(Books { newest, announced, commit }).await;
         }
         true
     }
@@ -293,21 +296,19 @@ impl<S: MessageStore> Worker<S> {
         self.members.get(group).and_then(|m| m.users.get(user).copied())
     }
 
-    /// A fence: moves the cache of a group it knows (one it does not know is read fresh when
-    /// needed, and fresh reads already include the change).
-    fn apply(&mut self, change: &MembershipChanged) {
+    /// A fence: forgets what it names, so the next post is judged on a fresh read. Forgetting
+    /// (rather than applying the change) stays right when two changes' fences arrive in
+    /// another order than the changes were stored.
+    fn invalidate(&mut self, change: &MembershipChanged) {
         if change.group_deleted {
             self.seqs.remove(&change.group_id);
+            self.members.remove(&change.group_id);
+            return;
         }
-        let Some(m) = self.members.get_mut(&change.group_id) else { return };
-        if change.group_deleted {
-            m.users.values_mut().for_each(|v| *v = false);
-        }
-        for u in &change.added {
-            m.users.insert(u.clone(), true);
-        }
-        for u in &change.removed {
-            m.users.insert(u.clone(), false);
+        if let Some(m) = self.members.get_mut(&change.group_id) {
+            for u in change.added.iter().chain(&change.removed) {
+                m.users.remove(u);
+            }
         }
     }
 
@@ -353,23 +354,21 @@ impl<S: MessageStore> Worker<S> {
         }
     }
 
-    /// The stored first copy of a post, if any, as a repeat (announced already, or stored by
-    /// this batch as `stored_now` says) or as new (stored but never announced). `None` when
-    /// shutdown interrupted the lookup.
+    /// The stored first copy of a post, if any, as a repeat (announced already, or announced
+    /// by this batch as `announcing` says) or as new (stored but never announced: this batch
+    /// announces it, once). `None` when shutdown interrupted the lookup.
     async fn first_copy(
         &self,
         post: &PostMessage,
-        stored_now: &HashSet<String>,
+        announcing: &mut HashSet<String>,
         shutdown: &CancellationToken,
     ) -> Option<Option<Outcome>> {
         let found = self
             .retry(shutdown, || self.shared.store.find_posted(&post.group_id, &post.sender_id, &post.client_msg_id))
             .await?;
-        Some(found.map(
-            |(m, published)| {
-                if published || stored_now.contains(&m.id) { Outcome::Repeat(m) } else { Outcome::New(m) }
-            },
-        ))
+        Some(found.map(|(m, published)| {
+            if published || !announcing.insert(m.id.clone()) { Outcome::Repeat(m) } else { Outcome::New(m) }
+        }))
     }
 
     /// Gives every accepted post its seq and stores them with one ordered insert. When the
@@ -379,12 +378,12 @@ impl<S: MessageStore> Worker<S> {
         &mut self,
         posts: &[(&PostMessage, Option<&str>)],
         outcomes: &mut [Option<Outcome>],
+        stored_now: &mut HashSet<String>,
         shutdown: &CancellationToken,
     ) -> bool {
         let mut pending: Vec<usize> = (0..posts.len()).filter(|&i| outcomes[i].is_none()).collect();
-        // Ids stored by this batch: a repeat of one of them inside the batch is a repeat, even
-        // though its first copy is not announced yet.
-        let mut stored_now: HashSet<String> = HashSet::new();
+        // `stored_now`: ids this batch announces; a repeat of one of them inside the batch is a
+        // repeat, even though its first copy is not announced yet.
         while !pending.is_empty() {
             let mut messages = Vec::with_capacity(pending.len());
             for &i in &pending {
@@ -431,7 +430,7 @@ impl<S: MessageStore> Worker<S> {
                     }
                     if let Some(i) = stopped_at {
                         // No first copy: its seq was taken by another writer; it goes round again.
-                        match self.first_copy(posts[i].0, &stored_now, shutdown).await {
+                        match self.first_copy(posts[i].0, stored_now, shutdown).await {
                             None => return false,
                             Some(found) => outcomes[i] = found,
                         }
@@ -482,7 +481,12 @@ impl<S: MessageStore> Worker<S> {
             let batch: Vec<(&str, &[u8], Option<&str>)> =
                 unsent.iter().map(|&i| (records[i].0, records[i].1.as_slice(), records[i].2)).collect();
             let results = self.shared.producer.send_all(&self.shared.events_topic, &batch).await;
-            unsent = unsent.into_iter().zip(results).filter(|(_, r)| r.is_err()).map(|(i, _)| i).collect();
+            // From the first failure on, everything goes again: a later event must never
+            // arrive before an earlier one of its group (a repeat is dropped by seq instead).
+            match results.iter().position(Result::is_err) {
+                Some(first) => unsent.drain(..first).for_each(drop),
+                None => unsent.clear(),
+            }
             if !unsent.is_empty() {
                 tracing::error!(failed = unsent.len(), "publishing message events; retrying");
                 if !backoff.wait(shutdown).await {
@@ -498,7 +502,11 @@ impl<S: MessageStore> Worker<S> {
 /// (retried) and published marks (best
 /// effort: a lost mark only means a redelivered post is announced again, and clients drop
 /// repeats by seq).
-async fn keep_books<S: MessageStore>(shared: Arc<Pipeline<S>>, mut rx: mpsc::Receiver<Books>) {
+async fn keep_books<S: MessageStore>(
+    shared: Arc<Pipeline<S>>,
+    consumer: Arc<StreamConsumer>,
+    mut rx: mpsc::Receiver<Books>,
+) {
     while let Some(books) = rx.recv().await {
         // Retried for about a minute; past that the store is down and the next message of
         // each group records its head anew.
@@ -512,6 +520,13 @@ async fn keep_books<S: MessageStore>(shared: Arc<Pipeline<S>>, mut rx: mpsc::Rec
         }
         if let Err(e) = shared.store.mark_published_many(&books.announced).await {
             tracing::warn!(error = %e, "recording messages as published");
+        }
+        let mut tpl = TopicPartitionList::new();
+        if let Some((topic, partition, next)) = books.commit
+            && tpl.add_partition_offset(&topic, partition, Offset::Offset(next)).is_ok()
+            && let Err(e) = consumer.commit(&tpl, CommitMode::Async)
+        {
+            tracing::warn!(error = %e, "committing command offsets");
         }
     }
 }

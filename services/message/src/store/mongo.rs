@@ -1,6 +1,8 @@
 //! The MongoDB message store: collection `messages`, unique on (groupId, seq) and on
 //! (groupId, senderId, clientMsgId); every read walks the (groupId, seq) index.
 
+use std::future::IntoFuture as _;
+
 use futures_util::TryStreamExt;
 use hubbub_proto::message::{Attachment, Message};
 use mongodb::bson::{DateTime, doc};
@@ -206,7 +208,18 @@ impl MessageStore for MongoStore {
             return Ok(vec![]);
         }
         let found: Vec<Head> = self.heads.find(doc! { "_id": { "$in": group_ids } }).await?.try_collect().await?;
-        Ok(found.into_iter().map(|h| h.message.into()).collect())
+        // A group with messages from before heads were kept has none yet: read its newest.
+        let missing: Vec<&String> = group_ids.iter().filter(|g| !found.iter().any(|h| &h.group_id == *g)).collect();
+        let mut out: Vec<Message> = found.into_iter().map(|h| h.message.into()).collect();
+        let newest =
+            futures_util::future::join_all(missing.iter().map(|g| {
+                self.messages.find_one(doc! { "groupId": g.as_str() }).sort(doc! { "seq": -1 }).into_future()
+            }))
+            .await;
+        for doc in newest {
+            out.extend(doc?.map(Message::from));
+        }
+        Ok(out)
     }
 
     async fn list(&self, group_id: &str, page: Page, limit: u32) -> Result<(Vec<Message>, bool)> {
