@@ -195,11 +195,8 @@ pub struct Producer {
 impl Producer {
     /// Sends `payload` to `topic` (full name) with `key`; returns when the broker has it.
     pub async fn send(&self, topic: &str, key: &str, payload: &[u8], request_id: Option<&str>) -> Result<()> {
-        let mut record = FutureRecord::to(topic).key(key).payload(payload);
-        if let Some(id) = request_id {
-            record = record.headers(OwnedHeaders::new().insert(Header { key: REQUEST_ID_HEADER, value: Some(id) }));
-        }
-        self.inner.send(record, Duration::from_secs(30)).await.map(|_| ()).map_err(|(e, _)| Error::Kafka(e))
+        let mut results = self.send_all(topic, &[(key, payload, request_id)]).await;
+        results.pop().unwrap_or(Err(Error::Kafka(rdkafka::error::KafkaError::Canceled)))
     }
 
     /// Sends records to `topic` as `(key, payload, request id)`: all are queued at once, in this
@@ -207,6 +204,8 @@ impl Producer {
     /// together. One result per record.
     pub async fn send_all(&self, topic: &str, records: &[(&str, &[u8], Option<&str>)]) -> Vec<Result<()>> {
         let mut waits = Vec::with_capacity(records.len());
+        // A full local queue is waited out, but not for ever.
+        let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
         for &(key, payload, request_id) in records {
             let mut record = FutureRecord::to(topic).key(key).payload(payload);
             if let Some(id) = request_id {
@@ -218,7 +217,9 @@ impl Producer {
                         waits.push(Ok(delivery));
                         break;
                     }
-                    Err((rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    Err((rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r))
+                        if tokio::time::Instant::now() < give_up =>
+                    {
                         record = r;
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     }

@@ -124,19 +124,7 @@ impl Redis {
 
     /// Marks a socket of `user_id` live until `now + ttl` (chat nodes refresh it).
     pub async fn socket_alive(&self, user_id: &str, socket: &str, now_ms: i64, ttl: Duration) -> Result<()> {
-        let mut c = self.conn.clone();
-        let k = self.key(&["presence", user_id]);
-        let until = now_ms.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
-        redis::pipe()
-            .zadd(&k, socket, until)
-            .ignore()
-            .zrembyscore(&k, "-inf", now_ms)
-            .ignore()
-            .pexpire(&k, i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
-            .ignore()
-            .query_async::<()>(&mut c)
-            .await?;
-        Ok(())
+        self.sockets_alive(&[(user_id, socket)], now_ms, ttl).await
     }
 
     /// Renews many sockets' leases (`(user, socket)` pairs) in one pipelined round trip.
