@@ -14,7 +14,7 @@
 //! was. A sender who is no longer a member but repeats an acknowledged post gets the first
 //! copy back, not a refusal.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -117,6 +117,9 @@ struct Worker<S> {
     partition: i32,
     seqs: HashMap<String, u64>,
     members: HashMap<String, Members>,
+    /// Ids announced lately, whose published marks the bookkeeping task may not have written
+    /// yet: a repeat in a later batch must not announce them again.
+    recent: (VecDeque<String>, HashSet<String>),
     /// The offset of the last command handled; a record that does not follow it means another
     /// writer may have had the partition in between, so the caches are dropped.
     last_offset: Option<i64>,
@@ -133,6 +136,7 @@ impl<S: MessageStore> Worker<S> {
             partition,
             seqs: HashMap::new(),
             members: HashMap::new(),
+            recent: (VecDeque::new(), HashSet::new()),
             last_offset: None,
         }
     }
@@ -238,6 +242,18 @@ impl<S: MessageStore> Worker<S> {
         }
         let newest: Vec<Message> = newest.into_values().cloned().collect();
         let Some(announced) = self.announce(&posts, outcomes, shutdown).await else { return false };
+        // The bookkeeping queue holds at most 16 batches: remember more than that many ids.
+        let keep = self.shared.settings.batch_max.max(1) * 32;
+        for id in &announced {
+            if self.recent.1.insert(id.clone()) {
+                self.recent.0.push_back(id.clone());
+            }
+        }
+        while self.recent.0.len() > keep {
+            if let Some(old) = self.recent.0.pop_front() {
+                self.recent.1.remove(&old);
+            }
+        }
         let commit = batch.last().map(|last| (self.topic.clone(), self.partition, last.offset() + 1));
         if let Some((books, _)) = &self.books {
             // A full queue (the store is slow) holds this partition back, as it should.
@@ -367,7 +383,11 @@ impl<S: MessageStore> Worker<S> {
             .retry(shutdown, || self.shared.store.find_posted(&post.group_id, &post.sender_id, &post.client_msg_id))
             .await?;
         Some(found.map(|(m, published)| {
-            if published || !announcing.insert(m.id.clone()) { Outcome::Repeat(m) } else { Outcome::New(m) }
+            if published || self.recent.1.contains(&m.id) || !announcing.insert(m.id.clone()) {
+                Outcome::Repeat(m)
+            } else {
+                Outcome::New(m)
+            }
         }))
     }
 
