@@ -142,7 +142,7 @@ pub async fn run(
             break;
         }
         let index = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        let step = one_step(end, args, watch, &run, &pop, &members, index, &label, rate, duration, progress).await?;
+        let step = one_step(args, watch, &run, &pop, &members, index, &label, rate, duration, progress).await?;
         let pass = step.pass;
         steps.push(step);
         if !pass && i > 0 {
@@ -283,7 +283,6 @@ fn on_event(run: &Run, received: &Mutex<Received>, socket: &Socket, event: Event
     clippy::cast_sign_loss
 )]
 async fn one_step(
-    end: &Endpoint,
     args: &ChatArgs,
     watch: &Watch,
     run: &Arc<Run>,
@@ -421,7 +420,6 @@ async fn one_step(
     let out_of_order = step.out_of_order.load(Ordering::Relaxed);
     let deliver = Latency::of(&deliver_h);
     let per_cpu = |n: u64| if cpu.server_s > 0.0 { n as f64 / cpu.server_s } else { 0.0 };
-    let _ = end;
     Ok(ChatStep {
         label: label.to_owned(),
         target_rate: rate,
