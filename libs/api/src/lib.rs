@@ -76,6 +76,9 @@ pub struct Group {
     pub my_role: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_message: Option<Message>,
+    /// Messages after the caller's seen watermark (in the caller's group list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread_count: Option<u64>,
 }
 
 impl From<pg::Group> for Group {
@@ -100,6 +103,7 @@ impl From<pg::Group> for Group {
             member_count: g.member_count,
             created_at: timestamp(g.created_at_ms),
             last_message: None,
+            unread_count: None,
         }
     }
 }

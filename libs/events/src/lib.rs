@@ -323,3 +323,52 @@ pub fn request_id<M: Message>(msg: &M) -> Option<String> {
         .and_then(|v| std::str::from_utf8(v).ok())
         .map(str::to_owned)
 }
+
+/// Requests waiting for the outcome of a command they produced, by key: whoever reads the
+/// outcome event settles every waiter of its key. Keys of requests that gave up are dropped
+/// with [`Waiters::abandon`].
+pub struct Waiters<T> {
+    pending: std::sync::Mutex<std::collections::HashMap<String, Vec<tokio::sync::oneshot::Sender<T>>>>,
+}
+
+impl<T> Default for Waiters<T> {
+    fn default() -> Self {
+        Self { pending: std::sync::Mutex::default() }
+    }
+}
+
+impl<T: Clone> Waiters<T> {
+    /// Registers interest in the outcome of `key`.
+    pub fn wait_for(&self, key: &str) -> tokio::sync::oneshot::Receiver<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if let Ok(mut p) = self.pending.lock() {
+            p.entry(key.to_owned()).or_default().push(tx);
+        }
+        rx
+    }
+
+    /// Hands the outcome of `key` to everyone waiting for it.
+    pub fn settle(&self, key: &str, outcome: &T) {
+        let waiters = self.pending.lock().ok().and_then(|mut p| p.remove(key)).unwrap_or_default();
+        for tx in waiters {
+            let _ = tx.send(outcome.clone());
+        }
+    }
+
+    /// Forgets waiters of `key` that gave up.
+    pub fn abandon(&self, key: &str) {
+        if let Ok(mut p) = self.pending.lock()
+            && let Some(waiters) = p.get_mut(key)
+        {
+            waiters.retain(|tx| !tx.is_closed());
+            if waiters.is_empty() {
+                p.remove(key);
+            }
+        }
+    }
+}
+
+/// The key of a post: who sent which client message id to which group.
+pub fn post_key(group_id: &str, sender_id: &str, client_msg_id: &str) -> String {
+    format!("{group_id}\u{0}{sender_id}\u{0}{client_msg_id}")
+}

@@ -35,6 +35,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// A shared, reconnecting connection plus the key prefix.
 #[derive(Clone)]
 pub struct Redis {
+    client: redis::Client,
     conn: ConnectionManager,
     prefix: String,
 }
@@ -43,14 +44,30 @@ impl Redis {
     /// Connects (and reconnects by itself after failures).
     pub async fn connect(settings: &RedisSettings) -> Result<Self> {
         let client = redis::Client::open(settings.url.as_str())?;
-        let conn = ConnectionManager::new(client).await?;
-        Ok(Self { conn, prefix: settings.key_prefix.clone() })
+        let conn = ConnectionManager::new(client.clone()).await?;
+        Ok(Self { client, conn, prefix: settings.key_prefix.clone() })
     }
 
     fn key(&self, parts: &[&str]) -> String {
         let mut k = self.prefix.clone();
         k.push_str(&parts.join(":"));
         k
+    }
+
+    /// Publishes `payload` on the (prefixed) pub/sub channel `channel`: fire and forget, for
+    /// ephemeral news such as typing.
+    pub async fn publish(&self, channel: &str, payload: &[u8]) -> Result<()> {
+        let mut c = self.conn.clone();
+        c.publish::<_, _, ()>(self.key(&[channel]), payload).await?;
+        Ok(())
+    }
+
+    /// Subscribes to the (prefixed) pub/sub channel `channel` on a connection of its own; the
+    /// stream ends when that connection breaks (subscribe again).
+    pub async fn subscribe(&self, channel: &str) -> Result<impl futures_util::Stream<Item = Vec<u8>> + use<>> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(self.key(&[channel])).await?;
+        Ok(futures_util::StreamExt::map(pubsub.into_on_message(), |m| m.get_payload_bytes().to_vec()))
     }
 
     /// Answers when Redis does.

@@ -28,6 +28,11 @@ pub struct ChatSettings {
     pub ws_read_buffer_bytes: usize,
     /// Packets queued to one socket before emits to it fail (a client that does not read).
     pub max_buffer_packets: usize,
+    /// How often the node sends the delivered and seen receipts it noted (folded per group and
+    /// user), in milliseconds.
+    pub receipt_flush_ms: u64,
+    /// How long a typist who stops refreshing counts as typing, in milliseconds.
+    pub typing_ttl_ms: u64,
 }
 
 impl Default for ChatSettings {
@@ -43,6 +48,8 @@ impl Default for ChatSettings {
             presence_ttl_secs: 60,
             ws_read_buffer_bytes: 4096,
             max_buffer_packets: 128,
+            receipt_flush_ms: 100,
+            typing_ttl_ms: 5000,
         }
     }
 }

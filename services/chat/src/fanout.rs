@@ -1,11 +1,15 @@
 //! Durable message events in, Socket.IO emits out: settles this node's waiting
-//! acknowledgements and emits `chat.message.incoming` to the group's room on this node.
+//! acknowledgements, emits `chat.message.incoming` (and edits, deletes and receipts) to the
+//! group's room on this node, and notes who was handed each new message (delivered receipts).
+
+use std::sync::Arc;
 
 use hubbub_proto::events::{MessageEvent, message_event::Event};
 use prost::Message as _;
+use serde_json::json;
 use socketioxide::SocketIo;
 
-use crate::session::{group_room, socket_room};
+use crate::session::{User, group_room, socket_room};
 use crate::state::{Chat, Outcome, post_key};
 
 /// Applies one record of `message.events`.
@@ -18,7 +22,7 @@ pub async fn handle(io: &SocketIo, chat: &Chat, payload: &[u8]) {
             return;
         }
     };
-    match event {
+    let sent = match event {
         Event::Posted(posted) => {
             let Some(message) = posted.message else {
                 return;
@@ -26,23 +30,63 @@ pub async fn handle(io: &SocketIo, chat: &Chat, payload: &[u8]) {
             if posted.origin_node == chat.settings.node_id {
                 let key =
                     post_key(&message.group_id, &message.sender_id, message.client_msg_id.as_deref().unwrap_or(""));
-                chat.settle(&key, &Outcome::Posted(message.clone()));
+                chat.waiters().settle(&key, &Outcome::Posted(message.clone()));
             }
             // A duplicate was fanned out when it was first stored.
-            if !posted.duplicate {
-                let room = group_room(&message.group_id);
-                let except = socket_room(&posted.origin_socket);
-                let json = hubbub_api::Message::from(message);
-                if let Err(e) = io.to(room).except(except).emit("chat.message.incoming", &json).await {
-                    tracing::warn!(error = %e, "emitting chat.message.incoming");
-                }
+            if posted.duplicate {
+                return;
             }
+            let room = group_room(&message.group_id);
+            let except = socket_room(&posted.origin_socket);
+            let (group, seq, sender) = (message.group_id.clone(), message.seq, message.sender_id.clone());
+            let json = hubbub_api::Message::from(message);
+            let sent = io.to(room.clone()).except(except.clone()).emit("chat.message.incoming", &json).await;
+            // Everyone but the sender who was handed it here has it delivered.
+            let handed = io.to(room).except(except).sockets();
+            let users = handed
+                .iter()
+                .filter_map(|s| s.extensions.get::<User>().map(|User(u)| u))
+                .filter(|u| **u != *sender)
+                .collect::<std::collections::HashSet<Arc<str>>>();
+            chat.receipts().delivered(&group, users, seq);
+            sent
         }
         Event::Rejected(r) => {
             if r.origin_node == chat.settings.node_id {
                 let key = post_key(&r.group_id, &r.sender_id, &r.client_msg_id);
-                chat.settle(&key, &Outcome::Rejected { code: r.code, message: r.message });
+                chat.waiters().settle(&key, &Outcome::Rejected { code: r.code, message: r.message });
+            }
+            return;
+        }
+        Event::Changed(c) => {
+            let Some(m) = c.message else { return };
+            let room = group_room(&m.group_id);
+            if m.deleted {
+                let out = json!({ "id": m.id, "groupId": m.group_id, "seq": m.seq });
+                io.to(room).emit("chat.message.deleted", &out).await
+            } else {
+                io.to(room).emit("chat.message.edited", &hubbub_api::Message::from(m)).await
             }
         }
+        Event::Receipts(r) => {
+            if !r.fan_out {
+                return;
+            }
+            let room = group_room(&r.group_id);
+            for receipt in &r.receipts {
+                let marks =
+                    [("chat.message.delivered", receipt.delivered_seq), ("chat.message.seen", receipt.seen_seq)];
+                for (event, seq) in marks.into_iter().filter(|(_, seq)| *seq > 0) {
+                    let out = json!({ "groupId": r.group_id, "userId": receipt.user_id, "seq": seq });
+                    if let Err(e) = io.to(room.clone()).emit(event, &out).await {
+                        tracing::warn!(error = %e, "emitting a receipt");
+                    }
+                }
+            }
+            return;
+        }
+    };
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, "emitting a message event");
     }
 }

@@ -11,9 +11,11 @@ mod events;
 mod fanout;
 mod groups;
 mod presence;
+mod receipts;
 mod session;
 mod startup;
 mod state;
+mod typing;
 
 pub use config::ChatSettings;
 pub use startup::{Deps, run};

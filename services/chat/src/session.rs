@@ -132,6 +132,12 @@ pub async fn on_connect(s: SocketRef, State(chat): State<Chat>) {
 /// sees `connect`; an event that arrived before its handler would be dropped.
 fn register_events(s: &SocketRef) {
     s.on("chat.message.send", crate::events::send::handle);
+    s.on("chat.message.seen", crate::events::seen::handle);
+    s.on("chat.message.edit", crate::events::change::edit);
+    s.on("chat.message.delete", crate::events::change::delete);
+    s.on("chat.typing", crate::typing::handle);
+    s.on("chat.sync", crate::events::sync::handle);
+    s.on("user.heartbeat", crate::events::heartbeat);
     s.on_disconnect(on_disconnect);
 }
 

@@ -3,6 +3,7 @@
 use anyhow::Context as _;
 use hubbub_events::{AUTH_EVENTS, GROUP_EVENTS, KafkaSettings, MESSAGE_COMMANDS, MESSAGE_EVENTS};
 use hubbub_proto::group::group_service_client::GroupServiceClient;
+use hubbub_proto::message::message_service_client::MessageServiceClient;
 use hubbub_proto::user::user_service_client::UserServiceClient;
 use hubbub_redis::{Redis, RedisSettings};
 use hubbub_rpc::{Connector, RpcSettings};
@@ -47,10 +48,13 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
     let connector = Connector::new(deps.rpc.clone());
     let groups = GroupServiceClient::new(connector.channel(&deps.rpc.group).await.context("group service channel")?);
     let users = UserServiceClient::new(connector.channel(&deps.rpc.user).await.context("user service channel")?);
+    let messages =
+        MessageServiceClient::new(connector.channel(&deps.rpc.message).await.context("message service channel")?);
     let chat = Chat::new(Parts {
         settings: deps.chat.clone(),
         tokens: Tokens::new(deps.token.clone()).context("token settings")?,
         groups,
+        messages,
         users,
         redis: Redis::connect(deps.redis).await.context("redis")?,
         producer: producer.clone(),
@@ -65,6 +69,8 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
         .build_layer();
     io.ns("/", crate::session::on_connect.with(crate::session::authenticate));
     let presence = tokio::spawn(crate::presence::run(io.clone(), chat.clone(), shutdown.clone()));
+    let typing = tokio::spawn(crate::typing::run(io.clone(), chat.clone(), shutdown.clone()));
+    let receipts = tokio::spawn(crate::receipts::run(chat.clone(), shutdown.clone()));
     let events = tokio::spawn(crate::consume::run(io.clone(), chat, consumer, topics, shutdown.clone()));
     // Open websockets would hold a graceful HTTP shutdown forever: close the sockets first.
     let closer = {
@@ -84,6 +90,8 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
     events.await.context("event task")?;
     closer.await.context("socket closer task")?;
     presence.await.context("presence task")?;
+    typing.await.context("typing task")?;
+    receipts.await.context("receipt task")?;
     producer.flush(std::time::Duration::from_secs(5));
     served.context("chat node")
 }

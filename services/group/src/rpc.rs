@@ -14,6 +14,10 @@ use hubbub_proto::group::{
     ListUserGroupsRequest, ListUserGroupsResponse, Member, Membership, RemoveMemberRequest, Role, SetRoleRequest,
     UpdateGroupRequest, Visibility,
 };
+use hubbub_proto::group::{GetMembershipsRequest, GetMembershipsResponse, GroupMembership, MembershipState};
+
+/// Most groups one `GetMemberships` asks about.
+const MEMBERSHIPS_MAX: usize = 1000;
 use hubbub_proto::user::GetUserRequest;
 use hubbub_proto::user::user_service_client::UserServiceClient;
 use hubbub_rpc::{Channel, Ctx};
@@ -173,9 +177,13 @@ impl<S: GroupStore> Groups<S> {
             group_event::Event::Deleted(_) => {
                 Some(MembershipChanged { group_id: group_id.to_owned(), group_deleted: true, ..Default::default() })
             }
-            group_event::Event::Created(_) | group_event::Event::Updated(_) | group_event::Event::RoleChanged(_) => {
-                None
-            }
+            // A new role changes who may delete others' messages: read it fresh too.
+            group_event::Event::RoleChanged(c) => c.member.as_ref().map(|m| MembershipChanged {
+                group_id: group_id.to_owned(),
+                changed: vec![m.user_id.clone()],
+                ..Default::default()
+            }),
+            group_event::Event::Created(_) | group_event::Event::Updated(_) => None,
         };
         if let Some(fence) = fence {
             let command = MessageCommand { command: Some(message_command::Command::Membership(fence)) };
@@ -634,7 +642,45 @@ impl<S: GroupStore> GroupService for Groups<S> {
 
     async fn get_membership(&self, req: Request<GetMembershipRequest>) -> Result<Response<Membership>, Status> {
         let r = req.into_inner();
-        let role = self.store.member(&r.group_id, &r.user_id).await.map_err(Status::from)?.map(|m| m.role);
-        Ok(Response::new(Membership { member: role.is_some(), role: role.unwrap_or(Role::Unspecified) as i32 }))
+        let (member, group) =
+            futures_util::future::try_join(self.store.member(&r.group_id, &r.user_id), self.store.get(&r.group_id))
+                .await
+                .map_err(Status::from)?;
+        let role = member.map(|m| m.role);
+        Ok(Response::new(Membership {
+            member: role.is_some(),
+            role: role.unwrap_or(Role::Unspecified) as i32,
+            member_count: group.map_or(0, |g| g.member_count),
+        }))
+    }
+
+    async fn get_memberships(
+        &self,
+        req: Request<GetMembershipsRequest>,
+    ) -> Result<Response<GetMembershipsResponse>, Status> {
+        let r = req.into_inner();
+        if r.group_ids.len() > MEMBERSHIPS_MAX {
+            return Err(hubbub_rpc::coded(
+                tonic::Code::InvalidArgument,
+                "VALIDATION_ERROR",
+                format!("at most {MEMBERSHIPS_MAX} groups at once"),
+            ));
+        }
+        let (member, former) = self.store.standing(&r.user_id, &r.group_ids).await.map_err(Status::from)?;
+        let groups = r
+            .group_ids
+            .into_iter()
+            .map(|g| {
+                let state = if member.contains(&g) {
+                    MembershipState::Member
+                } else if former.contains(&g) {
+                    MembershipState::Former
+                } else {
+                    MembershipState::None
+                };
+                GroupMembership { group_id: g, state: state as i32 }
+            })
+            .collect();
+        Ok(Response::new(GetMembershipsResponse { groups }))
     }
 }

@@ -23,6 +23,21 @@ pub struct MessageSettings {
     pub membership_cache_secs: u64,
     /// Groups one partition task keeps memberships of before it starts afresh.
     pub membership_cache_groups: usize,
+    /// (group, user) watermarks one partition task remembers before it starts afresh.
+    pub read_cache_entries: usize,
+    /// Groups with more members than this keep their receipts but do not fan them out.
+    pub receipts_fanout_max: u32,
+    /// Group heads, published marks, read watermarks and offset commits are written at most
+    /// once per this many milliseconds per partition (what arrives meanwhile is folded in).
+    pub books_window_ms: u64,
+    /// How long a REST send, edit or delete waits for the pipeline before answering 503.
+    pub request_timeout_ms: u64,
+    /// Messages in a catch-up answer when the client asks for no number.
+    pub sync_default_limit: u32,
+    /// Most messages in one catch-up answer.
+    pub sync_max_limit: u32,
+    /// Most groups in one catch-up request.
+    pub sync_groups_max: usize,
 }
 
 impl Default for MessageSettings {
@@ -36,6 +51,13 @@ impl Default for MessageSettings {
             batch_max: 256,
             membership_cache_secs: 60,
             membership_cache_groups: 100_000,
+            read_cache_entries: 200_000,
+            receipts_fanout_max: 100,
+            books_window_ms: 100,
+            request_timeout_ms: 10_000,
+            sync_default_limit: 100,
+            sync_max_limit: 500,
+            sync_groups_max: 500,
         }
     }
 }

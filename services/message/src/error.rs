@@ -12,6 +12,15 @@ pub enum Error {
     /// The caller is not a member of the group.
     #[error("not a member of this group")]
     NotAMember,
+    /// The pipeline refused, with an API code.
+    #[error("{1}")]
+    Refused(String, String),
+    /// The pipeline did not confirm in time (it may still do the work).
+    #[error("not confirmed in time")]
+    NotConfirmed,
+    /// No such message (or not one the caller may know of).
+    #[error("no such message")]
+    MessageNotFound,
     /// The database failed.
     #[error("store: {0}")]
     Store(#[from] mongodb::error::Error),
@@ -28,6 +37,16 @@ impl From<Error> for Status {
         match e {
             Error::Invalid(m) => coded(Code::InvalidArgument, "INVALID_MESSAGE", m),
             Error::NotAMember => coded(Code::PermissionDenied, "NOT_A_MEMBER", "not a member of this group"),
+            Error::Refused(code, m) => match code.as_str() {
+                "INVALID_MESSAGE" => coded(Code::InvalidArgument, "INVALID_MESSAGE", m),
+                "NOT_A_MEMBER" => coded(Code::PermissionDenied, "NOT_A_MEMBER", m),
+                "FORBIDDEN" => coded(Code::PermissionDenied, "FORBIDDEN", m),
+                "MESSAGE_NOT_FOUND" => coded(Code::NotFound, "MESSAGE_NOT_FOUND", m),
+                "GROUP_NOT_FOUND" => coded(Code::NotFound, "GROUP_NOT_FOUND", m),
+                _ => Status::unavailable(m),
+            },
+            Error::NotConfirmed => Status::unavailable("not confirmed in time; retry (with the same clientMsgId)"),
+            Error::MessageNotFound => coded(Code::NotFound, "MESSAGE_NOT_FOUND", "no such message"),
             Error::Upstream(s) => s,
             Error::Store(e) => {
                 tracing::error!(error = %e, "message store");

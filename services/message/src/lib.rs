@@ -1,11 +1,14 @@
-//! hubbub message service: the only writer of messages. It consumes post commands from Kafka
-//! (one partition per group, so one writer per group), assigns each group's next `seq`, stores
-//! the message in MongoDB, then publishes the durable event every chat node fans out. History is
-//! served over gRPC and RabbitMQ from one implementation.
+//! hubbub message service: the only writer of messages and read state. It consumes commands
+//! from Kafka (posts, edits, deletes, receipts and membership fences; one partition per group,
+//! so one writer per group), assigns each group's next `seq`, stores messages and watermarks in
+//! MongoDB, then publishes the durable events every chat node fans out. History, catch-up, and
+//! requests that wait for the pipeline (REST send, edit, delete) are served over gRPC and
+//! RabbitMQ from one implementation.
 
 pub mod config;
 mod error;
 mod pipeline;
+mod requests;
 mod rpc;
 mod startup;
 mod store;

@@ -9,6 +9,11 @@
 //! `insert_many`, then every event produced at once (Kafka keeps their order per key); group
 //! heads, published marks and the offset commit follow, in batch order, off the path.
 //!
+//! Edits and deletes are applied after the batch's inserts, in command order, and announced in
+//! that order among the posts. Receipts are folded per (group, user), clamped to the group's
+//! last seq, kept only where they move a watermark forward, announced once per group per batch
+//! and written, like heads, off the path (at most once per `books_window_ms`).
+//!
 //! A crash anywhere re-delivers the uncommitted commands; the unique index on (group, sender,
 //! client id) turns a re-delivered post into its first copy, announced again only if it never
 //! was. A sender who is no longer a member but repeats an acknowledged post gets the first
@@ -23,12 +28,12 @@ use hubbub_events::rdkafka::message::OwnedMessage;
 use hubbub_events::rdkafka::{Message as _, Offset, TopicPartitionList};
 use hubbub_events::{Backoff, Producer};
 use hubbub_proto::events::{
-    MembershipChanged, MessageCommand, MessageEvent, MessagePosted, MessageRejected, PostMessage, message_command,
-    message_event,
+    MembershipChanged, MessageChanged, MessageCommand, MessageEvent, MessagePosted, MessageRejected, PostMessage,
+    Receipt, ReceiptsMoved, message_command, message_event,
 };
-use hubbub_proto::group::GetMembershipRequest;
 use hubbub_proto::group::group_service_client::GroupServiceClient;
-use hubbub_proto::message::Message;
+use hubbub_proto::group::{GetMembershipRequest, Role};
+use hubbub_proto::message::{Message, ReadState};
 use hubbub_rpc::{Channel, Ctx};
 use mongodb::bson::oid::ObjectId;
 use prost::Message as _;
@@ -87,7 +92,10 @@ impl<S: MessageStore> Pipeline<S> {
 /// One group's members as the pipeline knows them.
 struct Members {
     loaded: Instant,
-    users: HashMap<String, bool>,
+    /// The role of each member asked about; `None` for a non-member.
+    users: HashMap<String, Option<Role>>,
+    /// How many members the group had when last asked.
+    count: u32,
 }
 
 /// How one post in a batch ends.
@@ -103,10 +111,76 @@ enum Outcome {
 /// What a batch leaves to write once its events are out, off the path to the next batch:
 /// each group's newest message (for group lists), the ids now announced, and the offset to
 /// commit once both are written (so a crash never loses a head).
+#[derive(Default)]
 struct Books {
     newest: Vec<Message>,
     announced: Vec<String>,
+    reads: Vec<ReadState>,
     commit: Option<(String, i32, i64)>,
+}
+
+impl Books {
+    /// Folds a later batch's books into these: the newest head and highest watermarks win.
+    fn merge(&mut self, later: Books) {
+        for m in later.newest {
+            match self.newest.iter_mut().find(|n| n.group_id == m.group_id) {
+                Some(n) if n.seq >= m.seq => {}
+                Some(n) => *n = m,
+                None => self.newest.push(m),
+            }
+        }
+        self.announced.extend(later.announced);
+        for r in later.reads {
+            match self.reads.iter_mut().find(|x| x.group_id == r.group_id && x.user_id == r.user_id) {
+                Some(x) => {
+                    x.delivered_seq = x.delivered_seq.max(r.delivered_seq);
+                    x.seen_seq = x.seen_seq.max(r.seen_seq);
+                }
+                None => self.reads.push(r),
+            }
+        }
+        if later.commit.is_some() {
+            self.commit = later.commit;
+        }
+    }
+}
+
+/// Batches the bookkeeping task may hold before a worker waits for it.
+const BOOKS_QUEUE: usize = 64;
+
+/// An edit or delete, as the batch sees it.
+struct ChangeCommand<'a> {
+    group_id: &'a str,
+    message_id: &'a str,
+    actor_id: &'a str,
+    /// `Some(content)` for an edit, `None` for a delete.
+    content: Option<&'a str>,
+    origin_node: &'a str,
+    origin_key: &'a str,
+}
+
+impl<'a> ChangeCommand<'a> {
+    fn of(command: &'a MessageCommand) -> Option<Self> {
+        match &command.command {
+            Some(message_command::Command::Edit(e)) => Some(Self {
+                group_id: &e.group_id,
+                message_id: &e.message_id,
+                actor_id: &e.actor_id,
+                content: Some(&e.content),
+                origin_node: &e.origin_node,
+                origin_key: &e.origin_key,
+            }),
+            Some(message_command::Command::Delete(d)) => Some(Self {
+                group_id: &d.group_id,
+                message_id: &d.message_id,
+                actor_id: &d.actor_id,
+                content: None,
+                origin_node: &d.origin_node,
+                origin_key: &d.origin_key,
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// One partition's single writer.
@@ -117,6 +191,8 @@ struct Worker<S> {
     partition: i32,
     seqs: HashMap<String, u64>,
     members: HashMap<String, Members>,
+    /// (group, user) → (delivered, seen) as last written or read.
+    reads: HashMap<(String, String), (u64, u64)>,
     /// Ids announced lately, whose published marks the bookkeeping task may not have written
     /// yet: a repeat in a later batch must not announce them again.
     recent: (VecDeque<String>, HashSet<String>),
@@ -127,7 +203,7 @@ struct Worker<S> {
 
 impl<S: MessageStore> Worker<S> {
     fn new(shared: Arc<Pipeline<S>>, consumer: Arc<StreamConsumer>, topic: String, partition: i32) -> Self {
-        let (tx, rx) = mpsc::channel(16);
+        let (tx, rx) = mpsc::channel(BOOKS_QUEUE);
         let books = tokio::spawn(keep_books(shared.clone(), consumer.clone(), rx));
         Self {
             shared,
@@ -136,6 +212,7 @@ impl<S: MessageStore> Worker<S> {
             partition,
             seqs: HashMap::new(),
             members: HashMap::new(),
+            reads: HashMap::new(),
             recent: (VecDeque::new(), HashSet::new()),
             last_offset: None,
         }
@@ -172,12 +249,16 @@ impl<S: MessageStore> Worker<S> {
         if offsets.windows(2).any(|w| w[1] != w[0] + 1) {
             self.seqs.clear();
             self.members.clear();
+            self.reads.clear();
         }
         self.last_offset = batch.last().map(OwnedMessage::offset);
         let ttl = Duration::from_secs(self.shared.settings.membership_cache_secs);
         self.members.retain(|_, m| m.loaded.elapsed() < ttl);
         if self.members.len() > self.shared.settings.membership_cache_groups {
             self.members.clear();
+        }
+        if self.reads.len() > self.shared.settings.read_cache_entries {
+            self.reads.clear();
         }
 
         let commands: Vec<(Option<String>, MessageCommand)> = batch
@@ -203,17 +284,14 @@ impl<S: MessageStore> Worker<S> {
         let mut posts: Vec<(&PostMessage, Option<&str>)> = Vec::new();
         let mut outcomes: Vec<Option<Outcome>> = Vec::new();
         for (request_id, command) in &commands {
-            match &command.command {
-                Some(message_command::Command::Post(post)) => {
-                    let verdict = match self.validate(post) {
-                        Err((code, why)) => Some(Outcome::Rejected(code, why)),
-                        Ok(()) if self.cached(&post.group_id, &post.sender_id) == Some(true) => None,
-                        Ok(()) => Some(Outcome::Rejected("NOT_A_MEMBER", "not a member of this group".into())),
-                    };
-                    posts.push((post, request_id.as_deref()));
-                    outcomes.push(verdict);
-                }
-                Some(message_command::Command::Membership(_)) | None => {}
+            if let Some(message_command::Command::Post(post)) = &command.command {
+                let verdict = match self.validate(post) {
+                    Err((code, why)) => Some(Outcome::Rejected(code, why)),
+                    Ok(()) if self.is_member(&post.group_id, &post.sender_id) => None,
+                    Ok(()) => Some(Outcome::Rejected("NOT_A_MEMBER", "not a member of this group".into())),
+                };
+                posts.push((post, request_id.as_deref()));
+                outcomes.push(verdict);
             }
         }
         // A refused sender may be repeating a post acknowledged while still a member.
@@ -230,6 +308,14 @@ impl<S: MessageStore> Worker<S> {
         if !self.store(&posts, &mut outcomes, &mut announcing, shutdown).await {
             return false;
         }
+        // Edits and deletes, in order, after the inserts they may refer to.
+        let mut changes: Vec<Outcome> = Vec::new();
+        for (_, command) in &commands {
+            if let Some(change) = ChangeCommand::of(command) {
+                let Some(outcome) = self.change(&change, shutdown).await else { return false };
+                changes.push(outcome);
+            }
+        }
         // Each group's newest message, for group lists: one write per group per batch.
         let mut newest: HashMap<&str, &Message> = HashMap::new();
         for o in outcomes.iter().flatten() {
@@ -241,9 +327,43 @@ impl<S: MessageStore> Worker<S> {
             }
         }
         let newest: Vec<Message> = newest.into_values().cloned().collect();
-        let Some(announced) = self.announce(&posts, outcomes, shutdown).await else { return false };
-        // The bookkeeping queue holds at most 16 batches: remember more than that many ids.
-        let keep = self.shared.settings.batch_max.max(1) * 32;
+        let Some((moved, reads)) = self.receipts(&commands, &outcomes, shutdown).await else { return false };
+
+        // Every outcome's event, in command order, then the moved receipts.
+        let mut announced = Vec::new();
+        let mut records: Vec<(String, Vec<u8>, Option<&str>)> = Vec::new();
+        let (mut posts_seen, mut changes_seen) = (outcomes.into_iter().zip(&posts), changes.into_iter());
+        for (request_id, command) in &commands {
+            let event = match &command.command {
+                Some(message_command::Command::Post(_)) => match posts_seen.next() {
+                    Some((Some(outcome), (post, _))) => post_event(post, outcome, &mut announced),
+                    _ => continue,
+                },
+                Some(message_command::Command::Edit(_) | message_command::Command::Delete(_)) => {
+                    match (changes_seen.next(), ChangeCommand::of(command)) {
+                        (Some(outcome), Some(change)) => change_event(&change, outcome),
+                        _ => continue,
+                    }
+                }
+                _ => continue,
+            };
+            let group = event_group(&event);
+            records.push((group, MessageEvent { event: Some(event) }.encode_to_vec(), request_id.as_deref()));
+        }
+        for m in moved {
+            let group = m.group_id.clone();
+            records.push((
+                group,
+                MessageEvent { event: Some(message_event::Event::Receipts(m)) }.encode_to_vec(),
+                None,
+            ));
+        }
+        if !self.announce(&records, shutdown).await {
+            return false;
+        }
+        // Ids announced lately whose published marks the bookkeeping task may not have written
+        // yet: remember more than it can hold.
+        let keep = self.shared.settings.batch_max.max(1) * BOOKS_QUEUE * 2;
         for id in &announced {
             if self.recent.1.insert(id.clone()) {
                 self.recent.0.push_back(id.clone());
@@ -257,25 +377,37 @@ impl<S: MessageStore> Worker<S> {
         let commit = batch.last().map(|last| (self.topic.clone(), self.partition, last.offset() + 1));
         if let Some((books, _)) = &self.books {
             // A full queue (the store is slow) holds this partition back, as it should.
-            let _ = books.send(Books { newest, announced, commit }).await;
+            let _ = books.send(Books { newest, announced, reads, commit }).await;
         }
         true
     }
 
-    /// Asks the group service, all at once, about every (group, sender) of the batch's posts
-    /// that the cache does not know. `None` when shutdown interrupted it.
+    /// Asks the group service, all at once, about every (group, user) of the batch's posts,
+    /// changes and receipts that the cache does not know. `None` when shutdown interrupted it.
     async fn prefetch_membership(
         &mut self,
         commands: &[(Option<String>, MessageCommand)],
         shutdown: &CancellationToken,
     ) -> Option<()> {
         let mut missing: HashSet<(String, String)> = HashSet::new();
+        let mut want = |group: &str, user: &str| {
+            if !group.is_empty() && self.cached(group, user).is_none() {
+                missing.insert((group.to_owned(), user.to_owned()));
+            }
+        };
         for (_, c) in commands {
-            if let Some(message_command::Command::Post(p)) = &c.command
-                && !p.group_id.is_empty()
-                && self.cached(&p.group_id, &p.sender_id).is_none()
-            {
-                missing.insert((p.group_id.clone(), p.sender_id.clone()));
+            match &c.command {
+                Some(message_command::Command::Post(p)) => want(&p.group_id, &p.sender_id),
+                Some(message_command::Command::Receipts(r)) => {
+                    for receipt in &r.receipts {
+                        want(&r.group_id, &receipt.user_id);
+                    }
+                }
+                _ => {
+                    if let Some(change) = ChangeCommand::of(c) {
+                        want(change.group_id, change.actor_id);
+                    }
+                }
             }
         }
         if missing.is_empty() {
@@ -286,16 +418,18 @@ impl<S: MessageStore> Worker<S> {
             let asks = missing.iter().map(|(g, u)| {
                 let mut groups = self.shared.groups.clone();
                 let req = Ctx::new("").request(GetMembershipRequest { group_id: g.clone(), user_id: u.clone() });
-                async move { groups.get_membership(req).await.map(|m| m.into_inner().member) }
+                async move { groups.get_membership(req).await.map(tonic::Response::into_inner) }
             });
             let answers = futures_util::future::join_all(asks).await;
             if answers.iter().all(Result::is_ok) {
-                for ((g, u), member) in missing.into_iter().zip(answers.into_iter().flatten()) {
-                    self.members
-                        .entry(g)
-                        .or_insert_with(|| Members { loaded: Instant::now(), users: HashMap::new() })
-                        .users
-                        .insert(u, member);
+                for ((g, u), m) in missing.into_iter().zip(answers.into_iter().flatten()) {
+                    let entry = self.members.entry(g).or_insert_with(|| Members {
+                        loaded: Instant::now(),
+                        users: HashMap::new(),
+                        count: m.member_count,
+                    });
+                    entry.count = m.member_count;
+                    entry.users.insert(u, m.member.then(|| m.role()));
                 }
                 return Some(());
             }
@@ -308,8 +442,153 @@ impl<S: MessageStore> Worker<S> {
         }
     }
 
-    fn cached(&self, group: &str, user: &str) -> Option<bool> {
+    /// What the cache knows of a user in a group: `Some(None)` not a member, `Some(Some(role))`
+    /// a member, `None` unknown.
+    fn cached(&self, group: &str, user: &str) -> Option<Option<Role>> {
         self.members.get(group).and_then(|m| m.users.get(user).copied())
+    }
+
+    fn is_member(&self, group: &str, user: &str) -> bool {
+        matches!(self.cached(group, user), Some(Some(_)))
+    }
+
+    /// The group's last seq, from the cache or the store. `None` when shutdown came first.
+    async fn last_seq(&mut self, group: &str, shutdown: &CancellationToken) -> Option<u64> {
+        if let Some(&seq) = self.seqs.get(group) {
+            return Some(seq);
+        }
+        let seq = self.retry(shutdown, || self.shared.store.last_seq(group)).await?;
+        self.seqs.insert(group.to_owned(), seq);
+        Some(seq)
+    }
+
+    /// Applies one edit or delete, or says why not. `None` when shutdown interrupted it.
+    async fn change(&mut self, c: &ChangeCommand<'_>, shutdown: &CancellationToken) -> Option<Outcome> {
+        // Outsiders learn nothing about the group's messages, not even that one exists.
+        let not_found = || Outcome::Rejected("MESSAGE_NOT_FOUND", "no such message".into());
+        let Some(Some(role)) = self.cached(c.group_id, c.actor_id) else { return Some(not_found()) };
+        let found = self.retry(shutdown, || self.shared.store.get(c.message_id)).await?;
+        let Some(mut m) = found.filter(|m| m.group_id == c.group_id) else { return Some(not_found()) };
+        let by_sender = m.sender_id == c.actor_id;
+        match c.content {
+            Some(content) => {
+                if !by_sender {
+                    return Some(Outcome::Rejected("FORBIDDEN", "only the sender can edit a message".into()));
+                }
+                if m.deleted {
+                    return Some(Outcome::Rejected("INVALID_MESSAGE", "a deleted message cannot be edited".into()));
+                }
+                let chars = content.chars().count();
+                let max = self.shared.settings.content_max;
+                if chars == 0 || chars > max {
+                    return Some(Outcome::Rejected("INVALID_MESSAGE", format!("content must be 1–{max} characters")));
+                }
+                m.content = content.to_owned();
+            }
+            None => {
+                if !by_sender && !matches!(role, Role::Owner | Role::Admin) {
+                    let why = "only the sender or a group admin can delete a message";
+                    return Some(Outcome::Rejected("FORBIDDEN", why.into()));
+                }
+                if m.deleted {
+                    return Some(Outcome::Repeat(m)); // deleted already: nothing to write
+                }
+                m.content.clear();
+                m.attachments.clear();
+                m.deleted = true;
+            }
+        }
+        m.edited_at_ms = Some(mongodb::bson::DateTime::now().timestamp_millis());
+        let edit_seq = self.last_seq(c.group_id, shutdown).await?;
+        self.retry(shutdown, || self.shared.store.change(&m, edit_seq)).await?;
+        Some(Outcome::New(m))
+    }
+
+    /// Folds the batch's receipts (and the watermarks its posts and fences imply: a sender has
+    /// seen their own message, a new member starts with the history read) per (group, user),
+    /// clamped to the group's last seq, and keeps what moves a watermark forward: the events to
+    /// announce (one per group) and the states to write. `None` when shutdown interrupted it.
+    async fn receipts(
+        &mut self,
+        commands: &[(Option<String>, MessageCommand)],
+        outcomes: &[Option<Outcome>],
+        shutdown: &CancellationToken,
+    ) -> Option<(Vec<ReceiptsMoved>, Vec<ReadState>)> {
+        // (group, user) → (delivered, seen, announce): what a sender's own post or a new
+        // membership implies is written but not announced (everyone can tell it already).
+        let mut proposed: HashMap<(String, String), (u64, u64, bool)> = HashMap::new();
+        let mut propose = |group: &str, user: &str, delivered: u64, seen: u64, announce: bool| {
+            let p = proposed.entry((group.to_owned(), user.to_owned())).or_default();
+            *p = (p.0.max(delivered), p.1.max(seen), p.2 || announce);
+        };
+        let mut joined: Vec<(String, String)> = Vec::new();
+        for (_, c) in commands {
+            match &c.command {
+                Some(message_command::Command::Receipts(r)) => {
+                    for receipt in r.receipts.iter().filter(|x| self.is_member(&r.group_id, &x.user_id)) {
+                        propose(&r.group_id, &receipt.user_id, receipt.delivered_seq, receipt.seen_seq, true);
+                    }
+                }
+                Some(message_command::Command::Membership(change)) if !change.group_deleted => {
+                    joined.extend(change.added.iter().map(|u| (change.group_id.clone(), u.clone())));
+                }
+                _ => {}
+            }
+        }
+        for o in outcomes.iter().flatten() {
+            if let Outcome::New(m) = o {
+                propose(&m.group_id, &m.sender_id, m.seq, m.seq, false);
+            }
+        }
+        for (group, user) in joined {
+            let last = self.last_seq(&group, shutdown).await?;
+            propose(&group, &user, last, last, false);
+        }
+        if proposed.is_empty() {
+            return Some((vec![], vec![]));
+        }
+        let unknown: Vec<(String, String)> =
+            proposed.keys().filter(|k| !self.reads.contains_key(*k)).cloned().collect();
+        if !unknown.is_empty() {
+            let known = self.retry(shutdown, || self.shared.store.reads_of(&unknown)).await?;
+            for k in unknown {
+                self.reads.insert(k, (0, 0));
+            }
+            for r in known {
+                self.reads.insert((r.group_id, r.user_id), (r.delivered_seq, r.seen_seq));
+            }
+        }
+        let mut moved: HashMap<String, Vec<Receipt>> = HashMap::new();
+        let mut writes = Vec::new();
+        for ((group, user), (delivered, seen, announce)) in proposed {
+            let last = self.last_seq(&group, shutdown).await?;
+            let seen = seen.min(last);
+            let delivered = delivered.min(last).max(seen);
+            let known = self.reads.get(&(group.clone(), user.clone())).copied().unwrap_or_default();
+            let receipt = Receipt {
+                user_id: user.clone(),
+                delivered_seq: if delivered > known.0 { delivered } else { 0 },
+                seen_seq: if seen > known.1 { seen } else { 0 },
+            };
+            if receipt.delivered_seq == 0 && receipt.seen_seq == 0 {
+                continue;
+            }
+            let now = (known.0.max(delivered), known.1.max(seen));
+            self.reads.insert((group.clone(), user.clone()), now);
+            writes.push(ReadState { group_id: group.clone(), user_id: user, delivered_seq: now.0, seen_seq: now.1 });
+            if announce {
+                moved.entry(group).or_default().push(receipt);
+            }
+        }
+        let fanout_max = self.shared.settings.receipts_fanout_max;
+        let moved = moved
+            .into_iter()
+            .map(|(group_id, receipts)| {
+                let fan_out = self.members.get(&group_id).is_none_or(|m| m.count <= fanout_max);
+                ReceiptsMoved { group_id, receipts, fan_out }
+            })
+            .collect();
+        Some((moved, writes))
     }
 
     /// A fence: forgets what it names, so the next post is judged on a fresh read. Forgetting
@@ -322,7 +601,7 @@ impl<S: MessageStore> Worker<S> {
             return;
         }
         if let Some(m) = self.members.get_mut(&change.group_id) {
-            for u in change.added.iter().chain(&change.removed) {
+            for u in change.added.iter().chain(&change.removed).chain(&change.changed) {
                 m.users.remove(u);
             }
         }
@@ -465,41 +744,14 @@ impl<S: MessageStore> Worker<S> {
         true
     }
 
-    /// Produces every outcome's event at once (in order: Kafka keeps a key's order) and waits
-    /// for all of them; returns the ids of the messages announced for the first time, or
-    /// `None` when shutdown interrupted it.
-    async fn announce(
-        &self,
-        posts: &[(&PostMessage, Option<&str>)],
-        outcomes: Vec<Option<Outcome>>,
-        shutdown: &CancellationToken,
-    ) -> Option<Vec<String>> {
-        let mut announced = Vec::new();
-        let mut records = Vec::with_capacity(posts.len());
-        for ((post, request_id), outcome) in posts.iter().zip(outcomes) {
-            let event = match outcome {
-                Some(Outcome::New(m)) => {
-                    announced.push(m.id.clone());
-                    posted(post, m, false)
-                }
-                Some(Outcome::Repeat(m)) => posted(post, m, true),
-                Some(Outcome::Rejected(code, message)) => message_event::Event::Rejected(MessageRejected {
-                    group_id: post.group_id.clone(),
-                    sender_id: post.sender_id.clone(),
-                    client_msg_id: post.client_msg_id.clone(),
-                    code: code.into(),
-                    message,
-                    origin_node: post.origin_node.clone(),
-                }),
-                None => continue,
-            };
-            records.push((post.group_id.as_str(), MessageEvent { event: Some(event) }.encode_to_vec(), *request_id));
-        }
+    /// Produces every event at once (in order: Kafka keeps a key's order) and waits for all of
+    /// them; false when shutdown interrupted it.
+    async fn announce(&self, records: &[(String, Vec<u8>, Option<&str>)], shutdown: &CancellationToken) -> bool {
         let mut backoff = Backoff::default();
         let mut unsent: Vec<usize> = (0..records.len()).collect();
         while !unsent.is_empty() {
             let batch: Vec<(&str, &[u8], Option<&str>)> =
-                unsent.iter().map(|&i| (records[i].0, records[i].1.as_slice(), records[i].2)).collect();
+                unsent.iter().map(|&i| (records[i].0.as_str(), records[i].1.as_slice(), records[i].2)).collect();
             let results = self.shared.producer.send_all(&self.shared.events_topic, &batch).await;
             // From the first failure on, everything goes again: a later event must never
             // arrive before an earlier one of its group (a repeat is dropped by seq instead).
@@ -510,31 +762,48 @@ impl<S: MessageStore> Worker<S> {
             if !unsent.is_empty() {
                 tracing::error!(failed = unsent.len(), "publishing message events; retrying");
                 if !backoff.wait(shutdown).await {
-                    return None;
+                    return false;
                 }
             }
         }
-        Some(announced)
+        true
     }
 }
 
-/// Writes what batches leave behind, in batch order, until the worker stops: group heads
-/// (retried) and published marks (best
-/// effort: a lost mark only means a redelivered post is announced again, and clients drop
-/// repeats by seq).
+/// Writes what batches leave behind, in batch order, until the worker stops: group heads and
+/// read watermarks (retried) and published marks (best effort: a lost mark only means a
+/// redelivered post is announced again, and clients drop repeats by seq), then the offset
+/// commit. Whatever arrives within `books_window_ms` of the first is folded into one round of
+/// writes, so a busy partition costs a few writes per window, not a few per batch.
 async fn keep_books<S: MessageStore>(
     shared: Arc<Pipeline<S>>,
     consumer: Arc<StreamConsumer>,
     mut rx: mpsc::Receiver<Books>,
 ) {
-    while let Some(books) = rx.recv().await {
+    let window = Duration::from_millis(shared.settings.books_window_ms);
+    while let Some(mut books) = rx.recv().await {
+        let until = tokio::time::Instant::now() + window;
+        loop {
+            tokio::select! {
+                more = rx.recv() => match more {
+                    Some(more) => books.merge(more),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(until) => break,
+            }
+        }
         // Retried for about a minute; past that the store is down and the next message of
-        // each group records its head anew.
+        // each group records its head anew (a watermark, the next receipt).
         let mut backoff = Backoff::default();
         for attempt in 0..20 {
-            match shared.store.set_heads(&books.newest).await {
-                Ok(()) => break,
-                Err(e) => tracing::error!(error = %e, attempt, "recording groups' newest messages; retrying"),
+            let written = futures_util::future::try_join(
+                shared.store.set_heads(&books.newest),
+                shared.store.move_reads(&books.reads),
+            )
+            .await;
+            match written {
+                Ok(_) => break,
+                Err(e) => tracing::error!(error = %e, attempt, "recording heads and read marks; retrying"),
             }
             backoff.wait(&CancellationToken::new()).await;
         }
@@ -575,11 +844,60 @@ fn message(cmd: &PostMessage, seq: u64) -> Message {
     }
 }
 
-fn posted(post: &PostMessage, message: Message, duplicate: bool) -> message_event::Event {
-    message_event::Event::Posted(MessagePosted {
-        message: Some(message),
-        duplicate,
-        origin_node: post.origin_node.clone(),
-        origin_socket: post.origin_socket.clone(),
-    })
+/// The event of a post's outcome; a first announcement adds its id to `announced`.
+fn post_event(post: &PostMessage, outcome: Outcome, announced: &mut Vec<String>) -> message_event::Event {
+    let posted = |message: Message, duplicate| {
+        message_event::Event::Posted(MessagePosted {
+            message: Some(message),
+            duplicate,
+            origin_node: post.origin_node.clone(),
+            origin_socket: post.origin_socket.clone(),
+        })
+    };
+    match outcome {
+        Outcome::New(m) => {
+            announced.push(m.id.clone());
+            posted(m, false)
+        }
+        Outcome::Repeat(m) => posted(m, true),
+        Outcome::Rejected(code, message) => message_event::Event::Rejected(MessageRejected {
+            group_id: post.group_id.clone(),
+            sender_id: post.sender_id.clone(),
+            client_msg_id: post.client_msg_id.clone(),
+            code: code.into(),
+            message,
+            origin_node: post.origin_node.clone(),
+            origin_key: String::new(),
+        }),
+    }
+}
+
+/// The event of an edit's or delete's outcome.
+fn change_event(c: &ChangeCommand<'_>, outcome: Outcome) -> message_event::Event {
+    match outcome {
+        Outcome::New(m) | Outcome::Repeat(m) => message_event::Event::Changed(MessageChanged {
+            message: Some(m),
+            origin_node: c.origin_node.to_owned(),
+            origin_key: c.origin_key.to_owned(),
+        }),
+        Outcome::Rejected(code, message) => message_event::Event::Rejected(MessageRejected {
+            group_id: c.group_id.to_owned(),
+            sender_id: c.actor_id.to_owned(),
+            code: code.into(),
+            message,
+            origin_node: c.origin_node.to_owned(),
+            origin_key: c.origin_key.to_owned(),
+            ..Default::default()
+        }),
+    }
+}
+
+/// The key (group) an event is published under.
+fn event_group(e: &message_event::Event) -> String {
+    match e {
+        message_event::Event::Posted(p) => p.message.as_ref().map(|m| m.group_id.clone()).unwrap_or_default(),
+        message_event::Event::Rejected(r) => r.group_id.clone(),
+        message_event::Event::Changed(c) => c.message.as_ref().map(|m| m.group_id.clone()).unwrap_or_default(),
+        message_event::Event::Receipts(r) => r.group_id.clone(),
+    }
 }

@@ -1,24 +1,40 @@
 //! `hubbub.message.v1.MessageService`, the one implementation behind both transports.
 
-use hubbub_proto::group::GetMembershipRequest;
-use hubbub_proto::group::ListUserGroupsRequest;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use hubbub_proto::events::{
+    DeleteMessage, EditMessage, MessageCommand, PostMessage, Receipt, Receipts, message_command,
+};
 use hubbub_proto::group::group_service_client::GroupServiceClient;
+use hubbub_proto::group::{GetMembershipRequest, GetMembershipsRequest, ListUserGroupsRequest, MembershipState};
 use hubbub_proto::message::message_service_server::MessageService;
-use hubbub_proto::message::{LastMessagesRequest, LastMessagesResponse, ListMessagesRequest, ListMessagesResponse};
+use hubbub_proto::message::{
+    DeleteMessageRequest, EditMessageRequest, LastMessagesRequest, LastMessagesResponse, ListMessagesRequest,
+    ListMessagesResponse, MarkReadRequest, MarkReadResponse, Message, PostMessageRequest, PostMessageResponse,
+    SyncGroup, SyncRequest, SyncResponse,
+};
 use hubbub_rpc::{Channel, Ctx};
 use tonic::{Request, Response, Status};
 
+use crate::requests::{Requests, Settled};
 use crate::store::{MessageStore, Page};
 use crate::{Error, MessageSettings, Result};
 
-/// The history side of the message service.
+/// The read and request side of the message service.
 pub struct History<S> {
     pub(crate) settings: MessageSettings,
     pub(crate) store: S,
     pub(crate) groups: GroupServiceClient<Channel>,
+    pub(crate) requests: Arc<Requests>,
 }
 
 impl<S: MessageStore> History<S> {
+    async fn is_member(&self, ctx: &Ctx, group_id: &str, user: &str) -> Result<bool> {
+        let req = GetMembershipRequest { group_id: group_id.to_owned(), user_id: user.to_owned() };
+        Ok(self.groups.clone().get_membership(ctx.request(req)).await?.into_inner().member)
+    }
+
     async fn list(&self, ctx: &Ctx, r: ListMessagesRequest) -> Result<ListMessagesResponse> {
         let caller = ctx.caller()?;
         let page = match (r.before, r.after) {
@@ -33,23 +49,13 @@ impl<S: MessageStore> History<S> {
             0 => self.settings.history_default_limit,
             n => n.min(self.settings.history_max_limit),
         };
-        let membership = self
-            .groups
-            .clone()
-            .get_membership(
-                ctx.request(GetMembershipRequest { group_id: r.group_id.clone(), user_id: caller.to_owned() }),
-            )
-            .await?
-            .into_inner();
-        if !membership.member {
+        if !self.is_member(ctx, &r.group_id, caller).await? {
             return Err(Error::NotAMember);
         }
         let (messages, more) = self.store.list(&r.group_id, page, limit).await?;
         Ok(ListMessagesResponse { messages, more })
     }
-}
 
-impl<S: MessageStore> History<S> {
     async fn newest(&self, ctx: &Ctx, r: LastMessagesRequest) -> Result<LastMessagesResponse> {
         let caller = ctx.caller()?;
         let mine = self
@@ -61,23 +67,206 @@ impl<S: MessageStore> History<S> {
             .group_ids;
         // Only the caller's own groups: asking about others reveals nothing.
         let wanted: Vec<String> = r.group_ids.into_iter().filter(|g| mine.contains(g)).take(200).collect();
-        Ok(LastMessagesResponse { messages: self.store.heads(&wanted).await? })
+        let (messages, reads) =
+            futures_util::future::try_join(self.store.heads(&wanted), self.store.user_reads(caller, &wanted)).await?;
+        Ok(LastMessagesResponse { messages, reads })
     }
+
+    async fn post(&self, ctx: &Ctx, r: PostMessageRequest) -> Result<PostMessageResponse> {
+        let caller = ctx.caller()?;
+        if r.group_id.is_empty() {
+            return Err(Error::Invalid("groupId is required".into()));
+        }
+        // Without a client id there is nothing to repeat: the post gets one of its own.
+        let client_msg_id =
+            if r.client_msg_id.is_empty() { uuid::Uuid::new_v4().simple().to_string() } else { r.client_msg_id };
+        let key = hubbub_events::post_key(&r.group_id, caller, &client_msg_id);
+        let post = PostMessage {
+            group_id: r.group_id.clone(),
+            sender_id: caller.to_owned(),
+            client_msg_id,
+            content: r.content,
+            r#type: if r.r#type.is_empty() { "text".into() } else { r.r#type },
+            attachments: r.attachments,
+            origin_node: self.requests.node.clone(),
+            requested_at_ms: 0,
+            origin_socket: String::new(),
+        };
+        let command = MessageCommand { command: Some(message_command::Command::Post(post)) };
+        match self.requests.ask(&r.group_id, &key, &command, &ctx.request_id).await? {
+            Settled::Posted(message, duplicate) => Ok(PostMessageResponse { message: Some(message), duplicate }),
+            Settled::Rejected(code, why) => Err(Error::Refused(code, why)),
+            Settled::Changed(_) => Err(Error::NotConfirmed),
+        }
+    }
+
+    /// An edit (`Some(content)`) or a delete, through the group's partition.
+    async fn change(&self, ctx: &Ctx, message_id: String, content: Option<String>) -> Result<Message> {
+        let caller = ctx.caller()?;
+        let Some(found) = self.store.get(&message_id).await? else { return Err(Error::MessageNotFound) };
+        let key = uuid::Uuid::new_v4().simple().to_string();
+        let (group_id, actor_id, origin_node) = (found.group_id.clone(), caller.to_owned(), self.requests.node.clone());
+        let command = match content {
+            Some(content) => message_command::Command::Edit(EditMessage {
+                group_id,
+                message_id,
+                actor_id,
+                content,
+                origin_node,
+                origin_key: key.clone(),
+            }),
+            None => message_command::Command::Delete(DeleteMessage {
+                group_id,
+                message_id,
+                actor_id,
+                origin_node,
+                origin_key: key.clone(),
+            }),
+        };
+        let command = MessageCommand { command: Some(command) };
+        match self.requests.ask(&found.group_id, &key, &command, &ctx.request_id).await? {
+            Settled::Changed(m) => Ok(m),
+            Settled::Rejected(code, why) => Err(Error::Refused(code, why)),
+            Settled::Posted(..) => Err(Error::NotConfirmed),
+        }
+    }
+
+    async fn mark_read(&self, ctx: &Ctx, r: MarkReadRequest) -> Result<()> {
+        let caller = ctx.caller()?;
+        if !self.is_member(ctx, &r.group_id, caller).await? {
+            return Err(Error::NotAMember);
+        }
+        let receipt = Receipt { user_id: caller.to_owned(), delivered_seq: r.seq, seen_seq: r.seq };
+        let receipts = Receipts { group_id: r.group_id.clone(), receipts: vec![receipt] };
+        let command = MessageCommand { command: Some(message_command::Command::Receipts(receipts)) };
+        self.requests.send(&r.group_id, &command, &ctx.request_id).await
+    }
+
+    async fn sync(&self, ctx: &Ctx, r: SyncRequest) -> Result<SyncResponse> {
+        let caller = ctx.caller()?;
+        let s = &self.settings;
+        if r.groups.len() > s.sync_groups_max {
+            return Err(Error::Invalid(format!("at most {} groups per sync", s.sync_groups_max)));
+        }
+        let limit = match r.limit {
+            0 => s.sync_default_limit,
+            n => n.min(s.sync_max_limit),
+        };
+        let mut budget = usize::try_from(limit).unwrap_or(usize::MAX);
+        let ids: Vec<String> = r.groups.iter().map(|c| c.group_id.clone()).collect();
+        let req = GetMembershipsRequest { user_id: caller.to_owned(), group_ids: ids.clone() };
+        let standing = self.groups.clone().get_memberships(ctx.request(req)).await?.into_inner().groups;
+        let state: HashMap<&str, MembershipState> = standing.iter().map(|g| (g.group_id.as_str(), g.state())).collect();
+        let mine: Vec<String> =
+            ids.iter().filter(|g| state.get(g.as_str()) == Some(&MembershipState::Member)).cloned().collect();
+        let (heads, reads) =
+            futures_util::future::try_join(self.store.heads(&mine), self.store.user_reads(caller, &mine)).await?;
+        let heads: HashMap<&str, u64> = heads.iter().map(|m| (m.group_id.as_str(), m.seq)).collect();
+        let reads: HashMap<&str, u64> = reads.iter().map(|r| (r.group_id.as_str(), r.seen_seq)).collect();
+
+        // A first look at every group at once, a few messages each; then, in request order,
+        // each group gets what the budget allows (read further only where the look fell short).
+        let probe = u32::try_from(budget.min(20)).unwrap_or(20);
+        let standing = &state;
+        let looks = futures_util::future::try_join_all(r.groups.iter().map(|c| async move {
+            if standing.get(c.group_id.as_str()) != Some(&MembershipState::Member) {
+                return Ok::<_, Error>((vec![], vec![], false));
+            }
+            let (news, more) = self.store.list(&c.group_id, Page::After(c.after_seq), probe).await?;
+            // Edits and deletes of messages the client already had, made while it was away.
+            let changed = if c.after_seq > 0 {
+                self.store.changed_since(&c.group_id, c.after_seq, probe.max(1)).await?
+            } else {
+                vec![]
+            };
+            Ok((changed, news, more))
+        }))
+        .await?;
+        let mut groups = Vec::with_capacity(r.groups.len());
+        let mut messages = Vec::new();
+        let mut more = false;
+        for (cursor, (changed, mut news, mut beyond)) in r.groups.iter().zip(looks) {
+            let g = cursor.group_id.as_str();
+            let status = match state.get(g) {
+                Some(MembershipState::Member) => "ok",
+                Some(MembershipState::Former) => "gone",
+                _ => "unknown",
+            };
+            let mut head = heads.get(g).copied().unwrap_or(0);
+            if status == "ok" {
+                if beyond && news.len() < budget {
+                    let from = news.last().map_or(cursor.after_seq, |m| m.seq);
+                    let want = u32::try_from(budget - news.len()).unwrap_or(u32::MAX);
+                    let (rest, further) = self.store.list(g, Page::After(from), want).await?;
+                    news.extend(rest);
+                    beyond = further;
+                }
+                if news.len() > budget {
+                    news.truncate(budget);
+                    beyond = true;
+                }
+                budget -= news.len();
+                more |= beyond;
+                head = head.max(news.last().map_or(0, |m| m.seq));
+                messages.extend(changed);
+                messages.extend(news);
+            }
+            groups.push(SyncGroup {
+                group_id: cursor.group_id.clone(),
+                status: status.into(),
+                head_seq: if status == "ok" { head } else { 0 },
+                read_seq: reads.get(g).copied().unwrap_or(0),
+            });
+        }
+        Ok(SyncResponse { groups, messages, more })
+    }
+}
+
+/// Runs `f` with the request's context and records its request id on the span.
+macro_rules! serve {
+    ($req:ident, |$ctx:ident, $body:ident| $f:expr) => {{
+        let $ctx = Ctx::from_request(&$req);
+        tracing::Span::current().record("request_id", $ctx.request_id.as_str());
+        let $body = $req.into_inner();
+        let out: Result<_> = $f.await;
+        Ok(Response::new(out?))
+    }};
 }
 
 #[tonic::async_trait]
 impl<S: MessageStore> MessageService for History<S> {
     #[tracing::instrument(skip_all, fields(request_id))]
     async fn last_messages(&self, req: Request<LastMessagesRequest>) -> Result<Response<LastMessagesResponse>, Status> {
-        let ctx = Ctx::from_request(&req);
-        tracing::Span::current().record("request_id", ctx.request_id.as_str());
-        Ok(Response::new(self.newest(&ctx, req.into_inner()).await?))
+        serve!(req, |ctx, r| self.newest(&ctx, r))
     }
 
     #[tracing::instrument(skip_all, fields(request_id))]
     async fn list_messages(&self, req: Request<ListMessagesRequest>) -> Result<Response<ListMessagesResponse>, Status> {
-        let ctx = Ctx::from_request(&req);
-        tracing::Span::current().record("request_id", ctx.request_id.as_str());
-        Ok(Response::new(self.list(&ctx, req.into_inner()).await?))
+        serve!(req, |ctx, r| self.list(&ctx, r))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn post_message(&self, req: Request<PostMessageRequest>) -> Result<Response<PostMessageResponse>, Status> {
+        serve!(req, |ctx, r| self.post(&ctx, r))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn edit_message(&self, req: Request<EditMessageRequest>) -> Result<Response<Message>, Status> {
+        serve!(req, |ctx, r| self.change(&ctx, r.message_id, Some(r.content)))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn delete_message(&self, req: Request<DeleteMessageRequest>) -> Result<Response<Message>, Status> {
+        serve!(req, |ctx, r| self.change(&ctx, r.message_id, None))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn mark_read(&self, req: Request<MarkReadRequest>) -> Result<Response<MarkReadResponse>, Status> {
+        serve!(req, |ctx, r| async { self.mark_read(&ctx, r).await.map(|()| MarkReadResponse {}) })
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn sync(&self, req: Request<SyncRequest>) -> Result<Response<SyncResponse>, Status> {
+        serve!(req, |ctx, r| self.sync(&ctx, r))
     }
 }

@@ -1,5 +1,8 @@
 //! Building the message service from settings and running it until shutdown.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use anyhow::Context as _;
 use hubbub_events::{KafkaSettings, MESSAGE_COMMANDS, MESSAGE_EVENTS, Start};
 use hubbub_mongo::MongoSettings;
@@ -11,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::MessageSettings;
 use crate::pipeline::Pipeline;
+use crate::requests::Requests;
 use crate::rpc::History;
 use crate::store::MongoStore;
 
@@ -38,6 +42,13 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
         .context("kafka consumer")?;
     let connector = Connector::new(deps.rpc.clone());
     let groups = GroupServiceClient::new(connector.channel(&deps.rpc.group).await.context("group service channel")?);
+    let requests = Arc::new(Requests::new(
+        producer.clone(),
+        deps.kafka.topic(MESSAGE_COMMANDS),
+        Duration::from_millis(deps.message.request_timeout_ms),
+    ));
+    let followed = deps.kafka.tail_consumer(&[MESSAGE_EVENTS]).context("kafka event consumer")?;
+    let follower = tokio::spawn(crate::requests::follow(requests.clone(), followed, shutdown.clone()));
     let pipeline = Pipeline {
         settings: deps.message.clone(),
         store: store.clone(),
@@ -47,7 +58,7 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
     };
     let pipeline = tokio::spawn(pipeline.run(consumer, shutdown.clone()));
 
-    let history = History { settings: deps.message.clone(), store, groups };
+    let history = History { settings: deps.message.clone(), store, groups, requests };
     tracing::info!(addr = %listener.local_addr()?, "message service serving");
     let served = hubbub_rpc::Server::new()
         .add_service(MessageServiceServer::new(history))
@@ -56,5 +67,6 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
         .context("message service");
     shutdown.cancel();
     pipeline.await.context("message pipeline task")?;
+    follower.await.context("message event follower task")?;
     served
 }

@@ -11,7 +11,9 @@ use hubbub_events::rdkafka::consumer::StreamConsumer;
 use hubbub_events::{KafkaSettings, MESSAGE_COMMANDS, MESSAGE_EVENTS, Producer};
 use hubbub_message::MessageSettings;
 use hubbub_mongo::MongoSettings;
-use hubbub_proto::events::{MessageCommand, MessageEvent, PostMessage, message_command, message_event::Event};
+use hubbub_proto::events::{
+    MessageCommand, MessageEvent, PostMessage, Receipt, Receipts, message_command, message_event::Event,
+};
 use hubbub_proto::group::group_service_client::GroupServiceClient;
 use hubbub_proto::group::{CreateGroupRequest, RemoveMemberRequest};
 use hubbub_proto::message::message_service_client::MessageServiceClient;
@@ -20,6 +22,7 @@ use hubbub_proto::user::user_service_client::UserServiceClient;
 use hubbub_redis::RedisSettings;
 use hubbub_rpc::{Channel, Connector, Ctx, RpcSettings};
 use hubbub_testkit::{Running, create_users};
+use mongodb::bson::doc;
 use prost::Message as _;
 use tokio::net::TcpListener;
 
@@ -29,6 +32,7 @@ struct Suite {
     producer: Producer,
     commands: String,
     events: StreamConsumer,
+    mongo: MongoSettings,
     running: Running,
 }
 
@@ -67,10 +71,10 @@ impl Suite {
             )
             .await
         });
-        let (r, k, stop) = (rpc.clone(), kafka.clone(), running.shutdown());
+        let (r, k, m, stop) = (rpc.clone(), kafka.clone(), mongo.clone(), running.shutdown());
         running.spawn(async move {
             hubbub_message::run(
-                hubbub_message::Deps { message: &settings, rpc: &r, mongo: &mongo, kafka: &k },
+                hubbub_message::Deps { message: &settings, rpc: &r, mongo: &m, kafka: &k },
                 message_l,
                 stop,
             )
@@ -85,6 +89,7 @@ impl Suite {
             producer: kafka.producer().unwrap(),
             commands: kafka.topic(MESSAGE_COMMANDS),
             events,
+            mongo,
             running,
         }
     }
@@ -127,16 +132,32 @@ impl Suite {
         }
     }
 
-    /// The next `n` events, in the order they were published.
+    /// The next `n` events other than receipts, in the order they were published.
     async fn events(&self, n: usize) -> Vec<Event> {
         let mut out = Vec::with_capacity(n);
         while out.len() < n {
             let record = tokio::time::timeout(Duration::from_secs(20), self.events.recv()).await.unwrap().unwrap();
-            if let Some(e) = MessageEvent::decode(record.payload().unwrap()).unwrap().event {
-                out.push(e);
+            match MessageEvent::decode(record.payload().unwrap()).unwrap().event {
+                Some(Event::Receipts(_)) | None => {}
+                Some(e) => out.push(e),
             }
         }
         out
+    }
+
+    /// Produces one command and waits for Kafka to take it, as a chat node's flush does.
+    async fn command(&self, group: &str, command: message_command::Command) {
+        let c = MessageCommand { command: Some(command) };
+        self.producer.send(&self.commands, group, &c.encode_to_vec(), None).await.unwrap();
+    }
+
+    /// A user's read-state document, as the store keeps it.
+    async fn read_state(&self, group: &str, user: &str) -> Option<mongodb::bson::Document> {
+        let db = self.mongo.database("message").await.unwrap();
+        db.collection::<mongodb::bson::Document>("reads")
+            .find_one(doc! { "groupId": group, "userId": user })
+            .await
+            .unwrap()
     }
 }
 
@@ -234,5 +255,52 @@ async fn a_removal_is_never_outrun_even_while_the_membership_is_cached() {
     assert!(
         matches!(&events[1], Event::Posted(p) if p.duplicate && p.message.as_ref().map(|m| &m.id) == first.message.as_ref().map(|m| &m.id))
     );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_thousand_seen_receipts_for_one_member_cost_a_bounded_number_of_writes() {
+    // A long window makes the difference plain: one write per window, not one per receipt.
+    let window_ms = 1000;
+    let s = Suite::start(MessageSettings { books_window_ms: window_ms, ..MessageSettings::default() }).await;
+    let group = s.group("chatty").await;
+    let posts: Vec<(&str, &str, String)> = (0..100).map(|k| (group.as_str(), "ann", format!("p{k}"))).collect();
+    s.post(&posts).await;
+    s.events(100).await;
+    // Bob's client reports seen for every message it shows, ten times each, one at a time,
+    // and overshoots at the end: 1,000 receipts, each sent alone as a flush would send it.
+    let started = std::time::Instant::now();
+    for i in 0..1000u64 {
+        let seq = if i == 999 { 5_000 } else { 1 + i / 10 };
+        let receipts = Receipts {
+            group_id: group.clone(),
+            receipts: vec![Receipt { user_id: "bob".into(), delivered_seq: 0, seen_seq: seq }],
+        };
+        s.command(&group, message_command::Command::Receipts(receipts)).await;
+    }
+    let elapsed = started.elapsed();
+    let state = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Some(d) = s.read_state(&group, "bob").await
+                && d.get_i64("seenSeq").unwrap_or(0) == 100
+            {
+                return d;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the watermark reached the last seq");
+    let writes = state.get_i32("writes").map(i64::from).or_else(|_| state.get_i64("writes")).unwrap();
+    let bound = i64::try_from(elapsed.as_millis() / u128::from(window_ms)).unwrap() + 3;
+    println!(
+        "1000 seen receipts for one member over {} ms: {writes} writes of its read state (bound {bound}), \
+         seen clamped to {} of 100, delivered {}",
+        elapsed.as_millis(),
+        state.get_i64("seenSeq").unwrap(),
+        state.get_i64("deliveredSeq").unwrap()
+    );
+    assert_eq!(state.get_i64("deliveredSeq").unwrap(), 100, "seen implies delivered");
+    assert!(writes <= bound, "{writes} writes for 1000 receipts: not coalesced");
     s.stop().await;
 }

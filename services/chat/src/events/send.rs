@@ -3,15 +3,13 @@
 //! message again and makes no second one.
 
 use hubbub_proto::events::{MessageCommand, PostMessage, message_command};
-use hubbub_proto::group::GetMembershipRequest;
-use hubbub_rpc::Ctx;
 use prost::Message as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 
 use super::error;
-use crate::session::{User, group_room};
+use crate::session::User;
 use crate::state::{Chat, Outcome, post_key};
 
 #[derive(Deserialize)]
@@ -47,25 +45,10 @@ async fn send(s: &SocketRef, chat: &Chat, p: Payload) -> Result<Value, (&'static
         return Err(("INVALID_MESSAGE", format!("clientMsgId must be 1–{} bytes", chat.settings.client_msg_id_max)));
     }
     let sid = s.id.to_string();
-    // The socket's rooms follow membership events, so being in the room is a member's fast
-    // path. A socket not (yet) in the room asks the group service before being refused (it
-    // does not join here: rooms move only with events, which a join here could race); the
-    // message service checks again at write time, so a removal is never outrun.
-    let room = group_room(&p.group_id);
-    if !s.rooms().iter().any(|r| *r == room) {
-        let ctx = Ctx::new(sid.clone()).as_user(user.to_string());
-        let req = GetMembershipRequest { group_id: p.group_id.clone(), user_id: user.to_string() };
-        let membership = chat.groups.clone().get_membership(ctx.request(req)).await.map_err(|e| {
-            tracing::warn!(error = %e, "membership check");
-            ("SERVER_ERROR", "could not check membership, try again".to_owned())
-        })?;
-        if !membership.into_inner().member {
-            return Err(("NOT_A_MEMBER", "not a member of this group".into()));
-        }
-    }
+    super::check_member(s, chat, &user, &p.group_id).await?;
 
     let key = post_key(&p.group_id, &user, &p.client_msg_id);
-    let outcome = chat.wait_for(&key);
+    let outcome = chat.waiters().wait_for(&key);
     let cmd = PostMessage {
         group_id: p.group_id.clone(),
         sender_id: user.to_string(),
@@ -79,7 +62,7 @@ async fn send(s: &SocketRef, chat: &Chat, p: Payload) -> Result<Value, (&'static
     };
     let cmd = MessageCommand { command: Some(message_command::Command::Post(cmd)) };
     if let Err(e) = chat.producer.send(&chat.commands_topic, &p.group_id, &cmd.encode_to_vec(), Some(&sid)).await {
-        chat.abandon(&key);
+        chat.waiters().abandon(&key);
         tracing::error!(error = %e, "producing a post command");
         return Err(("SERVER_ERROR", "message could not be queued, try again".into()));
     }
@@ -88,7 +71,7 @@ async fn send(s: &SocketRef, chat: &Chat, p: Payload) -> Result<Value, (&'static
         Ok(Ok(Outcome::Posted(m))) => Ok(json!({ "ok": true, "message": hubbub_api::Message::from(m) })),
         Ok(Ok(Outcome::Rejected { code, message })) => Err((code_of(&code), message)),
         Ok(Err(_)) | Err(_) => {
-            chat.abandon(&key);
+            chat.waiters().abandon(&key);
             // The command is in Kafka and may still be stored: a retry with the same
             // clientMsgId is safe and will be acknowledged with the one stored message.
             Err(("SERVER_ERROR", "message not confirmed in time; retry with the same clientMsgId".into()))

@@ -98,7 +98,8 @@ fn query(q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>) 
     q.map(|Query(q)| q).map_err(|e| ApiError::validation(e.body_text()))
 }
 
-/// `GET /api/v1/groups?cursor=&limit=` → my groups with their newest message.
+/// `GET /api/v1/groups?cursor=&limit=` → my groups with their newest message and unread count
+/// (the group's last seq − my seen watermark), from two calls whatever the page size.
 pub async fn mine(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,
@@ -110,6 +111,8 @@ pub async fn mine(
     let ids = page.groups.iter().map(|g| g.id.clone()).collect();
     let last =
         s.messages.clone().last_messages(ctx.request(LastMessagesRequest { group_ids: ids })).await?.into_inner();
+    let seen: std::collections::HashMap<String, u64> =
+        last.reads.into_iter().map(|r| (r.group_id, r.seen_seq)).collect();
     let mut last: std::collections::HashMap<String, hubbub_proto::message::Message> =
         last.messages.into_iter().map(|m| (m.group_id.clone(), m)).collect();
     let groups = page
@@ -117,7 +120,9 @@ pub async fn mine(
         .into_iter()
         .map(|g| {
             let message = last.remove(&g.id);
+            let read = seen.get(&g.id).copied().unwrap_or(0);
             let mut g = hubbub_api::Group::from(g);
+            g.unread_count = Some(message.as_ref().map_or(0, |m| m.seq.saturating_sub(read)));
             g.last_message = message.map(Into::into);
             g
         })

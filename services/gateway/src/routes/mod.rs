@@ -13,7 +13,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use hubbub_telemetry::REQUEST_ID_HEADER;
 
 use crate::error::{ApiError, REQUEST_ID};
@@ -45,7 +45,9 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/groups/{id}/join", post(groups::join))
         .route("/groups/{id}/invites", post(groups::invite))
         .route("/invites/{code}/accept", post(groups::accept))
-        .route("/groups/{id}/messages", get(messages::list));
+        .route("/groups/{id}/messages", get(messages::list).post(messages::send))
+        .route("/groups/{id}/read", post(messages::read))
+        .route("/messages/{id}", patch(messages::edit).delete(messages::delete));
     Router::new()
         .nest("/api/v1", api)
         .route("/health", get(ops::health))

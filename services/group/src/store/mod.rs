@@ -101,6 +101,13 @@ pub trait GroupStore: Send + Sync + 'static {
         after: Option<(i64, String)>,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<MemberRecord>>> + Send;
+    /// Which of `group_ids` `user_id` belongs to now, and which they belonged to once (left,
+    /// removed, or deleted while a member): `(member, former)`.
+    fn standing(
+        &self,
+        user_id: &str,
+        group_ids: &[String],
+    ) -> impl Future<Output = Result<(Vec<String>, Vec<String>)>> + Send;
     /// The ids of the groups `user_id` belongs to.
     fn groups_of(&self, user_id: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// The user's memberships (at most `cap`) with their groups, in no particular order.

@@ -105,6 +105,28 @@ struct DirectDoc {
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+struct DepartureDoc {
+    /// `groupId:userId`: one per pair, however often they leave.
+    #[serde(rename = "_id")]
+    key: String,
+    group_id: String,
+    user_id: String,
+    at: DateTime,
+}
+
+impl DepartureDoc {
+    fn new(group_id: &str, user_id: &str) -> Self {
+        Self {
+            key: format!("{group_id}:{user_id}"),
+            group_id: group_id.to_owned(),
+            user_id: user_id.to_owned(),
+            at: DateTime::now(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct InviteDoc {
     #[serde(rename = "_id")]
     code: String,
@@ -120,9 +142,12 @@ pub struct MongoStore {
     members: Collection<MemberDoc>,
     directs: Collection<DirectDoc>,
     invites: Collection<InviteDoc>,
+    /// Who was once a member of which group (kept when the group is deleted), so catch-up can
+    /// tell a group the caller lost from one they never had.
+    departures: Collection<DepartureDoc>,
 }
 
-const COLLECTIONS: [&str; 4] = ["groups", "members", "directs", "invites"];
+const COLLECTIONS: [&str; 5] = ["groups", "members", "directs", "invites", "departures"];
 
 impl MongoStore {
     /// Opens the store and makes sure its collections and indexes exist.
@@ -160,7 +185,9 @@ impl MongoStore {
                     .build(),
             ])
             .await?;
-        Ok(Self { client, groups, members, directs, invites })
+        let departures = db.collection::<DepartureDoc>("departures");
+        departures.create_index(IndexModel::builder().keys(doc! { "userId": 1, "groupId": 1 }).build()).await?;
+        Ok(Self { client, groups, members, directs, invites, departures })
     }
 
     async fn session(&self) -> Result<ClientSession> {
@@ -239,6 +266,13 @@ impl GroupStore for MongoStore {
 
     async fn delete(&self, id: &str) -> Result<()> {
         let mut s = self.session().await?;
+        let members: Vec<MemberDoc> =
+            self.members.find(doc! { "groupId": id }).session(&mut s).await?.stream(&mut s).try_collect().await?;
+        if !members.is_empty() {
+            let gone = members.iter().map(|m| DepartureDoc::new(id, &m.user_id));
+            self.departures.delete_many(doc! { "groupId": id }).session(&mut s).await?;
+            self.departures.insert_many(gone).session(&mut s).await?;
+        }
         self.groups.delete_one(doc! { "_id": id }).session(&mut s).await?;
         self.members.delete_many(doc! { "groupId": id }).session(&mut s).await?;
         self.invites.delete_many(doc! { "groupId": id }).session(&mut s).await?;
@@ -290,6 +324,12 @@ impl GroupStore for MongoStore {
                 .update_one(doc! { "_id": group_id }, doc! { "$inc": { "memberCount": -1 } })
                 .session(&mut s)
                 .await?;
+            let departure = DepartureDoc::new(group_id, user_id);
+            self.departures
+                .replace_one(doc! { "_id": &departure.key }, &departure)
+                .upsert(true)
+                .session(&mut s)
+                .await?;
             s.commit_transaction().await?;
             Ok(true)
         })
@@ -338,6 +378,16 @@ impl GroupStore for MongoStore {
             .try_collect()
             .await?;
         Ok(docs.into_iter().map(Into::into).collect())
+    }
+
+    async fn standing(&self, user_id: &str, group_ids: &[String]) -> Result<(Vec<String>, Vec<String>)> {
+        let filter = doc! { "userId": user_id, "groupId": { "$in": group_ids } };
+        let (members, departed) = futures_util::future::try_join(
+            async { self.members.find(filter.clone()).await?.try_collect::<Vec<MemberDoc>>().await },
+            async { self.departures.find(filter.clone()).await?.try_collect::<Vec<DepartureDoc>>().await },
+        )
+        .await?;
+        Ok((members.into_iter().map(|m| m.group_id).collect(), departed.into_iter().map(|d| d.group_id).collect()))
     }
 
     async fn groups_of(&self, user_id: &str) -> Result<Vec<String>> {

@@ -4,7 +4,7 @@
 use std::future::IntoFuture as _;
 
 use futures_util::TryStreamExt;
-use hubbub_proto::message::{Attachment, Message};
+use hubbub_proto::message::{Attachment, Message, ReadState};
 use mongodb::bson::{DateTime, doc};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
@@ -42,6 +42,9 @@ struct Doc {
     /// False from insert until the message's event is published.
     #[serde(default = "published_by_default")]
     published: bool,
+    /// The group's last seq when the message was last edited or deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    edit_seq: Option<i64>,
 }
 
 /// Messages stored before the flag existed were published.
@@ -73,6 +76,7 @@ impl From<&Message> for Doc {
             edited_at: m.edited_at_ms.map(DateTime::from_millis),
             deleted: m.deleted,
             published: false,
+            edit_seq: None,
         }
     }
 }
@@ -114,11 +118,40 @@ struct Head {
     message: Doc,
 }
 
+/// A user's watermarks in a group (collection `reads`, one document per pair). `writes` counts
+/// the writes that moved it, so the cost of a chatty client can be read off the store.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReadDoc {
+    group_id: String,
+    user_id: String,
+    #[serde(default)]
+    delivered_seq: i64,
+    #[serde(default)]
+    seen_seq: i64,
+}
+
+impl From<ReadDoc> for ReadState {
+    fn from(d: ReadDoc) -> Self {
+        ReadState {
+            group_id: d.group_id,
+            user_id: d.user_id,
+            delivered_seq: u64::try_from(d.delivered_seq).unwrap_or(0),
+            seen_seq: u64::try_from(d.seen_seq).unwrap_or(0),
+        }
+    }
+}
+
+fn i64_of(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// Messages in MongoDB.
 #[derive(Clone)]
 pub struct MongoStore {
     messages: Collection<Doc>,
     heads: Collection<Head>,
+    reads: Collection<ReadDoc>,
 }
 
 impl MongoStore {
@@ -131,9 +164,17 @@ impl MongoStore {
             .create_indexes([
                 unique(doc! { "groupId": 1, "seq": 1 }),
                 unique(doc! { "groupId": 1, "senderId": 1, "clientMsgId": 1 }),
+                IndexModel::builder().keys(doc! { "groupId": 1, "editSeq": 1 }).build(),
             ])
             .await?;
-        Ok(Self { messages, heads: db.collection("heads") })
+        let reads = db.collection::<ReadDoc>("reads");
+        reads
+            .create_indexes([
+                unique(doc! { "groupId": 1, "userId": 1 }),
+                IndexModel::builder().keys(doc! { "userId": 1, "groupId": 1 }).build(),
+            ])
+            .await?;
+        Ok(Self { messages, heads: db.collection("heads"), reads })
     }
 }
 
@@ -220,6 +261,73 @@ impl MessageStore for MongoStore {
             out.extend(doc?.map(Message::from));
         }
         Ok(out)
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Message>> {
+        Ok(self.messages.find_one(doc! { "_id": id }).await?.map(Into::into))
+    }
+
+    async fn change(&self, m: &Message, edit_seq: u64) -> Result<()> {
+        let doc = Doc { published: true, edit_seq: Some(i64_of(edit_seq)), ..Doc::from(m) };
+        let fields = doc! {
+            "content": &doc.content,
+            "attachments": mongodb::bson::to_bson(&doc.attachments).map_err(mongodb::error::Error::from)?,
+            "deleted": doc.deleted,
+            "editedAt": doc.edited_at,
+            "editSeq": doc.edit_seq,
+        };
+        self.messages.update_one(doc! { "_id": &m.id }, doc! { "$set": fields }).await?;
+        // The group's newest message shows in group lists: keep it as it now stands.
+        let head = mongodb::bson::to_document(&doc).map_err(mongodb::error::Error::from)?;
+        self.heads
+            .update_one(doc! { "_id": &m.group_id, "message._id": &m.id }, doc! { "$set": { "message": head } })
+            .await?;
+        Ok(())
+    }
+
+    async fn changed_since(&self, group_id: &str, cursor: u64, limit: u32) -> Result<Vec<Message>> {
+        let c = i64_of(cursor);
+        let filter = doc! { "groupId": group_id, "editSeq": { "$gte": c }, "seq": { "$lte": c } };
+        let docs: Vec<Doc> =
+            self.messages.find(filter).sort(doc! { "seq": 1 }).limit(i64::from(limit)).await?.try_collect().await?;
+        Ok(docs.into_iter().map(Into::into).collect())
+    }
+
+    async fn reads_of(&self, pairs: &[(String, String)]) -> Result<Vec<ReadState>> {
+        if pairs.is_empty() {
+            return Ok(vec![]);
+        }
+        let any: Vec<_> = pairs.iter().map(|(g, u)| doc! { "groupId": g, "userId": u }).collect();
+        let docs: Vec<ReadDoc> = self.reads.find(doc! { "$or": any }).await?.try_collect().await?;
+        Ok(docs.into_iter().map(Into::into).collect())
+    }
+
+    async fn user_reads(&self, user_id: &str, group_ids: &[String]) -> Result<Vec<ReadState>> {
+        if group_ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let filter = doc! { "userId": user_id, "groupId": { "$in": group_ids } };
+        let docs: Vec<ReadDoc> = self.reads.find(filter).await?.try_collect().await?;
+        Ok(docs.into_iter().map(Into::into).collect())
+    }
+
+    async fn move_reads(&self, reads: &[ReadState]) -> Result<()> {
+        let writes = reads.iter().map(|r| {
+            let marks = doc! { "deliveredSeq": i64_of(r.delivered_seq.max(r.seen_seq)), "seenSeq": i64_of(r.seen_seq) };
+            self.reads
+                .update_one(
+                    doc! { "groupId": &r.group_id, "userId": &r.user_id },
+                    doc! { "$max": marks, "$inc": { "writes": 1 } },
+                )
+                .upsert(true)
+                .into_future()
+        });
+        // A failure (two upserts of a new pair racing, after a rebalance) is retried whole by
+        // the caller: `$max` makes a repeated write harmless.
+        for result in futures_util::future::join_all(writes).await {
+            result?;
+        }
+        Ok(())
     }
 
     async fn list(&self, group_id: &str, page: Page, limit: u32) -> Result<(Vec<Message>, bool)> {
