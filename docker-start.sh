@@ -2,8 +2,18 @@
 # The docker-compose suite: start | stop | logs [service] | status | build | clean
 set -euo pipefail
 cd "$(dirname "$0")"
+
+# Secrets come from the environment or .env, never from a default in the repository: the first
+# start writes a .env with fresh random ones (kept out of git).
+ensure_env() {
+  [[ -f .env ]] && return 0
+  rand() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+  (umask 077 && printf 'HUBBUB_TOKEN_SECRET=%s\nHUBBUB_S3_ACCESS_KEY=hubbub\nHUBBUB_S3_SECRET_KEY=%s\n' "$(rand)" "$(rand)" >.env)
+  echo "wrote .env with fresh secrets"
+}
+
 case "${1:-}" in
-  start) docker compose up -d --build && echo "hubbub: http://localhost:${HUBBUB_HTTP_PORT:-8080}/api/v1/ and Socket.IO on the same port" ;;
+  start) ensure_env && docker compose up -d --build && echo "hubbub: http://localhost:${HUBBUB_HTTP_PORT:-8080}/api/v1/ and Socket.IO on the same port" ;;
   stop) docker compose stop ;;
   logs) shift; docker compose logs -f "$@" ;;
   status) docker compose ps ;;

@@ -51,6 +51,14 @@ service_env() {
   export HUBBUB_STORAGE__ACCESS_KEY="$HUBBUB_S3_ACCESS_KEY"
   export HUBBUB_STORAGE__SECRET_KEY="$HUBBUB_S3_SECRET_KEY"
   export HUBBUB_STORAGE__BUCKET="$NAMESPACE"
+  # The services refuse the built-in development secret: a local stack gets a random one of its
+  # own, kept in its run directory so tokens survive a restart (or HUBBUB_TOKEN__SECRET wins).
+  if [[ -z ${HUBBUB_TOKEN__SECRET:-} ]]; then
+    local f="$HUBBUB_RUN/token-secret"
+    [[ -s $f ]] || (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$f")
+    HUBBUB_TOKEN__SECRET=$(cat "$f")
+    export HUBBUB_TOKEN__SECRET
+  fi
   export RUST_LOG=${RUST_LOG:-info}
 }
 
@@ -85,7 +93,8 @@ up() {
   service_env
   local svc i
   for svc in "${SERVICES[@]}"; do
-    pid_alive "$svc" || start_bg "$svc" "$BIN" "$svc"
+    # A name stable across restarts: consumer groups use static membership (see KafkaSettings).
+    pid_alive "$svc" || start_bg "$svc" env HUBBUB_KAFKA__INSTANCE_ID="$svc" "$BIN" "$svc"
   done
   for ((i = 1; i <= NODES; i++)); do
     pid_alive "chat-$i" || start_bg "chat-$i" "$BIN" chat --port "$(chat_port "$i")" --node-id "chat-$i"

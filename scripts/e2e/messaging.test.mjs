@@ -303,3 +303,11 @@ test("a heartbeat is acknowledged", async (t) => {
   const { b } = await pair(t, "beat");
   assert.deepEqual(await emitWithAck(b, "user.heartbeat", {}), { ok: true });
 });
+
+test("sends from one socket get seqs in the order it sent them", async (t) => {
+  const { groupId, a } = await pair(t, "order");
+  // Thirty sends at once, none awaited before the next is emitted.
+  const acks = await Promise.all(Array.from({ length: 30 }, (_, i) => send(a, groupId, `burst ${i}`)));
+  assert.ok(acks.every((x) => x.ok), JSON.stringify(acks.find((x) => !x.ok)));
+  assert.deepEqual(acks.map((x) => x.message.seq), Array.from({ length: 30 }, (_, i) => i + 1));
+});

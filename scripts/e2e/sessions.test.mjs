@@ -2,7 +2,8 @@
 // account, or an administrator's disconnect. A deleted account also leaves its groups.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { api, register, connect, connectElsewhere, nodeOfEventually, nextEvent, suffix, sleep, PASSWORD, ADMIN } from "./lib.mjs";
+import { execFileSync } from "node:child_process";
+import { api, register, connect, connectElsewhere, nodeOfEventually, nextEvent, suffix, sleep, claimsOf, PASSWORD, ADMIN } from "./lib.mjs";
 
 function disconnected(socket, ms = 5000) {
   return nextEvent(socket, "disconnect", ms);
@@ -71,4 +72,22 @@ test("an administrator disconnects every socket of a user on every node", async 
   // The token still works: a disconnect is not a revocation.
   const again = await connect(u.accessToken, "127.0.0.2");
   again.close();
+});
+
+test("a socket whose session ended cannot send even when the session-ended event was lost", async (t) => {
+  const u = await register(`lost_${suffix()}`);
+  const g = await api("POST", "/groups", { name: "lost event" }, u.accessToken);
+  const s = await connect(u.accessToken, "127.0.0.5");
+  t.after(() => s.close());
+  const ok = await s.timeout(10000).emitWithAck("chat.message.send", { groupId: g.body.id, content: "before", clientMsgId: "a" });
+  assert.equal(ok.ok, true, JSON.stringify(ok));
+  // The revocation as the auth service stores it, with no event at all: as if its publish failed.
+  const sid = claimsOf(u.accessToken).sid;
+  execFileSync("redis-cli", ["SET", `${process.env.HUBBUB_E2E_REDIS_PREFIX}revoked:s:${sid}`, "1", "EX", "600"]);
+  const closed = disconnected(s);
+  const refused = await s.timeout(10000).emitWithAck("chat.message.send", { groupId: g.body.id, content: "after", clientMsgId: "b" });
+  assert.deepEqual([refused.ok, refused.error.code], [false, "UNAUTHORIZED"]);
+  assert.equal(await closed, "io server disconnect");
+  const history = await api("GET", `/groups/${g.body.id}/messages?after=0`, null, (await api("POST", "/auth/login", { login: u.user.username, password: PASSWORD })).body.accessToken);
+  assert.deepEqual(history.body.messages.map((m) => m.content), ["before"], "nothing was posted after the end");
 });

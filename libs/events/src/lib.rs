@@ -49,6 +49,18 @@ pub struct KafkaSettings {
     pub linger_ms: u32,
     /// How long a produce may wait for the broker before failing.
     pub message_timeout_ms: u32,
+    /// Replicas of each topic we create (3 on a production Kafka; the local stand-in has one
+    /// broker).
+    pub replication_factor: i32,
+    /// `min.insync.replicas` of each topic we create: with producers' `acks=all`, a write is
+    /// confirmed only once this many replicas have it.
+    pub min_insync_replicas: u32,
+    /// A name for this process that stays the same across its restarts and differs between
+    /// replicas (a pod name, say). When set, consumer groups use static membership
+    /// (`group.instance.id` = `<instance_id>-<group>`): a process restarted after a crash takes
+    /// its partitions back at once instead of waiting for its dead self to time out (tansu, our
+    /// local Kafka stand-in, otherwise never hands a crashed member's partitions on).
+    pub instance_id: String,
 }
 
 impl Default for KafkaSettings {
@@ -60,6 +72,9 @@ impl Default for KafkaSettings {
             fetch_wait_max_ms: 500,
             linger_ms: 1,
             message_timeout_ms: 10_000,
+            replication_factor: 1,
+            min_insync_replicas: 1,
+            instance_id: String::new(),
         }
     }
 }
@@ -110,8 +125,14 @@ impl KafkaSettings {
     pub async fn ensure_topics(&self, names: &[&str]) -> Result<()> {
         let admin: AdminClient<DefaultClientContext> = self.base().create()?;
         let full: Vec<String> = names.iter().map(|n| self.topic(n)).collect();
-        let topics: Vec<NewTopic<'_>> =
-            full.iter().map(|t| NewTopic::new(t, self.partitions, TopicReplication::Fixed(1))).collect();
+        let min_insync = self.min_insync_replicas.to_string();
+        let topics: Vec<NewTopic<'_>> = full
+            .iter()
+            .map(|t| {
+                NewTopic::new(t, self.partitions, TopicReplication::Fixed(self.replication_factor))
+                    .set("min.insync.replicas", &min_insync)
+            })
+            .collect();
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
         for result in admin.create_topics(&topics, &opts).await? {
             match result {
@@ -138,8 +159,11 @@ impl KafkaSettings {
     /// prefix too, so namespaces never share a group). Offsets are committed only when the
     /// caller says so (`commit_message`), so a crash re-delivers what was not done.
     pub fn group_consumer(&self, group: &str, topics: &[&str], start: Start) -> Result<StreamConsumer> {
-        let consumer: StreamConsumer = self
-            .base()
+        let mut config = self.base();
+        if !self.instance_id.is_empty() {
+            config.set("group.instance.id", format!("{}-{group}", self.instance_id));
+        }
+        let consumer: StreamConsumer = config
             .set("group.id", self.topic(group))
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", start.as_str())

@@ -10,11 +10,18 @@ pub struct MongoSettings {
     pub uri: String,
     /// Each service uses the database `<prefix><service>`; tests use a unique prefix.
     pub database_prefix: String,
+    /// Every write waits for a majority of the replica set and the journal, so a failover
+    /// cannot roll back a write a user was told about. Off only for throwaway data.
+    pub durable_writes: bool,
 }
 
 impl Default for MongoSettings {
     fn default() -> Self {
-        Self { uri: "mongodb://127.0.0.1:27017/?directConnection=true".into(), database_prefix: "hubbub_".into() }
+        Self {
+            uri: "mongodb://127.0.0.1:27017/?directConnection=true".into(),
+            database_prefix: "hubbub_".into(),
+            durable_writes: true,
+        }
     }
 }
 
@@ -23,6 +30,14 @@ impl MongoSettings {
     pub async fn database(&self, service: &str) -> mongodb::error::Result<mongodb::Database> {
         let mut options = mongodb::options::ClientOptions::parse(&self.uri).await?;
         options.app_name = Some(format!("hubbub-{service}"));
+        if self.durable_writes {
+            options.write_concern = Some(
+                mongodb::options::WriteConcern::builder()
+                    .w(mongodb::options::Acknowledgment::Majority)
+                    .journal(true)
+                    .build(),
+            );
+        }
         let client = mongodb::Client::with_options(options)?;
         Ok(client.database(&format!("{}{}", self.database_prefix, service)))
     }

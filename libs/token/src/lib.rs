@@ -26,9 +26,12 @@ pub struct TokenSettings {
     pub previous_key_id: Option<String>,
     /// The previous key's secret.
     pub previous_secret: Option<Secret>,
+    /// Accept the built-in development secret (local runs and tests only). Without it, a
+    /// process whose secret is the built-in one refuses to start: anyone could forge tokens.
+    pub development: bool,
 }
 
-/// The development secret; a process using it logs a warning.
+/// The development secret: accepted only with `development` set, and then with a warning.
 pub const DEV_SECRET: &str = "hubbub-development-secret-change-me-now!";
 
 impl Default for TokenSettings {
@@ -41,7 +44,15 @@ impl Default for TokenSettings {
             access_ttl_secs: 900,
             previous_key_id: None,
             previous_secret: None,
+            development: false,
         }
+    }
+}
+
+impl TokenSettings {
+    /// The defaults with the development secret allowed: for tests and local runs.
+    pub fn development() -> Self {
+        Self { development: true, ..Self::default() }
     }
 }
 
@@ -105,7 +116,16 @@ impl Tokens {
         if secret.len() < 32 {
             return Err(Error::Settings("token secret must be at least 32 bytes".into()));
         }
-        if settings.secret.expose() == DEV_SECRET {
+        let is_dev = |sec: &Secret| sec.expose() == DEV_SECRET;
+        if (is_dev(&settings.secret) || settings.previous_secret.as_ref().is_some_and(is_dev)) && !settings.development
+        {
+            return Err(Error::Settings(
+                "the token secret is the built-in development one, which anyone can read: set \
+                 HUBBUB_TOKEN__SECRET to 32+ random bytes (or HUBBUB_TOKEN__DEVELOPMENT=true for a local run)"
+                    .into(),
+            ));
+        }
+        if is_dev(&settings.secret) {
             tracing_warn_dev_secret();
         }
         let mut decoding = vec![(settings.key_id.clone(), DecodingKey::from_secret(secret))];
@@ -187,7 +207,7 @@ mod tests {
     use super::*;
 
     fn tokens() -> Tokens {
-        Tokens::new(TokenSettings::default()).unwrap()
+        Tokens::new(TokenSettings::development()).unwrap()
     }
 
     #[test]
@@ -206,7 +226,7 @@ mod tests {
             secret: Secret::new("the-new-secret-of-at-least-32-bytes!!"),
             previous_key_id: Some("k1".into()),
             previous_secret: Some(Secret::new(DEV_SECRET)),
-            ..TokenSettings::default()
+            ..TokenSettings::development()
         })
         .unwrap();
         let claims = rotated.verify(&old.issue("u1", "a", "s", Some("admin")).unwrap()).unwrap();
@@ -225,8 +245,22 @@ mod tests {
         .unwrap();
         assert!(t.verify(&other.issue("u1", "a", "s", None).unwrap()).is_err());
         let other_aud =
-            Tokens::new(TokenSettings { audience: "elsewhere".into(), ..TokenSettings::default() }).unwrap();
+            Tokens::new(TokenSettings { audience: "elsewhere".into(), ..TokenSettings::development() }).unwrap();
         assert!(t.verify(&other_aud.issue("u1", "a", "s", None).unwrap()).is_err());
+    }
+
+    #[test]
+    fn the_development_secret_is_refused_outside_development() {
+        let e = Tokens::new(TokenSettings::default()).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("HUBBUB_TOKEN__SECRET"), "{e}");
+        let rotated_from_it = TokenSettings {
+            secret: Secret::new("the-new-secret-of-at-least-32-bytes!!"),
+            previous_key_id: Some("k0".into()),
+            previous_secret: Some(Secret::new(DEV_SECRET)),
+            ..TokenSettings::default()
+        };
+        assert!(Tokens::new(rotated_from_it).is_err(), "not even as the previous key");
+        assert!(Tokens::new(TokenSettings::development()).is_ok());
     }
 
     #[test]

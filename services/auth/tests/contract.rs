@@ -20,6 +20,8 @@ use tokio::net::TcpListener;
 use tonic::Code;
 
 struct Suite {
+    /// The Redis the services use (presence leases live there).
+    redis: RedisSettings,
     auth: AuthServiceClient<Channel>,
     users: UserServiceClient<Channel>,
     tokens: Tokens,
@@ -45,7 +47,7 @@ impl Suite {
             bootstrap_admin: Some("root".into()),
             ..AuthSettings::default()
         };
-        let token = TokenSettings::default();
+        let token = TokenSettings::development();
         let mut running = Running::new();
         {
             let (rpc, mongo, redis, shutdown) = (rpc.clone(), mongo.clone(), redis.clone(), running.shutdown());
@@ -76,6 +78,7 @@ impl Suite {
         }
         let connector = Connector::new(rpc.clone());
         Suite {
+            redis,
             auth: AuthServiceClient::new(connector.channel(&rpc.auth).await.unwrap()),
             users: UserServiceClient::new(connector.channel(&rpc.user).await.unwrap()),
             tokens: Tokens::new(token).unwrap(),
@@ -305,8 +308,20 @@ async fn profiles_update_and_search_by_prefix_pages_with_a_cursor() {
         let by_display = search("ze", "").await;
         assert_eq!(by_display.users.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(), ["hana"]);
 
-        let presence = s.users.clone().get_presence(ctx.request(GetPresenceRequest { id: user_id(&hana) })).await;
-        assert!(!presence.unwrap().into_inner().online);
+        // Presence follows the sockets' leases in Redis, as a chat node holds them.
+        let presence = async || {
+            let req = GetPresenceRequest { id: user_id(&hana) };
+            s.users.clone().get_presence(ctx.request(req)).await.unwrap().into_inner()
+        };
+        assert!(!presence().await.online, "no socket yet");
+        let redis = hubbub_redis::Redis::connect(&s.redis).await.unwrap();
+        let now =
+            i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis())
+                .unwrap();
+        redis.socket_alive(&user_id(&hana), "chat-1:s1", now, std::time::Duration::from_secs(60)).await.unwrap();
+        assert!(presence().await.online, "a live socket makes the user online");
+        redis.socket_gone(&user_id(&hana), "chat-1:s1", now).await.unwrap();
+        assert!(!presence().await.online, "the last socket gone: offline again");
     })
     .await;
 }

@@ -10,6 +10,7 @@ mod consume;
 mod events;
 mod fanout;
 mod groups;
+mod order;
 mod presence;
 mod receipts;
 mod session;

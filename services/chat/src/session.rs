@@ -131,6 +131,7 @@ pub async fn on_connect(s: SocketRef, State(chat): State<Chat>) {
 /// CONNECT packet: the connect handler runs only after it, and a client may emit the moment it
 /// sees `connect`; an event that arrived before its handler would be dropped.
 fn register_events(s: &SocketRef) {
+    s.extensions.insert(crate::order::Line::default());
     s.on("chat.message.send", crate::events::send::handle);
     s.on("chat.message.seen", crate::events::seen::handle);
     s.on("chat.message.edit", crate::events::change::edit);

@@ -14,9 +14,10 @@ use hubbub_mongo::MongoSettings;
 use hubbub_proto::events::{GroupEvent, group_event::Event};
 use hubbub_proto::group::group_service_client::GroupServiceClient;
 use hubbub_proto::group::{
-    AcceptInviteRequest, AddMemberRequest, CreateGroupRequest, CreateInviteRequest, GetGroupRequest,
-    GetOrCreateDirectRequest, GroupKind, ListMembersRequest, ListMyGroupsRequest, ListPublicRequest,
-    RemoveMemberRequest, Role, SetRoleRequest, Visibility,
+    AcceptInviteRequest, AddMemberRequest, CreateGroupRequest, CreateInviteRequest, DeleteGroupRequest,
+    GetGroupRequest, GetMembershipsRequest, GetOrCreateDirectRequest, GroupKind, ListMembersRequest,
+    ListMyGroupsRequest, ListPublicRequest, MembershipState, RemoveMemberRequest, Role, SetRoleRequest,
+    UpdateGroupRequest, Visibility,
 };
 use hubbub_proto::user::user_service_client::UserServiceClient;
 use hubbub_redis::RedisSettings;
@@ -242,7 +243,8 @@ async fn public_rooms_page_by_name_and_my_groups_page_by_joining() {
         };
         let p1 = mine(String::new()).await;
         let p2 = mine(p1.next_cursor.clone()).await;
-        assert_eq!(p1.groups.len() + p2.groups.len(), 4);
+        let names: Vec<&str> = p1.groups.iter().chain(&p2.groups).map(|g| g.name.as_str()).collect();
+        assert_eq!(names, ["other", "Zeta three", "zeta two", "Zeta one"], "most recent first, across pages");
         assert!(p2.next_cursor.is_empty());
     })
     .await;
@@ -273,6 +275,30 @@ async fn the_last_owner_leaving_hands_the_group_to_the_longest_serving_admin() {
             .unwrap();
         let gone = s.c().get_group(who("admin").request(GetGroupRequest { id })).await;
         assert_eq!(code(gone), (Code::NotFound, "GROUP_NOT_FOUND".into()));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn changes_and_deletions_are_published_and_former_members_are_remembered() {
+    both(async |s: &Suite| {
+        let id = s.crew().await;
+        let rename = UpdateGroupRequest { id: id.clone(), name: Some("renamed".into()), ..Default::default() };
+        s.c().update_group(who("admin").request(rename)).await.unwrap();
+        assert!(matches!(s.next_event(&id).await, Event::Updated(u) if u.group.as_ref().is_some_and(|g| g.name == "renamed")));
+        let leave = RemoveMemberRequest { group_id: id.clone(), user_id: "member".into() };
+        s.c().remove_member(who("member").request(leave)).await.unwrap();
+        assert!(matches!(s.next_event(&id).await, Event::MemberRemoved(r) if r.left));
+        let standing = async |user: &str| {
+            let req = GetMembershipsRequest { user_id: user.into(), group_ids: vec![id.clone()] };
+            s.c().get_memberships(who(user).request(req)).await.unwrap().into_inner().groups[0].state()
+        };
+        assert_eq!(standing("member").await, MembershipState::Former);
+        assert_eq!(standing("outsider").await, MembershipState::None);
+        assert_eq!(standing("admin").await, MembershipState::Member);
+        s.c().delete_group(who("owner").request(DeleteGroupRequest { id: id.clone() })).await.unwrap();
+        assert!(matches!(s.next_event(&id).await, Event::Deleted(_)));
+        assert_eq!(standing("admin").await, MembershipState::Former, "a deleted group's members are former members");
     })
     .await;
 }

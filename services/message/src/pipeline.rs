@@ -294,10 +294,12 @@ impl<S: MessageStore> Worker<S> {
                 outcomes.push(verdict);
             }
         }
-        // A refused sender may be repeating a post acknowledged while still a member.
+        // Idempotency before any refusal: a refused post may repeat one acknowledged before
+        // (while its sender was still a member, or under other limits), and gets that answer.
         let mut announcing: HashSet<String> = HashSet::new();
         for (i, (post, _)) in posts.iter().enumerate() {
-            if matches!(outcomes[i], Some(Outcome::Rejected("NOT_A_MEMBER", _))) {
+            let named = !post.group_id.is_empty() && !post.sender_id.is_empty() && !post.client_msg_id.is_empty();
+            if named && matches!(outcomes[i], Some(Outcome::Rejected(..))) {
                 match self.first_copy(post, &mut announcing, shutdown).await {
                     None => return false,
                     Some(Some(first)) => outcomes[i] = Some(first),

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 
 use super::error;
-use crate::session::User;
+use crate::order::Turn;
+use crate::session::{Session, User};
 use crate::state::{Chat, Outcome, post_key};
 
 #[derive(Deserialize)]
@@ -25,16 +26,26 @@ pub struct Payload {
 }
 
 /// The event handler.
-pub async fn handle(s: SocketRef, TryData(payload): TryData<Payload>, ack: AckSender, State(chat): State<Chat>) {
+pub async fn handle(
+    s: SocketRef,
+    turn: Turn,
+    ack: AckSender,
+    State(chat): State<Chat>,
+    TryData(payload): TryData<Payload>,
+) {
     let reply = match payload {
-        Ok(p) => send(&s, &chat, p).await.unwrap_or_else(|(code, msg)| error(code, msg)),
+        Ok(p) => send(&s, &chat, turn, p).await.unwrap_or_else(|(code, msg)| error(code, msg)),
         Err(e) => error("INVALID_MESSAGE", format!("malformed payload: {e}")),
     };
     // A client that passed no callback gets nothing; that is its choice.
     let _ = ack.send(&reply);
+    // An ended session's socket is told why, then closed.
+    if reply["error"]["code"] == "UNAUTHORIZED" {
+        let _ = s.disconnect();
+    }
 }
 
-async fn send(s: &SocketRef, chat: &Chat, p: Payload) -> Result<Value, (&'static str, String)> {
+async fn send(s: &SocketRef, chat: &Chat, turn: Turn, p: Payload) -> Result<Value, (&'static str, String)> {
     let Some(User(user)) = s.extensions.get::<User>() else {
         return Err(("UNAUTHORIZED", "socket is not authenticated".into()));
     };
@@ -45,6 +56,17 @@ async fn send(s: &SocketRef, chat: &Chat, p: Payload) -> Result<Value, (&'static
         return Err(("INVALID_MESSAGE", format!("clientMsgId must be 1–{} bytes", chat.settings.client_msg_id_max)));
     }
     let sid = s.id.to_string();
+    // A session ended while the socket was open is caught here even if its event was lost.
+    if let Some(Session(session)) = s.extensions.get::<Session>() {
+        match chat.redis.is_revoked(&user, &session).await {
+            Ok(false) => {}
+            Ok(true) => return Err(("UNAUTHORIZED", "the session has ended".into())),
+            // Redis holds presence and limits too; a send is not refused for its outage.
+            Err(e) => tracing::warn!(error = %e, "checking revocation on send"),
+        }
+    }
+    // From here to the produce, in the socket's order of sends.
+    turn.wait().await;
     super::check_member(s, chat, &user, &p.group_id).await?;
 
     let key = post_key(&p.group_id, &user, &p.client_msg_id);
@@ -66,6 +88,7 @@ async fn send(s: &SocketRef, chat: &Chat, p: Payload) -> Result<Value, (&'static
         tracing::error!(error = %e, "producing a post command");
         return Err(("SERVER_ERROR", "message could not be queued, try again".into()));
     }
+    turn.finish();
     let settled = tokio::time::timeout(chat.ack_timeout(), outcome).await;
     match settled {
         Ok(Ok(Outcome::Posted(m))) => Ok(json!({ "ok": true, "message": hubbub_api::Message::from(m) })),

@@ -1,0 +1,241 @@
+// Guarantees under faults, end to end through nginx: a chat node is killed with SIGKILL while
+// clients on it and on the other nodes send. Clients behave as API.md asks of them: they retry
+// an unacknowledged send with the same clientMsgId, reconnect (nginx moves them to a live node),
+// and catch up with chat.sync from the last seq they hold, also when they see a gap. Every
+// acknowledged message must reach every member, and exactly once once repeats are dropped by id.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import net from "node:net";
+import { spawn } from "node:child_process";
+import { api, register, connect, nodeOfEventually, emitWithAck, sleep, suffix, RUN } from "./lib.mjs";
+
+// A member's view: messages by id per group, the highest gapless seq, and what it counted.
+class Member {
+  constructor(user, token, address) {
+    Object.assign(this, { user, token, address, socket: null, byId: new Map(), seqs: new Map(), live: 0, synced: 0, own: 0, repeats: 0, reconnects: 0, closed: false });
+  }
+
+  async start() {
+    this.socket = await connect(this.token, this.address);
+    this.socket.on("chat.message.incoming", (m) => this.take(m, "live"));
+    this.socket.on("disconnect", () => { if (!this.closed) this.reconnect(); });
+  }
+
+  take(m, how) {
+    if (this.byId.has(m.id)) { this.repeats++; return; }
+    this.byId.set(m.id, m);
+    if (how === "live") this.live++;
+    else if (how === "sync") this.synced++;
+    else this.own++;
+    const have = this.seqs.get(m.groupId) ?? new Set();
+    have.add(m.seq);
+    this.seqs.set(m.groupId, have);
+    // A gap: something was missed; catch up (one catch-up per group at a time).
+    if (how === "live" && m.seq > this.cursor(m.groupId) + 1) this.catchUp(m.groupId);
+  }
+
+  catchUp(groupId) {
+    this.syncing ??= new Map();
+    if (this.syncing.get(groupId)) return this.syncing.set(groupId, "again");
+    this.syncing.set(groupId, "running");
+    this.sync(groupId)
+      .catch(() => {})
+      .finally(() => {
+        const again = this.syncing.get(groupId) === "again";
+        this.syncing.delete(groupId);
+        if (again) this.catchUp(groupId);
+      });
+  }
+
+  cursor(groupId) {
+    const have = this.seqs.get(groupId) ?? new Set();
+    let n = 0;
+    while (have.has(n + 1)) n++;
+    return n;
+  }
+
+  async sync(groupId) {
+    for (;;) {
+      const r = await emitWithAck(this.socket, "chat.sync", { groups: [{ groupId, afterSeq: this.cursor(groupId) }] });
+      if (!r.ok) throw new Error(JSON.stringify(r));
+      for (const m of r.messages) this.take(m, "sync");
+      if (!r.more) return;
+    }
+  }
+
+  async reconnect() {
+    this.reconnects++;
+    for (let i = 0; i < 100 && !this.closed; i++) {
+      try {
+        this.socket.removeAllListeners();
+        await this.start();
+        for (const g of this.groups) await this.sync(g);
+        return;
+      } catch {
+        await sleep(100);
+      }
+    }
+  }
+
+  close() {
+    this.closed = true;
+    this.socket?.close();
+  }
+}
+
+// Sends until acknowledged, retrying with the same clientMsgId across reconnects.
+async function sendSurely(member, groupId, content) {
+  const clientMsgId = `f-${suffix()}`;
+  for (let attempt = 0; attempt < 60; attempt++) {
+    try {
+      if (member.socket?.connected) {
+        const ack = await member.socket.timeout(3000).emitWithAck("chat.message.send", { groupId, content, clientMsgId });
+        if (ack.ok) {
+          // A client shows its own message from the ack (it is not echoed to the sending socket).
+          member.take(ack.message, "ack");
+          return { id: ack.message.id, attempts: attempt + 1 };
+        }
+      }
+    } catch { /* no answer: the socket died or the node is slow; retry */ }
+    await sleep(200);
+  }
+  return null;
+}
+
+// Starts a process again as it ran: same command line, environment, directory and log.
+async function restartLike({ name, cmdline, environ, cwd }) {
+  const [cmd, ...args] = cmdline;
+  const env = Object.fromEntries(environ.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+  const log = fs.openSync(path.join(RUN, "logs", `${name}.log`), "a");
+  const child = spawn(cmd, args, { cwd, env, detached: true, stdio: ["ignore", log, log] });
+  child.unref();
+  fs.writeFileSync(path.join(RUN, "pids", `${name}.pid`), `${child.pid}\n`);
+  const port = args.includes("--port") ? Number(args[args.indexOf("--port") + 1]) : Number(env.HUBBUB_RPC__MESSAGE__GRPC_ADDR?.split(":")[1]);
+  for (let i = 0; i < 300; i++) {
+    const open = await new Promise((resolve) => {
+      const s = net.connect(port, "127.0.0.1", () => { s.destroy(); resolve(true); });
+      s.on("error", () => resolve(false));
+    });
+    if (open) return;
+    await sleep(100);
+  }
+  throw new Error(`${name} did not come back on port ${port}`);
+}
+
+// 18 members in 3 groups of 6, each with a socket from its own address (spread over the nodes).
+async function cast(t, name, firstAddress) {
+  const s = suffix();
+  const members = [];
+  for (let i = 0; i < 18; i++) {
+    const r = await register(`${name}${i}_${s}`);
+    members.push(new Member(r.user, r.accessToken, `127.0.0.${firstAddress + i}`));
+  }
+  const groups = [];
+  for (let g = 0; g < 3; g++) {
+    const mine = members.slice(g * 6, g * 6 + 6);
+    const r = await api("POST", "/groups", { name: `${name} ${g}`, memberIds: mine.slice(1).map((m) => m.user.id) }, mine[0].token);
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    groups.push({ id: r.body.id, members: mine });
+    for (const m of mine) m.groups = [r.body.id];
+  }
+  for (const m of members) await m.start();
+  t.after(() => members.forEach((m) => m.close()));
+  return { members, groups };
+}
+
+// What a process needs to be started again as it ran.
+function processOf(name) {
+  const pid = Number(fs.readFileSync(path.join(RUN, "pids", `${name}.pid`), "utf8").trim());
+  const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+  const environ = fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").filter(Boolean);
+  return { name, pid, cmdline, environ, cwd: fs.readlinkSync(`/proc/${pid}/cwd`) };
+}
+
+// 120 messages, 40 per group, from every member in turn, about 20 a second; `fault()` runs once
+// the 40th is acknowledged. Returns the acknowledged ids per group and how many needed a retry.
+async function stream(groups, fault) {
+  const acked = new Map(groups.map((g) => [g.id, []]));
+  let faulted = false;
+  let retried = 0;
+  const sends = [];
+  for (let k = 0; k < 120; k++) {
+    const g = groups[k % 3];
+    const sender = g.members[Math.floor(k / 3) % 6];
+    sends.push((async () => {
+      const r = await sendSurely(sender, g.id, `message ${k}`);
+      assert.ok(r, `message ${k} was never acknowledged`);
+      if (r.attempts > 1) retried++;
+      acked.get(g.id).push(r.id);
+      const total = [...acked.values()].reduce((n, l) => n + l.length, 0);
+      if (total === 40 && !faulted) {
+        faulted = true;
+        await fault();
+      }
+    })());
+    await sleep(50);
+  }
+  await Promise.all(sends);
+  assert.ok(faulted, "the fault happened mid-stream");
+  return { acked, retried };
+}
+
+// Waits until every member holds every acknowledged message of its group (or 20 s pass), prints
+// the counts, and checks: nothing lost, nothing stored twice, every member's view gapless.
+async function settle(what, members, groups, acked, retried) {
+  const count = () => {
+    let lost = 0;
+    for (const g of groups) for (const m of g.members) for (const id of acked.get(g.id)) if (!m.byId.has(id)) lost++;
+    return lost;
+  };
+  const until = Date.now() + 20000;
+  while (count() > 0 && Date.now() < until) await sleep(200);
+  const lost = count();
+  const expected = groups.reduce((n, g) => n + g.members.length * acked.get(g.id).length, 0);
+  const sum = (f) => members.reduce((n, m) => n + f(m), 0);
+  console.log(
+    `${what}; acked ${[...acked.values()].flat().length}/120 ` +
+      `(${retried} needed a retry); deliveries expected ${expected}: live ${sum((m) => m.live)}, by sync ${sum((m) => m.synced)}, ` +
+      `own by ack ${sum((m) => m.own)}, lost ${lost}, repeats dropped by id ${sum((m) => m.repeats)}; reconnects ${sum((m) => m.reconnects)}`,
+  );
+  assert.equal(lost, 0, "every acknowledged message reached every member");
+  for (const g of groups) {
+    assert.equal(new Set(acked.get(g.id)).size, 40, "no acknowledged message was stored twice");
+    for (const m of g.members) {
+      const mine = [...m.byId.values()].filter((x) => x.groupId === g.id);
+      assert.equal(mine.length, 40, "exactly once by id");
+      assert.deepEqual(mine.map((x) => x.seq).sort((a, b) => a - b), Array.from({ length: 40 }, (_, i) => i + 1), "gapless");
+    }
+  }
+}
+
+test("kill -9 a chat node while its clients and others send: every acknowledged message reaches every member exactly once", async (t) => {
+  const { members, groups } = await cast(t, "fault", 20);
+  const nodes = new Map();
+  for (const m of members) {
+    const node = await nodeOfEventually(m.socket.id);
+    nodes.set(node, (nodes.get(node) ?? 0) + 1);
+  }
+  // The node holding most sockets dies.
+  const victim = [...nodes.entries()].sort((a, b) => b[1] - a[1])[0][0];
+  const proc = processOf(victim);
+  const { acked, retried } = await stream(groups, () => process.kill(proc.pid, "SIGKILL"));
+  await restartLike(proc);
+  await settle(`killed ${victim} (${nodes.get(victim)} of 18 sockets) after 40 acks`, members, groups, acked, retried);
+});
+
+test("kill -9 the message service mid-stream and restart it: nothing acknowledged is lost or stored twice", async (t) => {
+  const { members, groups } = await cast(t, "crash", 60);
+  const proc = processOf("message");
+  let down = 0;
+  const { acked, retried } = await stream(groups, async () => {
+    process.kill(proc.pid, "SIGKILL");
+    const t0 = Date.now();
+    await sleep(1000);
+    await restartLike(proc);
+    down = Date.now() - t0;
+  });
+  await settle(`killed the message service after 40 acks, back after ${down} ms`, members, groups, acked, retried);
+});
+
