@@ -43,6 +43,9 @@ rm -rf "$E2E_RUN"
 # The tests forge tokens with the stack's secret to check that only the right ones pass.
 E2E_SECRET="e2e-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 E2E_ADMIN="e2e_admin"
+# Limits above API.md's (one user sends bursts in some tests) but low enough to be hit on purpose.
+HUBBUB_CHAT__MESSAGE_LIMIT=60 HUBBUB_CHAT__SOCKET_EVENTS_PER_SEC=50 HUBBUB_GATEWAY__MESSAGE_LIMIT=60 \
+HUBBUB_GATEWAY__REST_PER_MINUTE=300 \
 HUBBUB_TOKEN__SECRET="$E2E_SECRET" HUBBUB_AUTH__BOOTSTRAP_ADMIN="$E2E_ADMIN" \
   HUBBUB_RUN="$E2E_RUN" HUBBUB_PROFILE=debug HUBBUB_HTTP_PORT="${HUBBUB_E2E_HTTP_PORT:-18080}" \
   HUBBUB_PORT_BASE="${HUBBUB_E2E_PORT_BASE:-13000}" HUBBUB_NAMESPACE="e2e$$" \

@@ -311,3 +311,54 @@ test("sends from one socket get seqs in the order it sent them", async (t) => {
   assert.ok(acks.every((x) => x.ok), JSON.stringify(acks.find((x) => !x.ok)));
   assert.deepEqual(acks.map((x) => x.message.seq), Array.from({ length: 30 }, (_, i) => i + 1));
 });
+
+test("past the message limit a send is refused with RATE_LIMIT_EXCEEDED and a retry time, and the connection stays up", async (t) => {
+  const { alice, groupId, a } = await pair(t, "limits");
+  const second = await connect(alice.accessToken, "127.0.0.9");
+  t.after(() => second.close());
+  // The limit is per user, over all of its sockets (60 per 10 s in the test stack).
+  const acks = await Promise.all([
+    ...Array.from({ length: 40 }, (_, i) => send(a, groupId, `first socket ${i}`)),
+    ...Array.from({ length: 40 }, (_, i) => send(second, groupId, `second socket ${i}`)),
+  ]);
+  const refused = acks.filter((x) => !x.ok);
+  console.log(`# 80 sends at once from one user's two sockets: ${acks.length - refused.length} accepted, ${refused.length} refused`);
+  assert.ok(refused.length >= 10, `the user's allowance was enforced (${refused.length} refused)`);
+  assert.ok(refused.every((x) => x.error.code === "RATE_LIMIT_EXCEEDED" && x.error.retryAfterMs > 0), JSON.stringify(refused[0]));
+  assert.ok(a.connected && second.connected, "nothing else happens to the connections");
+  const stored = await api("GET", `/groups/${groupId}/messages?after=0&limit=200`, null, alice.accessToken);
+  assert.equal(stored.body.messages.length, acks.length - refused.length, "refused sends stored nothing");
+});
+
+test("past a socket's event allowance an event is refused, and the socket stays up", async (t) => {
+  const { b } = await pair(t, "flood");
+  // 50 events per second in the test stack; 80 heartbeats at once overrun it.
+  const acks = await Promise.all(Array.from({ length: 80 }, () => emitWithAck(b, "user.heartbeat", {})));
+  const refused = acks.filter((x) => !x.ok);
+  assert.ok(refused.length >= 20, `${refused.length} refused`);
+  assert.ok(refused.every((x) => x.error.code === "RATE_LIMIT_EXCEEDED"));
+  await sleep(1100);
+  assert.deepEqual(await emitWithAck(b, "user.heartbeat", {}), { ok: true }, "the allowance refills");
+  assert.ok(b.connected);
+});
+
+test("past the REST allowance a user gets 429 with Retry-After; REST sends share the message limit", async (t) => {
+  const { alice, bob, groupId } = await pair(t, "rest429");
+  // 300 requests per minute per user in the test stack.
+  const answers = [];
+  for (let wave = 0; wave < 7; wave++) {
+    answers.push(...(await Promise.all(Array.from({ length: 50 }, () => api("GET", "/users/me", null, bob.accessToken)))));
+  }
+  const limited = answers.filter((r) => r.status === 429);
+  console.log(`# 350 requests from one user: ${answers.length - limited.length} answered, ${limited.length} refused`);
+  assert.ok(limited.length >= 40, `${limited.length} refused`);
+  assert.equal(limited[0].body.error.code, "RATE_LIMIT_EXCEEDED");
+  assert.ok(Number(limited[0].headers.get("retry-after")) >= 1);
+  // Alice's own allowance is untouched; her REST sends draw on her message allowance (60 per 10 s).
+  const sends = await Promise.all(
+    Array.from({ length: 70 }, (_, i) => api("POST", `/groups/${groupId}/messages`, { content: `rest ${i}` }, alice.accessToken)),
+  );
+  const refused = sends.filter((r) => r.status === 429);
+  assert.ok(refused.length >= 5, `${refused.length} REST sends refused`);
+  assert.ok(sends.every((r) => r.status === 201 || r.status === 429), JSON.stringify(sends.find((r) => r.status !== 201 && r.status !== 429)?.body));
+});

@@ -103,6 +103,37 @@ impl Redis {
 
     // ---- rate limits ------------------------------------------------------------------------
 
+    /// Takes one token from the bucket `key`, shared by every process: it holds up to
+    /// `capacity` tokens and refills at `capacity` per `period`, atomically (one script, the
+    /// server's clock). `None` when a token was taken, else how long until one is back.
+    pub async fn take_token(&self, key: &[&str], capacity: u32, period: Duration) -> Result<Option<Duration>> {
+        const BUCKET: &str = r"
+            local cap = tonumber(ARGV[1])
+            local period = tonumber(ARGV[2])
+            local t = redis.call('TIME')
+            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+            local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+            local tokens = tonumber(state[1]) or cap
+            local at = tonumber(state[2]) or now
+            tokens = math.min(cap, tokens + math.max(0, now - at) * cap / period)
+            local wait = 0
+            if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) * period / cap) end
+            redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+            redis.call('PEXPIRE', KEYS[1], period)
+            return wait
+        ";
+        let mut c = self.conn.clone();
+        let wait: u64 = redis::cmd("EVAL")
+            .arg(BUCKET)
+            .arg(1)
+            .arg(self.key(&[&["tb"], key].concat()))
+            .arg(capacity.max(1))
+            .arg(window_ms(period).max(1))
+            .query_async(&mut c)
+            .await?;
+        Ok((wait > 0).then(|| Duration::from_millis(wait)))
+    }
+
     /// Counts one hit in the fixed window `window` of `key` and returns the count so far and the
     /// time until the window resets.
     pub async fn hit(&self, key: &[&str], window: Duration) -> Result<(u64, Duration)> {
@@ -272,6 +303,20 @@ mod tests {
         assert_eq!(r.count(&["login", "b"]).await.unwrap().0, 0);
         r.reset(&["login", "a"]).await.unwrap();
         assert_eq!(r.count(&["login", "a"]).await.unwrap().0, 0);
+    }
+
+    #[tokio::test]
+    async fn a_token_bucket_lets_its_capacity_through_then_says_when_to_retry_and_refills() {
+        let r = redis().await;
+        let period = Duration::from_millis(500);
+        for i in 0..5 {
+            assert_eq!(r.take_token(&["u1"], 5, period).await.unwrap(), None, "token {i}");
+        }
+        let wait = r.take_token(&["u1"], 5, period).await.unwrap().expect("the bucket is empty");
+        assert!(wait > Duration::ZERO && wait <= Duration::from_millis(100), "{wait:?}");
+        assert_eq!(r.take_token(&["u2"], 5, period).await.unwrap(), None, "buckets are per key");
+        tokio::time::sleep(wait + Duration::from_millis(20)).await;
+        assert_eq!(r.take_token(&["u1"], 5, period).await.unwrap(), None, "refilled");
     }
 
     #[tokio::test]

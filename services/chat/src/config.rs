@@ -33,6 +33,13 @@ pub struct ChatSettings {
     pub receipt_flush_ms: u64,
     /// How long a typist who stops refreshing counts as typing, in milliseconds.
     pub typing_ttl_ms: u64,
+    /// Messages one user may send per `message_limit_secs`, over all their sockets and nodes
+    /// (a token bucket in Redis; REST sends count too).
+    pub message_limit: u32,
+    /// The period of `message_limit`, in seconds.
+    pub message_limit_secs: u64,
+    /// Events one socket may send per second, of any kind (a token bucket in the node).
+    pub socket_events_per_sec: u32,
 }
 
 impl Default for ChatSettings {
@@ -50,6 +57,9 @@ impl Default for ChatSettings {
             max_buffer_packets: 128,
             receipt_flush_ms: 100,
             typing_ttl_ms: 5000,
+            message_limit: 5,
+            message_limit_secs: 10,
+            socket_events_per_sec: 10,
         }
     }
 }

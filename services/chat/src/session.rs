@@ -96,7 +96,7 @@ pub async fn authenticate(
         s.leave(gone);
     }
     s.join(now.iter().map(|g| group_room(g)).collect::<Vec<_>>());
-    register_events(&s);
+    register_events(&s, &chat);
     Ok(())
 }
 
@@ -130,8 +130,9 @@ pub async fn on_connect(s: SocketRef, State(chat): State<Chat>) {
 /// The socket's event handlers. Registered by the middleware, before socketioxide sends the
 /// CONNECT packet: the connect handler runs only after it, and a client may emit the moment it
 /// sees `connect`; an event that arrived before its handler would be dropped.
-fn register_events(s: &SocketRef) {
+fn register_events(s: &SocketRef, chat: &Chat) {
     s.extensions.insert(crate::order::Line::default());
+    s.extensions.insert(crate::events::Allowance::new(chat.settings.socket_events_per_sec));
     s.on("chat.message.send", crate::events::send::handle);
     s.on("chat.message.seen", crate::events::seen::handle);
     s.on("chat.message.edit", crate::events::change::edit);

@@ -14,7 +14,7 @@ use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use tokio_util::sync::CancellationToken;
 
-use crate::events::error;
+use crate::events::respond;
 use crate::session::{User, group_room, user_room};
 use crate::state::Chat;
 
@@ -39,11 +39,7 @@ struct Typing {
 
 /// The `chat.typing` handler.
 pub async fn handle(s: SocketRef, TryData(payload): TryData<Payload>, ack: AckSender, State(chat): State<Chat>) {
-    let reply = match payload {
-        Ok(p) => typing(&s, &chat, p).await.unwrap_or_else(|(code, msg)| error(code, msg)),
-        Err(e) => error("INVALID_MESSAGE", format!("malformed payload: {e}")),
-    };
-    let _ = ack.send(&reply);
+    respond(&s, &chat, ack, payload, |p| typing(&s, &chat, p)).await;
 }
 
 async fn typing(s: &SocketRef, chat: &Chat, p: Payload) -> Result<Value, (&'static str, String)> {

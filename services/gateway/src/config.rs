@@ -16,6 +16,13 @@ pub struct GatewaySettings {
     pub avatar_max_bytes: u64,
     /// Content types an avatar may have (comma-separated).
     pub avatar_types: String,
+    /// Requests one user may make per minute (a token bucket in Redis, shared by every gateway).
+    pub rest_per_minute: u32,
+    /// Messages one user may send per `message_limit_secs` (the same bucket as the chat nodes'
+    /// `[chat] message_limit`: keep the two equal).
+    pub message_limit: u32,
+    /// The period of `message_limit`, in seconds.
+    pub message_limit_secs: u64,
 }
 
 impl Default for GatewaySettings {
@@ -26,6 +33,9 @@ impl Default for GatewaySettings {
             body_limit_bytes: 64 * 1024,
             avatar_max_bytes: 5 * 1024 * 1024,
             avatar_types: "image/png,image/jpeg,image/webp,image/gif".into(),
+            rest_per_minute: 100,
+            message_limit: 5,
+            message_limit_secs: 10,
         }
     }
 }

@@ -30,6 +30,14 @@ impl ApiError {
         Self { status, code: code.to_owned(), message: message.into(), retry_after: None }
     }
 
+    /// 429 RATE_LIMIT_EXCEEDED with `Retry-After` (whole seconds, at least one).
+    pub fn rate_limited(what: &str, wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT_EXCEEDED", format!("{what}, try again later"));
+        e.retry_after = Some(secs.max(1));
+        e
+    }
+
     /// 400 VALIDATION_ERROR.
     pub fn validation(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)

@@ -87,6 +87,13 @@ impl FromRequestParts<AppState> for Caller {
         if revoked {
             return Err(ApiError::unauthorized("token revoked"));
         }
+        // The user's allowance of requests, over every gateway. A Redis outage was caught above.
+        let minute = std::time::Duration::from_secs(60);
+        match state.redis.take_token(&["rest", &claims.sub], state.settings.rest_per_minute, minute).await {
+            Ok(Some(wait)) => return Err(ApiError::rate_limited("too many requests", wait)),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "checking the request limit"),
+        }
         let Anonymous(ctx) = Anonymous::from_request_parts(parts, state).await?;
         Ok(Caller(ctx.as_user(claims.sub.clone()), claims))
     }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 
-use super::{ctx_of, error, refusal, user_of};
+use super::{ctx_of, refusal, respond, user_of};
 use crate::state::Chat;
 
 #[derive(Deserialize)]
@@ -25,42 +25,30 @@ pub struct Delete {
 
 /// `chat.message.edit`.
 pub async fn edit(s: SocketRef, TryData(payload): TryData<Edit>, ack: AckSender, State(chat): State<Chat>) {
-    let reply = match payload {
-        Ok(p) => {
-            let req = EditMessageRequest { message_id: p.message_id, content: p.content };
-            answer(&s, |ctx| async move { chat.messages.clone().edit_message(ctx.request(req)).await }).await
-        }
-        Err(e) => error("INVALID_MESSAGE", format!("malformed payload: {e}")),
-    };
-    let _ = ack.send(&reply);
+    respond(&s, &chat, ack, payload, |p: Edit| async {
+        let req = EditMessageRequest { message_id: p.message_id, content: p.content };
+        let user = user_of(&s)?;
+        answer(chat.messages.clone().edit_message(ctx_of(&s, &user).request(req)).await)
+    })
+    .await;
 }
 
 /// `chat.message.delete`.
 pub async fn delete(s: SocketRef, TryData(payload): TryData<Delete>, ack: AckSender, State(chat): State<Chat>) {
-    let reply = match payload {
-        Ok(p) => {
-            let req = DeleteMessageRequest { message_id: p.message_id };
-            answer(&s, |ctx| async move { chat.messages.clone().delete_message(ctx.request(req)).await }).await
-        }
-        Err(e) => error("INVALID_MESSAGE", format!("malformed payload: {e}")),
-    };
-    let _ = ack.send(&reply);
+    respond(&s, &chat, ack, payload, |p: Delete| async {
+        let req = DeleteMessageRequest { message_id: p.message_id };
+        let user = user_of(&s)?;
+        answer(chat.messages.clone().delete_message(ctx_of(&s, &user).request(req)).await)
+    })
+    .await;
 }
 
-async fn answer<F, Fut>(s: &SocketRef, call: F) -> Value
-where
-    F: FnOnce(hubbub_rpc::Ctx) -> Fut,
-    Fut: std::future::Future<Output = Result<tonic::Response<hubbub_proto::message::Message>, tonic::Status>>,
-{
-    let user = match user_of(s) {
-        Ok(u) => u,
-        Err((code, msg)) => return error(code, msg),
-    };
-    match call(ctx_of(s, &user)).await {
-        Ok(m) => json!({ "ok": true, "message": hubbub_api::Message::from(m.into_inner()) }),
-        Err(status) => {
-            let (code, msg) = refusal(&status);
-            error(code, msg)
-        }
+/// The ack of a change: the message as it now stands, or the service's coded refusal.
+fn answer(
+    result: Result<tonic::Response<hubbub_proto::message::Message>, tonic::Status>,
+) -> Result<Value, (&'static str, String)> {
+    match result {
+        Ok(m) => Ok(json!({ "ok": true, "message": hubbub_api::Message::from(m.into_inner()) })),
+        Err(status) => Err(refusal(&status)),
     }
 }

@@ -6,6 +6,9 @@ pub mod seen;
 pub mod send;
 pub mod sync;
 
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use hubbub_proto::group::GetMembershipRequest;
 use hubbub_rpc::Ctx;
 use serde_json::{Value, json};
@@ -17,6 +20,53 @@ use crate::state::Chat;
 /// A failed acknowledgement.
 pub fn error(code: &str, message: impl Into<String>) -> Value {
     json!({ "ok": false, "error": { "code": code, "message": message.into() } })
+}
+
+/// A coded refusal, as the ack carries it.
+pub struct Refusal(Value);
+
+impl From<(&'static str, String)> for Refusal {
+    fn from((code, message): (&'static str, String)) -> Self {
+        Refusal(error(code, message))
+    }
+}
+
+/// A refusal for going past a limit: `RATE_LIMIT_EXCEEDED`, with when to try again.
+pub fn limited(what: &str, retry_after: Duration) -> Refusal {
+    let ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX).max(1);
+    Refusal(json!({ "ok": false, "error": {
+        "code": "RATE_LIMIT_EXCEEDED",
+        "message": format!("{what}: try again in {ms} ms"),
+        "retryAfterMs": ms,
+    } }))
+}
+
+/// One socket's allowance of events (in its extensions): a token bucket of
+/// `socket_events_per_sec`, refilled continuously.
+#[derive(Clone)]
+pub struct Allowance(Arc<Mutex<(f64, Instant)>>);
+
+impl Allowance {
+    /// A full bucket.
+    pub fn new(per_sec: u32) -> Self {
+        Self(Arc::new(Mutex::new((f64::from(per_sec), Instant::now()))))
+    }
+}
+
+/// Takes one of the socket's events; past its allowance the event is refused (and nothing else
+/// happens to the connection).
+pub fn admit(s: &SocketRef, chat: &Chat) -> Result<(), Refusal> {
+    let Some(Allowance(bucket)) = s.extensions.get::<Allowance>() else { return Ok(()) };
+    let rate = f64::from(chat.settings.socket_events_per_sec.max(1));
+    let Ok(mut b) = bucket.lock() else { return Ok(()) };
+    let now = Instant::now();
+    b.0 = (b.0 + now.duration_since(b.1).as_secs_f64() * rate).min(rate);
+    b.1 = now;
+    if b.0 >= 1.0 {
+        b.0 -= 1.0;
+        return Ok(());
+    }
+    Err(limited("too many events on this socket", Duration::from_secs_f64((1.0 - b.0) / rate)))
 }
 
 /// The API code of a refusal from another service (its `x-hubbub-code`), or SERVER_ERROR.
@@ -70,6 +120,25 @@ pub async fn check_member(
     Ok(())
 }
 
+/// What a client event handler does: take one of the socket's events (or refuse past its
+/// allowance), refuse a malformed payload with INVALID_MESSAGE, else run `work`; then answer the
+/// ack with the result or the coded refusal.
+pub async fn respond<P, E, R, F, Fut>(s: &SocketRef, chat: &Chat, ack: AckSender, payload: Result<P, E>, work: F)
+where
+    E: std::fmt::Display,
+    R: Into<Refusal>,
+    F: FnOnce(P) -> Fut,
+    Fut: std::future::Future<Output = Result<Value, R>>,
+{
+    let reply = match (admit(s, chat), payload) {
+        (Err(Refusal(refused)), _) => refused,
+        (Ok(()), Err(e)) => error("INVALID_MESSAGE", format!("malformed payload: {e}")),
+        (Ok(()), Ok(p)) => work(p).await.unwrap_or_else(|r| r.into().0),
+    };
+    // A client that passed no callback gets nothing; that is its choice.
+    let _ = ack.send(&reply);
+}
+
 /// The socket's user, or UNAUTHORIZED.
 pub fn user_of(s: &SocketRef) -> Result<std::sync::Arc<str>, (&'static str, String)> {
     s.extensions.get::<User>().map(|User(u)| u).ok_or(("UNAUTHORIZED", "socket is not authenticated".into()))
@@ -82,12 +151,10 @@ pub fn ctx_of(s: &SocketRef, user: &str) -> Ctx {
 
 /// `user.heartbeat {}` → `{ok}`: renews the socket's presence lease now.
 pub async fn heartbeat(s: SocketRef, ack: AckSender, State(chat): State<Chat>) {
-    let reply = match user_of(&s) {
-        Ok(user) => {
-            crate::presence::socket_alive(&chat, &user, &s.id.to_string()).await;
-            json!({ "ok": true })
-        }
-        Err((code, msg)) => error(code, msg),
-    };
-    let _ = ack.send(&reply);
+    respond(&s, &chat, ack, Ok::<(), std::convert::Infallible>(()), |()| async {
+        let user = user_of(&s).map_err(Refusal::from)?;
+        crate::presence::socket_alive(&chat, &user, &s.id.to_string()).await;
+        Ok::<_, Refusal>(json!({ "ok": true }))
+    })
+    .await;
 }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 
-use super::{check_member, error, user_of};
+use super::{check_member, respond, user_of};
 use crate::state::Chat;
 
 #[derive(Deserialize)]
@@ -18,11 +18,7 @@ pub struct Payload {
 
 /// The event handler.
 pub async fn handle(s: SocketRef, TryData(payload): TryData<Payload>, ack: AckSender, State(chat): State<Chat>) {
-    let reply = match payload {
-        Ok(p) => seen(&s, &chat, p).await.unwrap_or_else(|(code, msg)| error(code, msg)),
-        Err(e) => error("INVALID_MESSAGE", format!("malformed payload: {e}")),
-    };
-    let _ = ack.send(&reply);
+    respond(&s, &chat, ack, payload, |p| seen(&s, &chat, p)).await;
 }
 
 async fn seen(s: &SocketRef, chat: &Chat, p: Payload) -> Result<Value, (&'static str, String)> {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 
-use super::error;
+use super::{Refusal, respond};
 use crate::order::Turn;
 use crate::session::{Session, User};
 use crate::state::{Chat, Outcome, post_key};
@@ -33,15 +33,32 @@ pub async fn handle(
     State(chat): State<Chat>,
     TryData(payload): TryData<Payload>,
 ) {
-    let reply = match payload {
-        Ok(p) => send(&s, &chat, turn, p).await.unwrap_or_else(|(code, msg)| error(code, msg)),
-        Err(e) => error("INVALID_MESSAGE", format!("malformed payload: {e}")),
-    };
-    // A client that passed no callback gets nothing; that is its choice.
-    let _ = ack.send(&reply);
+    let mut ended = false;
+    respond(&s, &chat, ack, payload, |p| async {
+        allowance(&s, &chat).await?;
+        let sent = send(&s, &chat, turn, p).await;
+        ended = matches!(sent, Err(("UNAUTHORIZED", _)));
+        Ok::<_, Refusal>(sent?)
+    })
+    .await;
     // An ended session's socket is told why, then closed.
-    if reply["error"]["code"] == "UNAUTHORIZED" {
+    if ended {
         let _ = s.disconnect();
+    }
+}
+
+/// The user's message allowance, shared by every node (a token bucket in Redis). A Redis
+/// outage does not stop messages: it is logged.
+async fn allowance(s: &SocketRef, chat: &Chat) -> Result<(), Refusal> {
+    let Some(User(user)) = s.extensions.get::<User>() else { return Ok(()) };
+    let period = std::time::Duration::from_secs(chat.settings.message_limit_secs.max(1));
+    match chat.redis.take_token(&["msg", &user], chat.settings.message_limit, period).await {
+        Ok(None) => Ok(()),
+        Ok(Some(wait)) => Err(super::limited("too many messages", wait)),
+        Err(e) => {
+            tracing::warn!(error = %e, "checking the message limit");
+            Ok(())
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 
-use super::{ctx_of, error, refusal, user_of};
+use super::{ctx_of, refusal, respond, user_of};
 use crate::state::Chat;
 
 #[derive(Deserialize)]
@@ -30,11 +30,7 @@ pub struct Payload {
 
 /// The event handler.
 pub async fn handle(s: SocketRef, TryData(payload): TryData<Payload>, ack: AckSender, State(chat): State<Chat>) {
-    let reply = match payload {
-        Ok(p) => sync(&s, &chat, p).await.unwrap_or_else(|(code, msg)| error(code, msg)),
-        Err(e) => error("INVALID_MESSAGE", format!("malformed payload: {e}")),
-    };
-    let _ = ack.send(&reply);
+    respond(&s, &chat, ack, payload, |p| sync(&s, &chat, p)).await;
 }
 
 async fn sync(s: &SocketRef, chat: &Chat, p: Payload) -> Result<Value, (&'static str, String)> {

@@ -59,6 +59,14 @@ pub async fn send(
     Path(group_id): Path<String>,
     Json(b): Json<SendBody>,
 ) -> Result<(StatusCode, JsonMessage), ApiError> {
+    // The same allowance as a socket send: one bucket per user, shared with the chat nodes.
+    let caller = ctx.caller().map_err(ApiError::from)?.to_owned();
+    let period = std::time::Duration::from_secs(s.settings.message_limit_secs.max(1));
+    match s.redis.take_token(&["msg", &caller], s.settings.message_limit, period).await {
+        Ok(Some(wait)) => return Err(ApiError::rate_limited("too many messages", wait)),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "checking the message limit"),
+    }
     let req = PostMessageRequest {
         group_id,
         content: b.content,
