@@ -180,6 +180,14 @@ test("the owner and an admin delete others' messages, a member cannot; a deleted
   assert.equal(byAdmin.body.deleted, true);
   const own = await api("DELETE", `/messages/${third.message.id}`, null, owner.accessToken);
   assert.equal(own.status, 200);
+  // The newest message was deleted: group lists show it as deleted, never its old content.
+  await eventually(async () => {
+    const g = (await api("GET", "/groups", null, member.accessToken)).body.groups.find((x) => x.id === groupId);
+    assert.deepEqual([g.lastMessage.seq, g.lastMessage.deleted, g.lastMessage.content], [3, true, ""]);
+  });
+  await sleep(300);
+  const still = (await api("GET", "/groups", null, member.accessToken)).body.groups.find((x) => x.id === groupId);
+  assert.equal(still.lastMessage.content, "", "no older copy of the head was written over the deletion");
   const history = await api("GET", `/groups/${groupId}/messages?after=0`, null, member.accessToken);
   assert.deepEqual(
     history.body.messages.map((x) => [x.seq, x.deleted, x.content]),

@@ -225,12 +225,19 @@ impl Producer {
 
     /// Sends records to `topic` as `(key, payload, request id)`: all are queued at once, in this
     /// order (the idempotent producer keeps a key's order through retries), then waited for
-    /// together. One result per record.
+    /// together. One result per record; from the first that cannot be queued on, every record
+    /// fails without being queued.
     pub async fn send_all(&self, topic: &str, records: &[(&str, &[u8], Option<&str>)]) -> Vec<Result<()>> {
         let mut waits = Vec::with_capacity(records.len());
         // A full local queue is waited out, but not for ever.
         let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
         for &(key, payload, request_id) in records {
+            // Once one record could not be queued, none after it is: a later record must never
+            // reach the broker ahead of an earlier one that the caller will send again.
+            if waits.last().is_some_and(Result::is_err) {
+                waits.push(Err(rdkafka::error::KafkaError::Canceled));
+                continue;
+            }
             let mut record = FutureRecord::to(topic).key(key).payload(payload);
             if let Some(id) = request_id {
                 record = record.headers(OwnedHeaders::new().insert(Header { key: REQUEST_ID_HEADER, value: Some(id) }));

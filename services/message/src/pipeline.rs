@@ -71,7 +71,7 @@ impl<S: MessageStore> Pipeline<S> {
                 .entry(key.clone())
                 .or_insert_with(|| {
                     let (tx, rx) = mpsc::channel(shared.settings.batch_max.max(1) * 4);
-                    let worker = Worker::new(shared.clone(), consumer.clone(), key.0.clone(), key.1);
+                    let worker = Worker::new(shared.clone(), consumer.clone(), key.0.clone(), key.1, shutdown.clone());
                     (tx, tokio::spawn(worker.run(rx, shutdown.clone())))
                 })
                 .0;
@@ -123,8 +123,9 @@ impl Books {
     /// Folds a later batch's books into these: the newest head and highest watermarks win.
     fn merge(&mut self, later: Books) {
         for m in later.newest {
+            // The later copy wins at an equal seq: it may be the head as edited or deleted since.
             match self.newest.iter_mut().find(|n| n.group_id == m.group_id) {
-                Some(n) if n.seq >= m.seq => {}
+                Some(n) if n.seq > m.seq => {}
                 Some(n) => *n = m,
                 None => self.newest.push(m),
             }
@@ -202,9 +203,15 @@ struct Worker<S> {
 }
 
 impl<S: MessageStore> Worker<S> {
-    fn new(shared: Arc<Pipeline<S>>, consumer: Arc<StreamConsumer>, topic: String, partition: i32) -> Self {
+    fn new(
+        shared: Arc<Pipeline<S>>,
+        consumer: Arc<StreamConsumer>,
+        topic: String,
+        partition: i32,
+        shutdown: CancellationToken,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(BOOKS_QUEUE);
-        let books = tokio::spawn(keep_books(shared.clone(), consumer.clone(), rx));
+        let books = tokio::spawn(keep_books(shared.clone(), consumer.clone(), rx, shutdown));
         Self {
             shared,
             books: Some((tx, books)),
@@ -328,7 +335,20 @@ impl<S: MessageStore> Worker<S> {
                 }
             }
         }
-        let newest: Vec<Message> = newest.into_values().cloned().collect();
+        let mut newest: Vec<Message> = newest.into_values().cloned().collect();
+        // A head edited or deleted is recorded again as it now stands, through the same books
+        // (so a copy of it still waiting there cannot be written over the change).
+        for change in &changes {
+            if let Outcome::New(m) = change
+                && self.seqs.get(&m.group_id) == Some(&m.seq)
+            {
+                match newest.iter_mut().find(|n| n.group_id == m.group_id) {
+                    Some(head) if head.seq <= m.seq => *head = m.clone(),
+                    Some(_) => {}
+                    None => newest.push(m.clone()),
+                }
+            }
+        }
         let Some((moved, reads)) = self.receipts(&commands, &outcomes, shutdown).await else { return false };
 
         // Every outcome's event, in command order, then the moved receipts.
@@ -773,7 +793,7 @@ impl<S: MessageStore> Worker<S> {
 }
 
 /// Writes what batches leave behind, in batch order, until the worker stops: group heads and
-/// read watermarks (retried) and published marks (best effort: a lost mark only means a
+/// read watermarks (retried until written) and published marks (best effort: a lost mark only means a
 /// redelivered post is announced again, and clients drop repeats by seq), then the offset
 /// commit. Whatever arrives within `books_window_ms` of the first is folded into one round of
 /// writes, so a busy partition costs a few writes per window, not a few per batch.
@@ -781,6 +801,7 @@ async fn keep_books<S: MessageStore>(
     shared: Arc<Pipeline<S>>,
     consumer: Arc<StreamConsumer>,
     mut rx: mpsc::Receiver<Books>,
+    shutdown: CancellationToken,
 ) {
     let window = Duration::from_millis(shared.settings.books_window_ms);
     while let Some(mut books) = rx.recv().await {
@@ -794,10 +815,11 @@ async fn keep_books<S: MessageStore>(
                 _ = tokio::time::sleep_until(until) => break,
             }
         }
-        // Retried for about a minute; past that the store is down and the next message of
-        // each group records its head anew (a watermark, the next receipt).
+        // Retried until written: nothing is committed before its heads and watermarks are (a
+        // full queue holds the worker back meanwhile). At shutdown the rest is left uncommitted,
+        // so the next owner of the partition handles those commands, and writes them, again.
         let mut backoff = Backoff::default();
-        for attempt in 0..20 {
+        loop {
             let written = futures_util::future::try_join(
                 shared.store.set_heads(&books.newest),
                 shared.store.move_reads(&books.reads),
@@ -805,9 +827,11 @@ async fn keep_books<S: MessageStore>(
             .await;
             match written {
                 Ok(_) => break,
-                Err(e) => tracing::error!(error = %e, attempt, "recording heads and read marks; retrying"),
+                Err(e) => tracing::error!(error = %e, "recording heads and read marks; retrying"),
             }
-            backoff.wait(&CancellationToken::new()).await;
+            if !backoff.wait(&shutdown).await {
+                return;
+            }
         }
         if let Err(e) = shared.store.mark_published_many(&books.announced).await {
             tracing::warn!(error = %e, "recording messages as published");

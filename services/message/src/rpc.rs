@@ -174,11 +174,8 @@ impl<S: MessageStore> History<S> {
             }
             let (news, more) = self.store.list(&c.group_id, Page::After(c.after_seq), probe).await?;
             // Edits and deletes of messages the client already had, made while it was away.
-            let changed = if c.after_seq > 0 {
-                self.store.changed_since(&c.group_id, c.after_seq, probe.max(1)).await?
-            } else {
-                vec![]
-            };
+            let changed =
+                if c.after_seq > 0 { self.store.changed_since(&c.group_id, c.after_seq, limit).await? } else { vec![] };
             Ok((changed, news, more))
         }))
         .await?;
@@ -201,13 +198,14 @@ impl<S: MessageStore> History<S> {
                     news.extend(rest);
                     beyond = further;
                 }
+                // The head counts what was read, even where the budget cuts the answer short.
+                head = head.max(news.last().map_or(0, |m| m.seq));
                 if news.len() > budget {
                     news.truncate(budget);
                     beyond = true;
                 }
                 budget -= news.len();
                 more |= beyond;
-                head = head.max(news.last().map_or(0, |m| m.seq));
                 messages.extend(changed);
                 messages.extend(news);
             }

@@ -226,11 +226,12 @@ impl MessageStore for MongoStore {
             let doc = mongodb::bson::to_document(&Doc { published: true, ..Doc::from(m) })
                 .map_err(mongodb::error::Error::from)?;
             let seq = i64::try_from(m.seq).unwrap_or(i64::MAX);
-            // Matches only an older head; a newer one makes the upsert collide, which is fine.
+            // Matches an older head or the same one (as since edited or deleted); a newer one
+            // makes the upsert collide, which is fine.
             let result = self
                 .heads
                 .update_one(
-                    doc! { "_id": &m.group_id, "seq": { "$lt": seq } },
+                    doc! { "_id": &m.group_id, "seq": { "$lte": seq } },
                     doc! { "$set": { "seq": seq, "message": doc } },
                 )
                 .upsert(true)
