@@ -134,6 +134,12 @@ impl Redis {
         Ok((wait > 0).then(|| Duration::from_millis(wait)))
     }
 
+    /// Takes one of `user_id`'s messages: the one bucket that socket sends (on every chat node)
+    /// and REST sends (on every gateway) share. As [`Redis::take_token`].
+    pub async fn take_message_token(&self, user_id: &str, capacity: u32, period: Duration) -> Result<Option<Duration>> {
+        self.take_token(&["msg", user_id], capacity, period).await
+    }
+
     /// Counts one hit in the fixed window `window` of `key` and returns the count so far and the
     /// time until the window resets.
     pub async fn hit(&self, key: &[&str], window: Duration) -> Result<(u64, Duration)> {

@@ -69,21 +69,26 @@ pub fn admit(s: &SocketRef, chat: &Chat) -> Result<(), Refusal> {
     Err(limited("too many events on this socket", Duration::from_secs_f64((1.0 - b.0) / rate)))
 }
 
-/// The API code of a refusal from another service (its `x-hubbub-code`), or SERVER_ERROR.
+/// The API codes a client may be refused with (API.md's, and the message service's
+/// `MESSAGE_NOT_FOUND` and `FORBIDDEN`); another service's `VALIDATION_ERROR` is an
+/// `INVALID_MESSAGE` here. `None` for anything else, which the client sees as SERVER_ERROR.
+pub fn client_code(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "INVALID_MESSAGE" | "VALIDATION_ERROR" => "INVALID_MESSAGE",
+        "NOT_A_MEMBER" => "NOT_A_MEMBER",
+        "GROUP_NOT_FOUND" => "GROUP_NOT_FOUND",
+        "MESSAGE_NOT_FOUND" => "MESSAGE_NOT_FOUND",
+        "FORBIDDEN" => "FORBIDDEN",
+        "RATE_LIMIT_EXCEEDED" => "RATE_LIMIT_EXCEEDED",
+        _ => return None,
+    })
+}
+
+/// The refusal of another service's error status: its API code (`x-hubbub-error-code`) where
+/// the client may see it, else SERVER_ERROR.
 pub fn refusal(status: &tonic::Status) -> (&'static str, String) {
-    let code = hubbub_rpc::api_code(status);
-    let known = [
-        "INVALID_MESSAGE",
-        "NOT_A_MEMBER",
-        "GROUP_NOT_FOUND",
-        "MESSAGE_NOT_FOUND",
-        "FORBIDDEN",
-        "RATE_LIMIT_EXCEEDED",
-        "VALIDATION_ERROR",
-    ];
-    match known.iter().find(|k| Some(**k) == code) {
-        Some(&"VALIDATION_ERROR") => ("INVALID_MESSAGE", status.message().to_owned()),
-        Some(k) => (k, status.message().to_owned()),
+    match hubbub_rpc::api_code(status).and_then(client_code) {
+        Some(code) => (code, status.message().to_owned()),
         None => {
             tracing::warn!(error = %status, "a service call failed");
             ("SERVER_ERROR", "the server could not do that now, try again".to_owned())

@@ -52,7 +52,7 @@ pub async fn handle(
 async fn allowance(s: &SocketRef, chat: &Chat) -> Result<(), Refusal> {
     let Some(User(user)) = s.extensions.get::<User>() else { return Ok(()) };
     let period = std::time::Duration::from_secs(chat.settings.message_limit_secs.max(1));
-    match chat.redis.take_token(&["msg", &user], chat.settings.message_limit, period).await {
+    match chat.redis.take_message_token(&user, chat.settings.message_limit, period).await {
         Ok(None) => Ok(()),
         Ok(Some(wait)) => Err(super::limited("too many messages", wait)),
         Err(e) => {
@@ -109,23 +109,14 @@ async fn send(s: &SocketRef, chat: &Chat, turn: Turn, p: Payload) -> Result<Valu
     let settled = tokio::time::timeout(chat.ack_timeout(), outcome).await;
     match settled {
         Ok(Ok(Outcome::Posted(m))) => Ok(json!({ "ok": true, "message": hubbub_api::Message::from(m) })),
-        Ok(Ok(Outcome::Rejected { code, message })) => Err((code_of(&code), message)),
+        Ok(Ok(Outcome::Rejected { code, message })) => {
+            Err((super::client_code(&code).unwrap_or("SERVER_ERROR"), message))
+        }
         Ok(Err(_)) | Err(_) => {
             chat.waiters().abandon(&key);
             // The command is in Kafka and may still be stored: a retry with the same
             // clientMsgId is safe and will be acknowledged with the one stored message.
             Err(("SERVER_ERROR", "message not confirmed in time; retry with the same clientMsgId".into()))
         }
-    }
-}
-
-/// The API codes the message service may reject with; anything else is a server error.
-fn code_of(code: &str) -> &'static str {
-    match code {
-        "INVALID_MESSAGE" => "INVALID_MESSAGE",
-        "NOT_A_MEMBER" => "NOT_A_MEMBER",
-        "GROUP_NOT_FOUND" => "GROUP_NOT_FOUND",
-        "RATE_LIMIT_EXCEEDED" => "RATE_LIMIT_EXCEEDED",
-        _ => "SERVER_ERROR",
     }
 }

@@ -55,14 +55,13 @@ pub struct SendBody {
 /// when the `clientMsgId` was used before), through the same pipeline as a socket send.
 pub async fn send(
     State(s): State<AppState>,
-    Caller(ctx, _): Caller,
+    Caller(ctx, claims): Caller,
     Path(group_id): Path<String>,
     Json(b): Json<SendBody>,
 ) -> Result<(StatusCode, JsonMessage), ApiError> {
     // The same allowance as a socket send: one bucket per user, shared with the chat nodes.
-    let caller = ctx.caller().map_err(ApiError::from)?.to_owned();
     let period = std::time::Duration::from_secs(s.settings.message_limit_secs.max(1));
-    match s.redis.take_token(&["msg", &caller], s.settings.message_limit, period).await {
+    match s.redis.take_message_token(&claims.sub, s.settings.message_limit, period).await {
         Ok(Some(wait)) => return Err(ApiError::rate_limited("too many messages", wait)),
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "checking the message limit"),

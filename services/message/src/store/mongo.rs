@@ -57,7 +57,7 @@ impl From<&Message> for Doc {
         Doc {
             id: m.id.clone(),
             group_id: m.group_id.clone(),
-            seq: i64::try_from(m.seq).unwrap_or(i64::MAX),
+            seq: i64_of(m.seq),
             sender_id: m.sender_id.clone(),
             content: m.content.clone(),
             kind: m.r#type.clone(),
@@ -68,7 +68,7 @@ impl From<&Message> for Doc {
                     key: a.key.clone(),
                     name: a.name.clone(),
                     content_type: a.content_type.clone(),
-                    size: i64::try_from(a.size).unwrap_or(i64::MAX),
+                    size: i64_of(a.size),
                 })
                 .collect(),
             client_msg_id: m.client_msg_id.clone().unwrap_or_default(),
@@ -225,7 +225,7 @@ impl MessageStore for MongoStore {
         for m in newest {
             let doc = mongodb::bson::to_document(&Doc { published: true, ..Doc::from(m) })
                 .map_err(mongodb::error::Error::from)?;
-            let seq = i64::try_from(m.seq).unwrap_or(i64::MAX);
+            let seq = i64_of(m.seq);
             // Matches an older head or the same one (as since edited or deleted); a newer one
             // makes the upsert collide, which is fine.
             let result = self
@@ -335,12 +335,8 @@ impl MessageStore for MongoStore {
         let fetch = i64::from(limit) + 1;
         let (filter, ascending) = match page {
             Page::Newest => (doc! { "groupId": group_id }, false),
-            Page::Before(seq) => {
-                (doc! { "groupId": group_id, "seq": { "$lt": i64::try_from(seq).unwrap_or(i64::MAX) } }, false)
-            }
-            Page::After(seq) => {
-                (doc! { "groupId": group_id, "seq": { "$gt": i64::try_from(seq).unwrap_or(i64::MAX) } }, true)
-            }
+            Page::Before(seq) => (doc! { "groupId": group_id, "seq": { "$lt": i64_of(seq) } }, false),
+            Page::After(seq) => (doc! { "groupId": group_id, "seq": { "$gt": i64_of(seq) } }, true),
         };
         let order = if ascending { 1 } else { -1 };
         let mut docs: Vec<Doc> =
