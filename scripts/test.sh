@@ -43,15 +43,17 @@ rm -rf "$E2E_RUN"
 # The tests forge tokens with the stack's secret to check that only the right ones pass.
 E2E_SECRET="e2e-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 E2E_ADMIN="e2e_admin"
+E2E_ADMIN_PASSWORD="admin-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 # Limits above API.md's (one user sends bursts in some tests) but low enough to be hit on purpose.
 HUBBUB_CHAT__MESSAGE_LIMIT=60 HUBBUB_CHAT__SOCKET_EVENTS_PER_SEC=50 HUBBUB_GATEWAY__MESSAGE_LIMIT=60 \
-HUBBUB_GATEWAY__REST_PER_MINUTE=300 \
+HUBBUB_GATEWAY__REST_PER_MINUTE=300 HUBBUB_AUTH__REGISTRATIONS_PER_IP=100000 \
 HUBBUB_TOKEN__SECRET="$E2E_SECRET" HUBBUB_AUTH__BOOTSTRAP_ADMIN="$E2E_ADMIN" \
+HUBBUB_AUTH__BOOTSTRAP_ADMIN_PASSWORD="$E2E_ADMIN_PASSWORD" \
   HUBBUB_RUN="$E2E_RUN" HUBBUB_PROFILE=debug HUBBUB_HTTP_PORT="${HUBBUB_E2E_HTTP_PORT:-18080}" \
   HUBBUB_PORT_BASE="${HUBBUB_E2E_PORT_BASE:-13000}" HUBBUB_NAMESPACE="e2e$$" \
   RUST_LOG=info scripts/stack.sh up >/dev/null
 HUBBUB_URL="http://127.0.0.1:${HUBBUB_E2E_HTTP_PORT:-18080}" HUBBUB_RUN="$E2E_RUN" \
-  HUBBUB_E2E_TOKEN_SECRET="$E2E_SECRET" HUBBUB_E2E_ADMIN="$E2E_ADMIN" HUBBUB_E2E_REDIS_PREFIX="e2e$$:" \
+  HUBBUB_E2E_TOKEN_SECRET="$E2E_SECRET" HUBBUB_E2E_ADMIN="$E2E_ADMIN" HUBBUB_E2E_ADMIN_PASSWORD="$E2E_ADMIN_PASSWORD" HUBBUB_E2E_REDIS_PREFIX="e2e$$:" \
   SOCKETIO_CLIENT="$(scripts/tools.sh path socket.io-client)" \
   node --test --test-reporter=spec scripts/e2e/
 

@@ -3,7 +3,7 @@
 // privacy, and login rate limits.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { api, register, connect, jwt, claimsOf, suffix, sleep, PASSWORD, TOKEN_SECRET, ADMIN } from "./lib.mjs";
+import { api, apiFrom, register, connect, jwt, claimsOf, suffix, sleep, loginAdmin, PASSWORD, TOKEN_SECRET, ADMIN } from "./lib.mjs";
 
 async function expect401(token, why) {
   const r = await api("GET", "/users/me", null, token);
@@ -126,7 +126,7 @@ test("search results carry no emails", async () => {
   assert.deepEqual([empty.status, empty.body.error.code], [400, "VALIDATION_ERROR"]);
 });
 
-test("100 wrong passwords get 429 with Retry-After, and other accounts log in as usual", async () => {
+test("100 wrong passwords get 429 with Retry-After from that address, and the victim and other accounts log in as usual", async () => {
   const target = await victim();
   const bystander = await register(`by_${suffix()}`);
   const before = await api("POST", "/auth/login", { login: bystander.user.username, password: PASSWORD });
@@ -142,9 +142,12 @@ test("100 wrong passwords get 429 with Retry-After, and other accounts log in as
   assert.deepEqual(new Set(statuses), new Set([401, 429]));
   assert.ok(limited >= 85, `most attempts were refused outright: ${limited} of 100`);
   assert.ok(retryAfter >= 1 && retryAfter <= 900, `Retry-After ${retryAfter}`);
-  // Even the right password waits out the window now.
+  // Even the right password waits out the window now, from the attacker's address; the victim,
+  // elsewhere, is not locked out of their own account.
   const right = await api("POST", "/auth/login", { login: target.user.username, password: PASSWORD });
   assert.equal(right.status, 429);
+  const victimElsewhere = await apiFrom("127.0.0.77", "POST", "/auth/login", { login: target.user.username, password: PASSWORD });
+  assert.equal(victimElsewhere.status, 200, JSON.stringify(victimElsewhere.body));
   const after = await api("POST", "/auth/login", { login: bystander.user.username, password: PASSWORD });
   assert.equal(after.status, 200, JSON.stringify(after.body));
   console.log(`# bystander login: ${before.ms.toFixed(0)} ms before the attack, ${after.ms.toFixed(0)} ms after`);
@@ -179,9 +182,11 @@ test("admin routes are for administrators only", async () => {
   const refused = await api("GET", "/admin/nodes", null, user.accessToken);
   assert.deepEqual([refused.status, refused.body.error.code], [403, "FORBIDDEN"]);
   assert.ok(ADMIN, "HUBBUB_E2E_ADMIN names the configured first admin");
-  let admin = await api("POST", "/auth/register", { username: ADMIN, email: `${ADMIN}@example.com`, password: PASSWORD });
-  if (admin.status === 409) admin = await api("POST", "/auth/login", { login: ADMIN, password: PASSWORD });
+  const admin = await loginAdmin();
   assert.equal(admin.body.role, "admin", JSON.stringify(admin.body));
+  // Nobody else can take the name, whatever the password.
+  const stolen = await api("POST", "/auth/register", { username: ADMIN, email: `thief_${suffix()}@example.com`, password: PASSWORD });
+  assert.deepEqual([stolen.status, stolen.body.error.code], [409, "USERNAME_TAKEN"]);
   const nodes = await api("GET", "/admin/nodes", null, admin.body.accessToken);
   assert.equal(nodes.status, 200, JSON.stringify(nodes.body));
   assert.deepEqual(nodes.body.nodes.map((n) => n.id), ["chat-1", "chat-2", "chat-3"]);

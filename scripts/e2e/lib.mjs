@@ -10,6 +10,7 @@ export const BASE = process.env.HUBBUB_URL ?? "http://127.0.0.1:8080";
 export const RUN = process.env.HUBBUB_RUN;
 export const TOKEN_SECRET = process.env.HUBBUB_E2E_TOKEN_SECRET;
 export const ADMIN = process.env.HUBBUB_E2E_ADMIN;
+export const ADMIN_PASSWORD = process.env.HUBBUB_E2E_ADMIN_PASSWORD;
 const require = createRequire(path.join(process.env.SOCKETIO_CLIENT, "package.json"));
 export const { io } = require("socket.io-client");
 
@@ -31,10 +32,39 @@ export async function api(method, route, body, token, headers = {}) {
   };
 }
 
+// An API call from a chosen loopback address (nginx passes it on as the client address).
+export function apiFrom(localAddress, method, route, body) {
+  return new Promise((resolve, reject) => {
+    const data = body ? JSON.stringify(body) : "";
+    const req = http.request(
+      `${BASE}/api/v1${route}`,
+      { method, localAddress, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data) } },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c) => (text += c));
+        res.on("end", () => resolve({ status: res.statusCode, body: text ? JSON.parse(text) : null, headers: res.headers }));
+      },
+    );
+    req.on("error", reject);
+    req.end(data);
+  });
+}
+
 export async function register(name) {
   const r = await api("POST", "/auth/register", { username: name, email: `${name}@example.com`, password: PASSWORD });
   if (r.status !== 201) throw new Error(`register ${name}: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body;
+}
+
+// Logs in as the first administrator, whom the auth service makes at start with the configured
+// password (waiting for it, as the stack may still be starting).
+export async function loginAdmin() {
+  for (let i = 0; ; i++) {
+    const r = await api("POST", "/auth/login", { login: ADMIN, password: ADMIN_PASSWORD });
+    if (r.status === 200 || i >= 50) return r;
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
 }
 
 // Connects from a chosen loopback address, so nginx's hash by client address can place the

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { api, register, connect, connectElsewhere, nodeOfEventually, nextEvent, suffix, sleep, claimsOf, PASSWORD, ADMIN } from "./lib.mjs";
+import { api, register, connect, connectElsewhere, nodeOfEventually, nextEvent, suffix, sleep, claimsOf, loginAdmin, PASSWORD } from "./lib.mjs";
 
 function disconnected(socket, ms = 5000) {
   return nextEvent(socket, "disconnect", ms);
@@ -59,10 +59,7 @@ test("an administrator disconnects every socket of a user on every node", async 
   t.after(() => a.close());
   const { socket: b } = await connectElsewhere(u.accessToken, await nodeOfEventually(a.id));
   t.after(() => b.close());
-  let admin = await api("POST", "/auth/login", { login: ADMIN, password: PASSWORD });
-  if (admin.status !== 200) {
-    admin = await api("POST", "/auth/register", { username: ADMIN, email: `${ADMIN}@example.com`, password: PASSWORD });
-  }
+  const admin = await loginAdmin();
   const refused = await api("DELETE", `/admin/users/${u.user.id}/connections`, null, u.accessToken);
   assert.equal(refused.status, 403);
   const closed = Promise.all([disconnected(a), disconnected(b)]);

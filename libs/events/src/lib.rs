@@ -24,6 +24,9 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub const MESSAGE_COMMANDS: &str = "message.commands";
 /// Topic of durable message events (key: group id), consumed by every chat node.
 pub const MESSAGE_EVENTS: &str = "message.events";
+/// Topic of commands the message service could not do (key: group id), set aside for an
+/// operator with why and where from in headers; nothing consumes it.
+pub const MESSAGE_DEAD: &str = "message.dead";
 /// Topic of group and membership changes (key: group id), consumed by every chat node.
 pub const GROUP_EVENTS: &str = "group.events";
 /// Topic of ended sessions, deleted accounts and disconnect orders (key: user id), consumed by
@@ -221,6 +224,26 @@ impl Producer {
     pub async fn send(&self, topic: &str, key: &str, payload: &[u8], request_id: Option<&str>) -> Result<()> {
         let mut results = self.send_all(topic, &[(key, payload, request_id)]).await;
         results.pop().unwrap_or(Err(Error::Kafka(rdkafka::error::KafkaError::Canceled)))
+    }
+
+    /// Sends one record with extra headers; returns when the broker has it.
+    pub async fn send_with_headers(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+        request_id: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<()> {
+        let mut all = OwnedHeaders::new();
+        for (k, v) in request_id.map(|id| (REQUEST_ID_HEADER, id)).into_iter().chain(headers.iter().copied()) {
+            all = all.insert(Header { key: k, value: Some(v) });
+        }
+        let record = FutureRecord::to(topic).key(key).payload(payload).headers(all);
+        match self.inner.send(record, Duration::from_secs(30)).await {
+            Ok(_) => Ok(()),
+            Err((e, _)) => Err(Error::Kafka(e)),
+        }
     }
 
     /// Sends records to `topic` as `(key, payload, request id)`: all are queued at once, in this

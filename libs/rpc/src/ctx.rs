@@ -107,7 +107,11 @@ pub const RETRY_AFTER_HEADER: &str = "x-hubbub-retry-after";
 
 /// RESOURCE_EXHAUSTED with an API code and the seconds to wait before retrying.
 pub fn rate_limited(api_code: &'static str, message: impl Into<String>, retry_after_secs: u64) -> tonic::Status {
-    let mut status = coded(tonic::Code::ResourceExhausted, api_code, message);
+    retry_in(coded(tonic::Code::ResourceExhausted, api_code, message), retry_after_secs)
+}
+
+/// `status` asking the caller to wait this many seconds (at least one) before trying again.
+pub fn retry_in(mut status: tonic::Status, retry_after_secs: u64) -> tonic::Status {
     if let Ok(v) = MetadataValue::try_from(retry_after_secs.max(1).to_string()) {
         status.metadata_mut().insert(RETRY_AFTER_HEADER, v);
     }

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 pub use channel::Channel;
 pub use ctx::{
     CALLER_HEADER, CLIENT_IP_HEADER, Ctx, ERROR_CODE_HEADER, REQUEST_ID_HEADER, RETRY_AFTER_HEADER, api_code, coded,
-    rate_limited, retry_after,
+    rate_limited, retry_after, retry_in,
 };
 pub use serve::{ServeError, Server};
 

@@ -33,11 +33,15 @@ impl Running {
         self.tasks.push(tokio::spawn(service));
     }
 
-    /// Fires the shutdown and waits for every service; panics if one failed.
+    /// Fires the shutdown and waits for every service; panics if one failed or did not stop
+    /// within 30 s (naming it by the order it was spawned in).
     pub async fn stop(self) {
         self.shutdown.cancel();
-        for t in self.tasks {
-            t.await.unwrap().unwrap();
+        for (i, t) in self.tasks.into_iter().enumerate() {
+            match tokio::time::timeout(std::time::Duration::from_secs(30), t).await {
+                Ok(done) => done.unwrap().unwrap(),
+                Err(_) => panic!("service #{i} (in spawn order) did not stop within 30 s of the shutdown"),
+            }
         }
     }
 }

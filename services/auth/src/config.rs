@@ -24,14 +24,29 @@ pub struct AuthSettings {
     pub argon2_parallelism: u32,
     /// Lifetime of a refresh token, in seconds (each refresh starts a new one).
     pub refresh_ttl_secs: u64,
-    /// Failed logins one account may take in a window before logins to it are refused.
+    /// Failed logins one account may take from one client address in a window before logins
+    /// to it from that address are refused (other addresses are not locked out).
     pub login_failures_per_account: u64,
     /// Login attempts one client address may make in a window.
     pub login_attempts_per_ip: u64,
     /// The window of both login limits, in seconds.
     pub login_window_secs: u64,
-    /// The username that is an administrator from the start (the first admin).
+    /// Password hashes (and verifications) running at once; each holds `argon2_memory_kib`.
+    pub hash_concurrency: usize,
+    /// Requests that may wait for a hash beyond those running; more are refused with 503.
+    pub hash_queue_max: usize,
+    /// Registrations one client address may make in `register_window_secs`.
+    pub registrations_per_ip: u64,
+    /// The window of the registration limit, in seconds.
+    pub register_window_secs: u64,
+    /// The username of the first administrator. The service creates that account at start
+    /// with `bootstrap_admin_password` (and makes an existing one admin); nobody can register
+    /// the name. Without a password the name is only kept free, and no one is admin.
     pub bootstrap_admin: Option<String>,
+    /// The first administrator's password (from the environment or a secret file).
+    pub bootstrap_admin_password: Option<hubbub_config::Secret>,
+    /// `[auth.outbox]`: how session and account events stored with their changes are published.
+    pub outbox: hubbub_outbox::OutboxSettings,
 }
 
 impl Default for AuthSettings {
@@ -49,7 +64,13 @@ impl Default for AuthSettings {
             login_failures_per_account: 10,
             login_attempts_per_ip: 300,
             login_window_secs: 900,
+            hash_concurrency: 2,
+            hash_queue_max: 64,
+            registrations_per_ip: 20,
+            register_window_secs: 3600,
             bootstrap_admin: None,
+            bootstrap_admin_password: None,
+            outbox: hubbub_outbox::OutboxSettings::default(),
         }
     }
 }

@@ -53,6 +53,12 @@ pub enum Error {
     /// Hashing failed.
     #[error("password hashing: {0}")]
     Hash(String),
+    /// Too many password hashes are running or waiting: try again in a moment.
+    #[error("too busy")]
+    Overloaded,
+    /// The username is kept for the configured first administrator.
+    #[error("username is reserved")]
+    Reserved,
 }
 
 /// `Result` with the auth error.
@@ -62,13 +68,17 @@ impl From<Error> for Status {
     fn from(e: Error) -> Self {
         match e {
             Error::Invalid(m) => coded(Code::InvalidArgument, "VALIDATION_ERROR", m),
-            Error::UsernameTaken => coded(Code::AlreadyExists, "USERNAME_TAKEN", "username is taken"),
+            Error::UsernameTaken | Error::Reserved => coded(Code::AlreadyExists, "USERNAME_TAKEN", "username is taken"),
+            Error::Overloaded => hubbub_rpc::retry_in(
+                coded(Code::Unavailable, "OVERLOADED", "too many sign-ins at once, try again in a moment"),
+                1,
+            ),
             Error::EmailTaken => coded(Code::AlreadyExists, "EMAIL_TAKEN", "email is taken"),
             Error::BadCredentials => coded(Code::Unauthenticated, "INVALID_CREDENTIALS", "invalid login or password"),
             Error::WrongPassword => coded(Code::PermissionDenied, "WRONG_PASSWORD", "current password is wrong"),
             Error::RateLimited(wait) => rate_limited(
                 "RATE_LIMIT_EXCEEDED",
-                "too many login attempts, try again later",
+                "too many attempts, try again later",
                 wait.as_secs().saturating_add(u64::from(wait.subsec_nanos() > 0)),
             ),
             Error::InvalidRefresh => {

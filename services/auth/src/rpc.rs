@@ -19,7 +19,7 @@ use prost::Message as _;
 use tonic::{Request, Response, Status};
 
 use crate::domain::{Email, Hasher, Password, Username, display_name, new_refresh_token, refresh_token_hash};
-use crate::store::{Account, AccountStore, Presented, RefreshRecord, SessionStore};
+use crate::store::{Account, AccountStore, Outgoing, Presented, RefreshRecord, SessionStore};
 use crate::{AuthSettings, Error, Result};
 
 /// The auth service's state.
@@ -30,7 +30,6 @@ pub struct Auth<S> {
     pub(crate) tokens: Tokens,
     pub(crate) users: UserServiceClient<Channel>,
     pub(crate) redis: Redis,
-    pub(crate) producer: hubbub_events::Producer,
     /// Full name of the auth events topic.
     pub(crate) events_topic: String,
 }
@@ -49,15 +48,34 @@ impl<S: AccountStore + SessionStore> Auth<S> {
         let email = Email::parse(&r.email)?;
         let password = Password::parse(&r.password, &self.settings)?;
         let display_name = display_name(r.display_name.as_deref(), &username, &self.settings)?;
+        if self.is_bootstrap_admin(username.as_str()) {
+            // The first admin's account is made by the service itself, never by whoever asks.
+            return Err(Error::Reserved);
+        }
+        // Per address, counted before the slow hash: one client cannot mint accounts.
+        if let Some(ip) = ctx.client_ip.as_deref().filter(|ip| !ip.is_empty()) {
+            let window = Duration::from_secs(self.settings.register_window_secs);
+            let (made, wait) = self.redis.hit(&["register", "ip", ip], window).await?;
+            if made > self.settings.registrations_per_ip {
+                return Err(Error::RateLimited(wait));
+            }
+        }
         let account = Account {
             id: ObjectId::new().to_hex(),
             username: username.as_str().to_owned(),
             email: email.as_str().to_owned(),
             password_hash: self.hasher.hash(password).await?,
-            admin: self.is_bootstrap_admin(username.as_str()),
+            admin: false,
             created_at_ms: now_ms(),
         };
-        self.store.insert(&account).await?;
+        let user = self.create_account(ctx, &account, display_name).await?;
+        tracing::info!(user_id = %user.id, "registered");
+        self.start_session(&account, user).await
+    }
+
+    /// Stores an account and its profile, or neither.
+    async fn create_account(&self, ctx: &Ctx, account: &Account, display_name: String) -> Result<User> {
+        self.store.insert(account).await?;
         let created = self
             .users
             .clone()
@@ -71,14 +89,53 @@ impl<S: AccountStore + SessionStore> Auth<S> {
             Ok(user) => user.into_inner(),
             Err(status) => {
                 // Without a profile the account is unusable: undo it so the name is free again.
-                if let Err(e) = self.store.delete(&account.id).await {
+                if let Err(e) = self.store.delete(&account.id, &[]).await {
                     tracing::error!(error = %e, user_id = %account.id, "undoing a half-made registration");
                 }
                 return Err(status.into());
             }
         };
-        tracing::info!(user_id = %user.id, "registered");
-        self.start_session(&account, user).await
+        Ok(user)
+    }
+
+    /// Makes sure the configured first administrator exists and is one: created with the
+    /// configured password if missing. Nothing to do without both settings.
+    pub(crate) async fn ensure_bootstrap_admin(&self) -> Result<()> {
+        let (Some(name), Some(password)) = (&self.settings.bootstrap_admin, &self.settings.bootstrap_admin_password)
+        else {
+            if let Some(name) = &self.settings.bootstrap_admin {
+                tracing::warn!(%name, "auth.bootstrap_admin is set without auth.bootstrap_admin_password: the name is kept free and nobody is admin");
+            }
+            return Ok(());
+        };
+        let ctx = Ctx::new(format!("bootstrap-{}", ObjectId::new().to_hex()));
+        if let Some(account) = self.store.find_by_login(&name.to_lowercase()).await? {
+            if !account.admin {
+                self.store.make_admin(&account.id).await?;
+                tracing::info!(user_id = %account.id, "bootstrap admin promoted");
+            }
+            return Ok(());
+        }
+        let username = Username::parse(name, &self.settings)?;
+        let password = Password::parse(password.expose(), &self.settings)?;
+        let account = Account {
+            id: ObjectId::new().to_hex(),
+            username: username.as_str().to_owned(),
+            email: format!("{}@admin.invalid", username.as_str().to_lowercase()),
+            password_hash: self.hasher.hash(password).await?,
+            admin: true,
+            created_at_ms: now_ms(),
+        };
+        let display_name = display_name(None, &username, &self.settings)?;
+        match self.create_account(&ctx, &account, display_name).await {
+            Ok(user) => {
+                tracing::info!(user_id = %user.id, "bootstrap admin created");
+                Ok(())
+            }
+            // Another replica made it meanwhile.
+            Err(Error::UsernameTaken | Error::EmailTaken) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     async fn log_in(&self, ctx: &Ctx, r: LoginRequest) -> Result<AuthResponse> {
@@ -86,10 +143,11 @@ impl<S: AccountStore + SessionStore> Auth<S> {
         let ip = ctx.client_ip.clone().unwrap_or_default();
         let window = Duration::from_secs(self.settings.login_window_secs);
         let account = self.store.find_by_login(&login).await?;
-        // Per account: failures only, so an attacker cannot lock a user out by trying once;
-        // keyed by the account, so username and email share one budget.
+        // Per (account, address): failures only, so an attacker cannot lock a user out by
+        // trying once, and failures from one address lock out that address only; keyed by the
+        // account, so username and email share one budget.
         let key = failure_key(account.as_ref().map(|a| a.id.as_str()), &login);
-        let (failures, wait) = self.redis.count(&["login", "fail", &key]).await?;
+        let (failures, wait) = self.redis.count(&["login", "fail", &key, &ip]).await?;
         if failures >= self.settings.login_failures_per_account {
             return Err(Error::RateLimited(wait));
         }
@@ -102,21 +160,16 @@ impl<S: AccountStore + SessionStore> Auth<S> {
         }
         // Counted before the slow verification, so parallel guesses cannot all slip under the
         // limit; a success clears it again.
-        let (failures, wait) = self.redis.hit(&["login", "fail", &key], window).await?;
+        let (failures, wait) = self.redis.hit(&["login", "fail", &key, &ip], window).await?;
         if failures > self.settings.login_failures_per_account {
             return Err(Error::RateLimited(wait));
         }
         let ok = self.hasher.verify(&r.password, account.as_ref().map(|a| a.password_hash.clone())).await?;
-        let mut account = match account {
+        let account = match account {
             Some(a) if ok => a,
             _ => return Err(Error::BadCredentials),
         };
-        self.redis.reset(&["login", "fail", &key]).await?;
-        if !account.admin && self.is_bootstrap_admin(&account.username) {
-            self.store.make_admin(&account.id).await?;
-            account.admin = true;
-            tracing::info!(user_id = %account.id, "bootstrap admin promoted");
-        }
+        self.redis.reset(&["login", "fail", &key, &ip]).await?;
         let user = self.profile(ctx, &account.id).await?;
         self.start_session(&account, user).await
     }
@@ -141,7 +194,7 @@ impl<S: AccountStore + SessionStore> Auth<S> {
         // revocation covers the token we just stored if it came later, and this re-read catches
         // it if it came earlier, so no live token can outlast a revoked session.
         if matches!(self.store.present(&hash, now).await?, Presented::Revoked) {
-            self.store.revoke_family(&record.family).await?;
+            self.revoke_sessions(ctx, &record.user_id, std::slice::from_ref(&record.family)).await?;
             return Err(Error::InvalidRefresh);
         }
         Ok(issued)
@@ -171,8 +224,18 @@ impl<S: AccountStore + SessionStore> Auth<S> {
         let new = Password::parse(&r.new_password, &self.settings)?;
         self.store.set_password(&account.id, &self.hasher.hash(new).await?).await?;
         let keep = Some(r.session_id.as_str()).filter(|s| !s.is_empty());
-        let revoked = self.store.revoke_user(&account.id, keep).await?;
-        self.revoke_access(ctx, &account.id, &revoked).await?;
+        let revoked = self
+            .store
+            .revoke_user(&account.id, keep, |families| {
+                let event = SessionsRevoked { session_ids: families.to_vec() };
+                if families.is_empty() {
+                    vec![]
+                } else {
+                    vec![self.event(ctx, &account.id, auth_event::Event::SessionsRevoked(event))]
+                }
+            })
+            .await?;
+        self.revoke_access(&revoked).await?;
         tracing::info!(user_id = %account.id, sessions_revoked = revoked.len(), "password changed");
         Ok(())
     }
@@ -181,10 +244,11 @@ impl<S: AccountStore + SessionStore> Auth<S> {
         let caller = ctx.caller()?.to_owned();
         // Tokens stop working first; whatever fails after, the account is already unusable.
         self.redis.revoke_user(&caller, self.tokens.ttl()).await?;
-        self.store.revoke_user(&caller, None).await?;
-        self.store.delete(&caller).await?;
+        // Its sessions end with it: the deletion's event closes every socket of the account.
+        self.store.revoke_user(&caller, None, |_| vec![]).await?;
+        let deleted = self.event(ctx, &caller, auth_event::Event::AccountDeleted(AccountDeleted {}));
+        self.store.delete(&caller, &[deleted]).await?;
         self.users.clone().delete_user(ctx.request(DeleteUserRequest { id: caller.clone() })).await?;
-        self.publish(ctx, &caller, auth_event::Event::AccountDeleted(AccountDeleted {})).await;
         tracing::info!(user_id = %caller, "account deleted");
         Ok(())
     }
@@ -194,39 +258,44 @@ impl<S: AccountStore + SessionStore> Auth<S> {
         if !caller.admin {
             return Err(Error::NotAdmin);
         }
-        self.publish(ctx, &r.user_id, auth_event::Event::DisconnectRequested(DisconnectRequested {})).await;
+        let order = self.event(ctx, &r.user_id, auth_event::Event::DisconnectRequested(DisconnectRequested {}));
+        self.store.announce(&[order]).await?;
         tracing::info!(user_id = %r.user_id, by = %caller.id, "disconnect requested");
         Ok(())
     }
 
-    /// Tells chat nodes and the group service (a failure is logged by the producer).
-    async fn publish(&self, ctx: &Ctx, user_id: &str, event: auth_event::Event) {
+    /// The record that tells chat nodes and the group service, for the store's outbox (which
+    /// publishes it once the change it reports is committed).
+    fn event(&self, ctx: &Ctx, user_id: &str, event: auth_event::Event) -> Outgoing {
         let payload = AuthEvent { user_id: user_id.to_owned(), at_ms: now_ms(), event: Some(event) }.encode_to_vec();
-        let _ = self.producer.publish(&self.events_topic, user_id, &payload, Some(&ctx.request_id)).await;
+        Outgoing {
+            topic: self.events_topic.clone(),
+            key: user_id.to_owned(),
+            payload,
+            request_id: Some(ctx.request_id.clone()),
+        }
     }
 
     async fn profile(&self, ctx: &Ctx, id: &str) -> Result<User> {
         Ok(self.users.clone().get_user(ctx.request(GetUserRequest { id: id.to_owned() })).await?.into_inner())
     }
 
+    /// Ends these sessions: their tokens, with the event that closes their open sockets
+    /// stored in the same write, then their access tokens.
     async fn revoke_sessions(&self, ctx: &Ctx, user_id: &str, families: &[String]) -> Result<()> {
         for family in families {
-            self.store.revoke_family(family).await?;
+            let event = SessionsRevoked { session_ids: vec![family.clone()] };
+            let event = self.event(ctx, user_id, auth_event::Event::SessionsRevoked(event));
+            self.store.revoke_family(family, &[event]).await?;
         }
-        self.revoke_access(ctx, user_id, families).await
+        self.revoke_access(families).await
     }
 
-    /// Refuses the access tokens of these sessions from now until they would expire anyway,
-    /// and closes their open sockets.
-    async fn revoke_access(&self, ctx: &Ctx, user_id: &str, families: &[String]) -> Result<()> {
-        if families.is_empty() {
-            return Ok(());
-        }
+    /// Refuses the access tokens of these sessions from now until they would expire anyway.
+    async fn revoke_access(&self, families: &[String]) -> Result<()> {
         for family in families {
             self.redis.revoke_session(family, self.tokens.ttl()).await?;
         }
-        let event = SessionsRevoked { session_ids: families.to_vec() };
-        self.publish(ctx, user_id, auth_event::Event::SessionsRevoked(event)).await;
         Ok(())
     }
 

@@ -19,6 +19,9 @@ use hubbub_token::{TokenSettings, Tokens};
 use tokio::net::TcpListener;
 use tonic::Code;
 
+/// The configured first administrator's password.
+const ROOT_PASSWORD: &str = "root-password-for-tests";
+
 struct Suite {
     /// The Redis the services use (presence leases live there).
     redis: RedisSettings,
@@ -44,7 +47,12 @@ impl Suite {
         let redis = RedisSettings { key_prefix: format!("{ns}:"), ..RedisSettings::default() };
         let auth_settings = AuthSettings {
             login_failures_per_account: 3,
+            registrations_per_ip: 3,
+            // One hash at a time and two waiting: a burst is shed, not queued.
+            hash_concurrency: 1,
+            hash_queue_max: 2,
             bootstrap_admin: Some("root".into()),
+            bootstrap_admin_password: Some(hubbub_config::Secret::new(ROOT_PASSWORD)),
             ..AuthSettings::default()
         };
         let token = TokenSettings::development();
@@ -101,8 +109,22 @@ impl Suite {
     }
 
     async fn login(&self, login: &str, password: &str) -> Result<AuthResponse, tonic::Status> {
+        self.login_from("10.1.2.3", login, password).await
+    }
+
+    async fn login_from(&self, ip: &str, login: &str, password: &str) -> Result<AuthResponse, tonic::Status> {
         let req = LoginRequest { login: login.into(), password: password.into() };
-        self.auth.clone().login(Ctx::new("r").from_ip("10.1.2.3").request(req)).await.map(|r| r.into_inner())
+        self.auth.clone().login(Ctx::new("r").from_ip(ip).request(req)).await.map(|r| r.into_inner())
+    }
+
+    async fn register_from(&self, ip: &str, name: &str) -> Result<AuthResponse, tonic::Status> {
+        let req = RegisterRequest {
+            username: name.into(),
+            email: format!("{name}@example.com"),
+            password: "correct horse".into(),
+            display_name: None,
+        };
+        self.auth.clone().register(Ctx::new("r").from_ip(ip).request(req)).await.map(|r| r.into_inner())
     }
 
     async fn refresh(&self, token: &str) -> Result<AuthResponse, tonic::Status> {
@@ -153,13 +175,68 @@ async fn registering_and_logging_in_give_tokens_for_the_same_user() {
 }
 
 #[tokio::test]
-async fn the_configured_first_admin_gets_the_admin_role() {
+async fn the_configured_first_admin_is_made_by_the_service_and_no_stranger_can_register_the_name() {
     both(async |s: &Suite| {
-        let root = s.register("root").await;
+        // A stranger racing for the name gets nothing, before and after the service made it.
+        let taken = s.register_from("10.0.0.66", "Root").await.unwrap_err();
+        assert_eq!(api_code(&taken), Some("USERNAME_TAKEN"));
+        let mut root = s.login("root", ROOT_PASSWORD).await;
+        for _ in 0..100 {
+            if root.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            root = s.login("root", ROOT_PASSWORD).await;
+        }
+        let root = root.expect("the service made the first admin with the configured password");
         assert_eq!(root.role, "admin");
         assert_eq!(s.tokens.verify(&root.access_token).unwrap().role.as_deref(), Some("admin"));
+        let taken = s.register_from("10.0.0.66", "root").await.unwrap_err();
+        assert_eq!(api_code(&taken), Some("USERNAME_TAKEN"));
         let other = s.register("mallory").await;
         assert_eq!(s.tokens.verify(&other.access_token).unwrap().role, None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn registrations_are_limited_per_client_address() {
+    both(async |s: &Suite| {
+        for name in ["reg_a", "reg_b", "reg_c"] {
+            s.register_from("10.7.7.7", name).await.unwrap();
+        }
+        let limited = s.register_from("10.7.7.7", "reg_d").await.unwrap_err();
+        assert_eq!((limited.code(), api_code(&limited)), (Code::ResourceExhausted, Some("RATE_LIMIT_EXCEEDED")));
+        assert!(hubbub_rpc::retry_after(&limited).is_some_and(|w| w >= 1));
+        // Nothing was made for the refused one, and another address is not held back.
+        assert_eq!(api_code(&s.login("reg_d", "correct horse").await.unwrap_err()), Some("INVALID_CREDENTIALS"));
+        s.register_from("10.7.7.8", "reg_d").await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_burst_of_password_checks_is_shed_with_503_instead_of_queueing_without_end() {
+    both(async |s: &Suite| {
+        s.register("busy").await;
+        let burst = (0..12).map(|k| {
+            let s = &s;
+            async move { s.login_from(&format!("10.8.0.{k}"), "busy", "correct horse").await }
+        });
+        let answers = tokio::time::timeout(std::time::Duration::from_secs(30), futures_util::future::join_all(burst))
+            .await
+            .expect("every request is answered");
+        let ok = answers.iter().filter(|a| a.is_ok()).count();
+        let shed = answers
+            .iter()
+            .filter(|a| matches!(a, Err(e) if e.code() == Code::Unavailable && api_code(e) == Some("OVERLOADED")))
+            .count();
+        println!("12 logins at once with 1 hash running and 2 waiting: {ok} answered, {shed} shed with 503");
+        assert_eq!(ok + shed, 12, "nothing else: {answers:?}");
+        assert!(ok >= 1 && shed >= 1, "some pass, the rest are shed");
+        assert!(answers.iter().flatten().count() <= 12);
+        // Once the burst is over, logins pass again.
+        s.login("busy", "correct horse").await.unwrap();
     })
     .await;
 }
@@ -242,8 +319,10 @@ async fn failed_logins_are_limited_per_account_with_a_retry_after() {
         assert_eq!((limited.code(), api_code(&limited)), (Code::ResourceExhausted, Some("RATE_LIMIT_EXCEEDED")));
         let wait = hubbub_rpc::retry_after(&limited).unwrap();
         assert!((1..=900).contains(&wait), "{wait}");
-        // Another account, same client address, is untouched.
+        // Another account, same client address, is untouched; and the failures lock this
+        // address out of this account, not the account for everyone.
         s.login("frank", "correct horse").await.unwrap();
+        s.login_from("10.200.0.1", "erin", "correct horse").await.unwrap();
     })
     .await;
 }

@@ -20,6 +20,8 @@ pub struct GroupSettings {
     pub list_max_limit: u32,
     /// Most groups one user's group list considers (it is ordered by activity in memory).
     pub my_groups_max: u32,
+    /// `[group.outbox]`: how membership events stored with their changes are published.
+    pub outbox: hubbub_outbox::OutboxSettings,
 }
 
 impl Default for GroupSettings {
@@ -32,6 +34,7 @@ impl Default for GroupSettings {
             list_default_limit: 50,
             list_max_limit: 200,
             my_groups_max: 2000,
+            outbox: hubbub_outbox::OutboxSettings::default(),
         }
     }
 }

@@ -25,7 +25,7 @@ use mongodb::bson::oid::ObjectId;
 use prost::Message as _;
 use tonic::{Code, Request, Response, Status};
 
-use crate::store::{GroupChange, GroupRecord, GroupStore, MemberRecord};
+use crate::store::{GroupChange, GroupRecord, GroupStore, MemberRecord, Outgoing};
 use crate::{Error, GroupSettings, Result};
 
 /// The group service's state.
@@ -158,11 +158,10 @@ impl<S: GroupStore> Groups<S> {
         }
     }
 
-    /// Publishes a change after it is stored (a failure is logged by the producer; the change
-    /// stands and chat nodes learn it when their sockets reconnect).
-    async fn publish(&self, ctx: &Ctx, group_id: &str, event: group_event::Event) {
-        // The fence first: the message service must see a removal before the removed member's
-        // socket could see the event and anything sent after it.
+    /// The records a change sends, to be stored with it (the store's outbox publishes them
+    /// once it commits). The fence first: the message service must see a removal before the
+    /// removed member's socket could see the event and anything sent after it.
+    fn outgoing(&self, ctx: &Ctx, group_id: &str, event: group_event::Event) -> Vec<Outgoing> {
         let fence = match &event {
             group_event::Event::MemberAdded(a) => a.member.as_ref().map(|m| MembershipChanged {
                 group_id: group_id.to_owned(),
@@ -185,12 +184,16 @@ impl<S: GroupStore> Groups<S> {
             }),
             group_event::Event::Created(_) | group_event::Event::Updated(_) => None,
         };
+        let record = |topic: &str, payload: Vec<u8>| Outgoing {
+            topic: topic.to_owned(),
+            key: group_id.to_owned(),
+            payload,
+            request_id: Some(ctx.request_id.clone()),
+        };
+        let mut out = Vec::with_capacity(2);
         if let Some(fence) = fence {
             let command = MessageCommand { command: Some(message_command::Command::Membership(fence)) };
-            let _ = self
-                .producer
-                .publish(&self.commands_topic, group_id, &command.encode_to_vec(), Some(&ctx.request_id))
-                .await;
+            out.push(record(&self.commands_topic, command.encode_to_vec()));
         }
         let payload = GroupEvent {
             group_id: group_id.to_owned(),
@@ -199,7 +202,16 @@ impl<S: GroupStore> Groups<S> {
             event: Some(event),
         }
         .encode_to_vec();
-        let _ = self.producer.publish(&self.events_topic, group_id, &payload, Some(&ctx.request_id)).await;
+        out.push(record(&self.events_topic, payload));
+        out
+    }
+
+    /// Publishes a change that decides nothing about access (a new name) after it is stored,
+    /// best effort: a failure is logged, and chat nodes show the old name until they reload.
+    async fn publish(&self, ctx: &Ctx, group_id: &str, event: group_event::Event) {
+        for r in self.outgoing(ctx, group_id, event) {
+            let _ = self.producer.publish(&r.topic, &r.key, &r.payload, r.request_id.as_deref()).await;
+        }
     }
 
     async fn create(&self, ctx: &Ctx, caller: &str, r: CreateGroupRequest) -> Result<Group> {
@@ -252,12 +264,11 @@ impl<S: GroupStore> Groups<S> {
             created_at_ms: now,
             last_activity_ms: now,
         };
-        self.store.create(&group, &members).await?;
-        tracing::info!(group_id = %group.id, members = members.len(), "group created");
         let member_ids = members.iter().map(|m| m.user_id.clone()).collect();
-        let created = to_proto(group.clone(), None);
-        self.publish(ctx, &group.id, group_event::Event::Created(GroupCreated { group: Some(created), member_ids }))
-            .await;
+        let created = GroupCreated { group: Some(to_proto(group.clone(), None)), member_ids };
+        let events = self.outgoing(ctx, &group.id, group_event::Event::Created(created));
+        self.store.create(&group, &members, &events).await?;
+        tracing::info!(group_id = %group.id, members = members.len(), "group created");
         Ok(to_proto(group, Some(Role::Owner)))
     }
 
@@ -283,15 +294,13 @@ impl<S: GroupStore> Groups<S> {
             created_at_ms: now,
             last_activity_ms: now,
         };
-        let (id, created) = self.store.create_direct(&format!("{a}:{b}"), &candidate, &members).await?;
+        let event = GroupCreated {
+            group: Some(to_proto(candidate.clone(), None)),
+            member_ids: vec![a.to_owned(), b.to_owned()],
+        };
+        let events = self.outgoing(ctx, &candidate.id, group_event::Event::Created(event));
+        let (id, created) = self.store.create_direct(&format!("{a}:{b}"), &candidate, &members, &events).await?;
         let group = self.group(&id).await?;
-        if created {
-            let event = GroupCreated {
-                group: Some(to_proto(group.clone(), None)),
-                member_ids: vec![a.to_owned(), b.to_owned()],
-            };
-            self.publish(ctx, &id, group_event::Event::Created(event)).await;
-        }
         Ok(DirectResponse { group: Some(to_proto(group, Some(Role::Member))), created })
     }
 
@@ -330,9 +339,9 @@ impl<S: GroupStore> Groups<S> {
         if group.kind != GroupKind::Direct {
             at_least(&me, Role::Owner)?;
         }
-        self.store.delete(id).await?;
+        let events = self.outgoing(ctx, id, group_event::Event::Deleted(GroupDeleted {}));
+        self.store.delete(id, &events).await?;
         tracing::info!(group_id = %id, "group deleted");
-        self.publish(ctx, id, group_event::Event::Deleted(GroupDeleted {})).await;
         Ok(())
     }
 
@@ -350,21 +359,22 @@ impl<S: GroupStore> Groups<S> {
     }
 
     async fn add(&self, ctx: &Ctx, caller: &str, r: AddMemberRequest) -> Result<Member> {
-        self.require_not_direct(&r.group_id, caller, Role::Admin).await?;
+        let (group, _) = self.require_not_direct(&r.group_id, caller, Role::Admin).await?;
         self.user_exists(ctx, &r.user_id).await?;
         let member =
             MemberRecord { user_id: r.user_id.clone(), role: Role::Member, joined_at_ms: hubbub_api::now_ms() };
-        if !self.store.add_member(&r.group_id, &member).await? {
+        if !self.store.add_member(&r.group_id, &member, &self.member_added(ctx, group, &member)).await? {
             return Err(Error::AlreadyMember);
         }
-        self.member_added(ctx, &r.group_id, &member).await;
         Ok(member_proto(&member))
     }
 
-    async fn member_added(&self, ctx: &Ctx, group_id: &str, member: &MemberRecord) {
-        let group = self.store.get(group_id).await.ok().flatten().map(|g| to_proto(g, None));
-        let event = MemberAdded { member: Some(member_proto(member)), group };
-        self.publish(ctx, group_id, group_event::Event::MemberAdded(event)).await;
+    /// What adding `member` to `group` (as it stood before) sends.
+    fn member_added(&self, ctx: &Ctx, group: GroupRecord, member: &MemberRecord) -> Vec<Outgoing> {
+        let id = group.id.clone();
+        let after = GroupRecord { member_count: group.member_count.saturating_add(1), ..group };
+        let event = MemberAdded { member: Some(member_proto(member)), group: Some(to_proto(after, None)) };
+        self.outgoing(ctx, &id, group_event::Event::MemberAdded(event))
     }
 
     async fn remove(&self, ctx: &Ctx, caller: &str, r: RemoveMemberRequest) -> Result<()> {
@@ -381,10 +391,9 @@ impl<S: GroupStore> Groups<S> {
             // The recorded owner goes: the owner removing them takes the record.
             self.store.set_owner(&r.group_id, caller).await?;
         }
-        if self.store.remove_member(&r.group_id, &r.user_id).await? {
-            let event = MemberRemoved { user_id: r.user_id.clone(), left: false };
-            self.publish(ctx, &r.group_id, group_event::Event::MemberRemoved(event)).await;
-        }
+        let event = MemberRemoved { user_id: r.user_id.clone(), left: false };
+        let events = self.outgoing(ctx, &r.group_id, group_event::Event::MemberRemoved(event));
+        self.store.remove_member(&r.group_id, &r.user_id, &events).await?;
         Ok(())
     }
 
@@ -406,24 +415,24 @@ impl<S: GroupStore> Groups<S> {
                 let Some(successor) = successor else {
                     return self.delete(ctx, caller, group_id).await;
                 };
+                let promoted = MemberRecord { role: Role::Owner, ..successor };
+                let event = RoleChanged { member: Some(member_proto(&promoted)) };
+                let events = self.outgoing(ctx, group_id, group_event::Event::RoleChanged(event));
                 let promoted = self
                     .store
-                    .set_role(group_id, &successor.user_id, Role::Owner)
+                    .set_role(group_id, &promoted.user_id, Role::Owner, &events)
                     .await?
                     .ok_or(Error::MemberNotFound)?;
                 self.store.set_owner(group_id, &promoted.user_id).await?;
-                let event = RoleChanged { member: Some(member_proto(&promoted)) };
-                self.publish(ctx, group_id, group_event::Event::RoleChanged(event)).await;
             } else if group.owner_id == caller
                 && let Some(other) = owners.iter().find(|o| o.user_id != caller)
             {
                 self.store.set_owner(group_id, &other.user_id).await?;
             }
         }
-        if self.store.remove_member(group_id, caller).await? {
-            let event = MemberRemoved { user_id: caller.to_owned(), left: true };
-            self.publish(ctx, group_id, group_event::Event::MemberRemoved(event)).await;
-        }
+        let event = MemberRemoved { user_id: caller.to_owned(), left: true };
+        let events = self.outgoing(ctx, group_id, group_event::Event::MemberRemoved(event));
+        self.store.remove_member(group_id, caller, &events).await?;
         Ok(())
     }
 
@@ -448,9 +457,10 @@ impl<S: GroupStore> Groups<S> {
                 self.store.set_owner(&r.group_id, &other.user_id).await?;
             }
         }
-        let updated = self.store.set_role(&r.group_id, &r.user_id, role).await?.ok_or(Error::MemberNotFound)?;
-        let event = RoleChanged { member: Some(member_proto(&updated)) };
-        self.publish(ctx, &r.group_id, group_event::Event::RoleChanged(event)).await;
+        let event = RoleChanged { member: Some(member_proto(&MemberRecord { role, ..target })) };
+        let events = self.outgoing(ctx, &r.group_id, group_event::Event::RoleChanged(event));
+        let updated =
+            self.store.set_role(&r.group_id, &r.user_id, role, &events).await?.ok_or(Error::MemberNotFound)?;
         Ok(member_proto(&updated))
     }
 
@@ -485,11 +495,10 @@ impl<S: GroupStore> Groups<S> {
     async fn add_self(&self, ctx: &Ctx, caller: &str, group: GroupRecord) -> Result<Group> {
         let member =
             MemberRecord { user_id: caller.to_owned(), role: Role::Member, joined_at_ms: hubbub_api::now_ms() };
-        if self.store.add_member(&group.id, &member).await? {
-            self.member_added(ctx, &group.id, &member).await;
-        }
-        let role = self.store.member(&group.id, caller).await?.map(|m| m.role);
-        Ok(to_proto(self.group(&group.id).await?, role))
+        let id = group.id.clone();
+        self.store.add_member(&id, &member, &self.member_added(ctx, group, &member)).await?;
+        let role = self.store.member(&id, caller).await?.map(|m| m.role);
+        Ok(to_proto(self.group(&id).await?, role))
     }
 
     async fn invite(&self, caller: &str, group_id: &str) -> Result<Invite> {

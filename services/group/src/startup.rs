@@ -28,7 +28,9 @@ pub struct Deps<'a> {
 /// Serves the group service on `listener` (gRPC) and its queue (RabbitMQ) until `shutdown`.
 pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let db = deps.mongo.database("group").await.context("mongodb")?;
-    let store = MongoStore::new(db.client().clone(), &db).await.context("preparing group collections")?;
+    let outbox = hubbub_outbox::Outbox::new(&db, deps.group.outbox.clone()).await.context("preparing the outbox")?;
+    let store =
+        MongoStore::new(db.client().clone(), &db, outbox.clone()).await.context("preparing group collections")?;
     deps.kafka
         .ensure_topics(&[GROUP_EVENTS, AUTH_EVENTS, MESSAGE_EVENTS, MESSAGE_COMMANDS])
         .await
@@ -38,6 +40,7 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
         deps.kafka.group_consumer("group-activity", &[MESSAGE_EVENTS], Start::Earliest).context("kafka consumer")?;
     let activity = tokio::spawn(crate::activity::run(store.clone(), messages, shutdown.clone()));
     let producer = deps.kafka.producer().context("kafka producer")?;
+    let relay = tokio::spawn(outbox.relay(producer.clone(), shutdown.clone()));
     let connector = Connector::new(deps.rpc.clone());
     let users = UserServiceClient::new(connector.channel(&deps.rpc.user).await.context("user service channel")?);
     let groups = std::sync::Arc::new(Groups {
@@ -58,6 +61,7 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
     shutdown.cancel();
     accounts.await.context("account event task")?;
     activity.await.context("activity task")?;
+    relay.await.context("outbox relay task")?;
     producer.flush(std::time::Duration::from_secs(5));
     served
 }

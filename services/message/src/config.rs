@@ -38,6 +38,14 @@ pub struct MessageSettings {
     pub sync_max_limit: u32,
     /// Most groups in one catch-up request.
     pub sync_groups_max: usize,
+    /// Failed attempts in a row (backing off from 100 ms to 5 s) after which a step that fails
+    /// while the store still answers gives up: its batch is tried command by command, and a
+    /// command that still fails is set aside in the dead-letter topic and refused to its
+    /// sender, so one bad command never stalls its partition. An outage is waited out.
+    pub poison_attempts: u32,
+    /// Commands one partition may have waiting for its task before the partition is paused at
+    /// the broker (its task is behind; the other partitions go on).
+    pub partition_backlog_max: usize,
 }
 
 impl Default for MessageSettings {
@@ -58,6 +66,8 @@ impl Default for MessageSettings {
             sync_default_limit: 100,
             sync_max_limit: 500,
             sync_groups_max: 500,
+            poison_attempts: 6,
+            partition_backlog_max: 1024,
         }
     }
 }

@@ -45,6 +45,10 @@ use crate::store::MessageStore;
 
 /// Longest client message id we accept.
 const CLIENT_MSG_ID_MAX: usize = 128;
+/// Header of a set-aside command: why it could not be done.
+pub const DEAD_REASON_HEADER: &str = "x-hubbub-dead-reason";
+/// Header of a set-aside command: where it came from (`topic/partition/offset`).
+pub const DEAD_ORIGIN_HEADER: &str = "x-hubbub-dead-origin";
 
 /// What every partition task shares.
 pub struct Pipeline<S> {
@@ -53,39 +57,115 @@ pub struct Pipeline<S> {
     pub(crate) producer: Producer,
     /// Full name of the events topic.
     pub(crate) events_topic: String,
+    /// Full name of the dead-letter topic, where commands that cannot be done are set aside.
+    pub(crate) dead_topic: String,
     /// Membership on a cache miss, at write time, from the group service's store.
     pub(crate) groups: GroupServiceClient<Channel>,
 }
 
 impl<S: MessageStore> Pipeline<S> {
-    /// Reads commands and hands each partition's to its task until `shutdown`.
+    /// Reads commands and hands each partition's to its task until `shutdown`. A task that
+    /// falls behind (its dependency is slow, or it is retrying a command) never holds up the
+    /// others: its records wait in its own lane, and once the lane is full its partition is
+    /// paused at the broker until the task catches up.
     pub async fn run(self, consumer: StreamConsumer, shutdown: CancellationToken) {
         let consumer = Arc::new(consumer);
         let shared = Arc::new(self);
-        let mut workers: HashMap<(String, i32), (mpsc::Sender<OwnedMessage>, tokio::task::JoinHandle<()>)> =
-            HashMap::new();
-        while let Some(record) = hubbub_events::next(&consumer, &shutdown, "message commands").await {
-            let key = (record.topic().to_owned(), record.partition());
-            let record = record.detach();
-            let tx = &workers
-                .entry(key.clone())
-                .or_insert_with(|| {
-                    let (tx, rx) = mpsc::channel(shared.settings.batch_max.max(1) * 4);
-                    let worker = Worker::new(shared.clone(), consumer.clone(), key.0.clone(), key.1, shutdown.clone());
-                    (tx, tokio::spawn(worker.run(rx, shutdown.clone())))
-                })
-                .0;
-            // A full queue holds the reader: back pressure instead of unbounded memory.
-            if tx.send(record).await.is_err() {
-                break; // the task stopped: shutting down
+        let mut lanes: HashMap<(String, i32), Lane> = HashMap::new();
+        let lane_max = shared.settings.partition_backlog_max.max(1);
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let backlog = lanes.values().any(|l| !l.waiting.is_empty());
+            tokio::select! {
+                record = hubbub_events::next(&consumer, &shutdown, "message commands") => {
+                    let Some(record) = record else { break };
+                    let key = (record.topic().to_owned(), record.partition());
+                    let lane = lanes.entry(key.clone()).or_insert_with(|| Lane::start(&shared, &consumer, &key, &shutdown));
+                    lane.waiting.push_back(record.detach());
+                    if !lane.hand_over() {
+                        break; // the task stopped: shutting down
+                    }
+                    if lane.waiting.len() >= lane_max && !lane.paused {
+                        lane.paused = pause_partition(&consumer, &key, true);
+                    }
+                }
+                _ = tick.tick(), if backlog => {
+                    let mut stopped = false;
+                    for (key, lane) in &mut lanes {
+                        stopped |= !lane.hand_over();
+                        if lane.paused && lane.waiting.len() < lane_max / 2 {
+                            lane.paused = !pause_partition(&consumer, key, false);
+                        }
+                    }
+                    if stopped {
+                        break;
+                    }
+                }
             }
         }
         shutdown.cancel();
-        for (_, (tx, task)) in workers {
-            drop(tx);
-            let _ = task.await;
+        for (_, lane) in lanes {
+            drop(lane.tx);
+            let _ = lane.task.await;
         }
         shared.producer.flush(Duration::from_secs(5));
+    }
+}
+
+/// One partition's way to its task: a bounded queue, and the records that did not fit yet.
+struct Lane {
+    tx: mpsc::Sender<OwnedMessage>,
+    task: tokio::task::JoinHandle<()>,
+    waiting: VecDeque<OwnedMessage>,
+    /// Whether the partition is paused at the broker (its lane is full).
+    paused: bool,
+}
+
+impl Lane {
+    fn start<S: MessageStore>(
+        shared: &Arc<Pipeline<S>>,
+        consumer: &Arc<StreamConsumer>,
+        key: &(String, i32),
+        shutdown: &CancellationToken,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(shared.settings.batch_max.max(1) * 4);
+        let worker = Worker::new(shared.clone(), consumer.clone(), key.0.clone(), key.1, shutdown.clone());
+        let task = tokio::spawn(worker.run(rx, shutdown.clone()));
+        Self { tx, task, waiting: VecDeque::new(), paused: false }
+    }
+
+    /// Hands the task what it has room for, oldest first; false when the task has stopped.
+    fn hand_over(&mut self) -> bool {
+        while let Some(record) = self.waiting.pop_front() {
+            match self.tx.try_send(record) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(record)) => {
+                    self.waiting.push_front(record);
+                    return true;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            }
+        }
+        true
+    }
+}
+
+/// Pauses (or resumes) fetching one partition; true when the broker client took it. On resume
+/// fetching goes on after the last record handed to us, so nothing is skipped or repeated.
+fn pause_partition(consumer: &StreamConsumer, (topic, partition): &(String, i32), pause: bool) -> bool {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, *partition);
+    let done = if pause { consumer.pause(&tpl) } else { consumer.resume(&tpl) };
+    match done {
+        Ok(()) => {
+            tracing::info!(%topic, partition, paused = pause, "a partition's lane filled up or drained");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, %topic, partition, "pausing or resuming a partition");
+            false
+        }
     }
 }
 
@@ -200,6 +280,10 @@ struct Worker<S> {
     /// The offset of the last command handled; a record that does not follow it means another
     /// writer may have had the partition in between, so the caches are dropped.
     last_offset: Option<i64>,
+    /// Why the batch under way cannot be done: a step failed `poison_attempts` times in a row
+    /// while its dependency answered (so waiting will not help). Set by the step, taken by
+    /// [`Worker::work`], which then tries the batch's commands one by one.
+    stuck: std::sync::Mutex<Option<String>>,
 }
 
 impl<S: MessageStore> Worker<S> {
@@ -222,6 +306,7 @@ impl<S: MessageStore> Worker<S> {
             reads: HashMap::new(),
             recent: (VecDeque::new(), HashSet::new()),
             last_offset: None,
+            stuck: std::sync::Mutex::new(None),
         }
     }
 
@@ -242,10 +327,110 @@ impl<S: MessageStore> Worker<S> {
                 n = rx.recv_many(&mut batch, max) => if n == 0 { return },
                 _ = shutdown.cancelled() => return,
             }
-            if !self.handle(&batch, shutdown).await {
+            if self.handle(&batch, shutdown).await {
+                continue;
+            }
+            if shutdown.is_cancelled() {
                 return; // shutting down mid-batch: left uncommitted for the next owner
             }
+            // Stuck: the batch cannot be done as a whole. Each command alone, then, and one
+            // that still cannot be done is set aside, so the partition moves on.
+            let why = self.take_stuck();
+            for (i, record) in batch.iter().enumerate() {
+                let alone = std::slice::from_ref(record);
+                // A half-done batch may have left the caches ahead of the store.
+                self.forget();
+                if batch.len() > 1 && self.handle(alone, shutdown).await {
+                    continue;
+                }
+                if shutdown.is_cancelled() {
+                    return;
+                }
+                let why = if batch.len() > 1 { self.take_stuck() } else { why.clone() };
+                if !self.set_aside(record, &why, shutdown).await {
+                    return;
+                }
+                tracing::info!(left = batch.len() - i - 1, "after a command set aside, the rest of its batch goes on");
+            }
         }
+    }
+
+    /// What the step that got stuck said (or a generic reason).
+    fn take_stuck(&self) -> String {
+        self.stuck.lock().ok().and_then(|mut s| s.take()).unwrap_or_else(|| "the command kept failing".into())
+    }
+
+    /// Drops every cache: what they say is read again from the store.
+    fn forget(&mut self) {
+        self.seqs.clear();
+        self.members.clear();
+        self.reads.clear();
+        self.last_offset = None;
+    }
+
+    /// A command that cannot be done, after every retry, while its dependencies answer: it
+    /// goes to the dead-letter topic (as it came, with why and where it came from in headers)
+    /// for an operator, its sender is refused with SERVER_ERROR, and its offset is committed
+    /// in turn. False when shutdown interrupted it.
+    async fn set_aside(&mut self, record: &OwnedMessage, why: &str, shutdown: &CancellationToken) -> bool {
+        let key = record.key().and_then(|k| std::str::from_utf8(k).ok()).unwrap_or_default().to_owned();
+        let payload = record.payload().unwrap_or_default();
+        let origin = format!("{}/{}/{}", self.topic, self.partition, record.offset());
+        tracing::error!(%origin, reason = %why, "a command cannot be done: set aside in the dead-letter topic");
+        let request_id = hubbub_events::request_id(record);
+        let headers = [(DEAD_REASON_HEADER, why), (DEAD_ORIGIN_HEADER, origin.as_str())];
+        let mut backoff = Backoff::default();
+        while let Err(e) = self
+            .shared
+            .producer
+            .send_with_headers(&self.shared.dead_topic, &key, payload, request_id.as_deref(), &headers)
+            .await
+        {
+            tracing::error!(error = %e, "setting a command aside; retrying");
+            if !backoff.wait(shutdown).await {
+                return false;
+            }
+        }
+        let refusal = MessageCommand::decode(payload).ok().and_then(|command| {
+            let message = "this could not be stored and was set aside for an operator; do not retry".to_owned();
+            let event = match &command.command {
+                Some(message_command::Command::Post(post)) => {
+                    post_event(post, Outcome::Rejected("SERVER_ERROR", message), &mut Vec::new())
+                }
+                _ => change_event(&ChangeCommand::of(&command)?, Outcome::Rejected("SERVER_ERROR", message)),
+            };
+            Some((event_group(&event), MessageEvent { event: Some(event) }.encode_to_vec()))
+        });
+        if let Some((group, event)) = refusal
+            && !self.announce(&[(group, event, request_id.as_deref())], shutdown).await
+        {
+            return false;
+        }
+        self.last_offset = Some(record.offset());
+        if let Some((books, _)) = &self.books {
+            let commit = Some((self.topic.clone(), self.partition, record.offset() + 1));
+            let _ = books.send(Books { commit, ..Books::default() }).await;
+        }
+        true
+    }
+
+    /// Counts a failed attempt of a step: after `poison_attempts` in a row, if the store still
+    /// answers a ping (so the fault is this work's, not an outage), the batch is stuck and the
+    /// step gives up (true). An outage is waited out, however long.
+    async fn gives_up<E: std::fmt::Display + Sync + ?Sized>(&self, attempts: &mut u32, error: &E) -> bool {
+        *attempts += 1;
+        if *attempts < self.shared.settings.poison_attempts.max(1) {
+            return false;
+        }
+        *attempts = 0;
+        if let Err(e) = self.shared.store.ping().await {
+            tracing::warn!(error = %e, "the message store does not answer: waiting for it");
+            return false;
+        }
+        if let Ok(mut stuck) = self.stuck.lock() {
+            *stuck = Some(error.to_string());
+        }
+        true
     }
 
     /// Handles a batch to the end (stored and announced); false when shutdown interrupted it.
@@ -436,6 +621,7 @@ impl<S: MessageStore> Worker<S> {
             return Some(());
         }
         let mut backoff = Backoff::default();
+        let mut attempts = 0;
         loop {
             let asks = missing.iter().map(|(g, u)| {
                 let mut groups = self.shared.groups.clone();
@@ -457,6 +643,19 @@ impl<S: MessageStore> Worker<S> {
             }
             if let Some(Err(e)) = answers.iter().find(|a| a.is_err()) {
                 tracing::error!(error = %e, "checking membership; retrying");
+                // The group service down or slow is waited out; an answer that is an error
+                // for this very question is not going to change.
+                let outage = matches!(
+                    e.code(),
+                    tonic::Code::Unavailable
+                        | tonic::Code::DeadlineExceeded
+                        | tonic::Code::Cancelled
+                        | tonic::Code::ResourceExhausted
+                        | tonic::Code::Aborted
+                );
+                if !outage && self.gives_up(&mut attempts, e).await {
+                    return None;
+                }
             }
             if !backoff.wait(shutdown).await {
                 return None;
@@ -651,19 +850,21 @@ impl<S: MessageStore> Worker<S> {
         Ok(())
     }
 
-    /// Runs `op` until it succeeds; `None` when shutdown came first.
+    /// Runs `op` until it succeeds; `None` when shutdown came first or the step is stuck
+    /// (see [`Worker::gives_up`]).
     async fn retry<T, F, Fut>(&self, shutdown: &CancellationToken, op: F) -> Option<T>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = crate::Result<T>>,
     {
         let mut backoff = Backoff::default();
+        let mut attempts = 0;
         loop {
             match op().await {
                 Ok(v) => return Some(v),
                 Err(e) => {
                     tracing::error!(error = %e, "message store; retrying");
-                    if !backoff.wait(shutdown).await {
+                    if self.gives_up(&mut attempts, &e).await || !backoff.wait(shutdown).await {
                         return None;
                     }
                 }
@@ -703,6 +904,7 @@ impl<S: MessageStore> Worker<S> {
         shutdown: &CancellationToken,
     ) -> bool {
         let mut pending: Vec<usize> = (0..posts.len()).filter(|&i| outcomes[i].is_none()).collect();
+        let mut attempts = 0;
         // `stored_now`: ids this batch announces; a repeat of one of them inside the batch is a
         // repeat, even though its first copy is not announced yet.
         while !pending.is_empty() {
@@ -728,6 +930,7 @@ impl<S: MessageStore> Worker<S> {
                     return true;
                 }
                 Err(e) => {
+                    let conflict = matches!(&e, crate::Error::Store(m) if hubbub_mongo::is_duplicate_key(m));
                     tracing::debug!(error = %e, "an ordered insert stopped; settling the post it stopped at");
                     let ids: Vec<String> = messages.iter().map(|m| m.id.clone()).collect();
                     let Some(stored) = self.retry(shutdown, || self.shared.store.stored_ids(&ids)).await else {
@@ -755,8 +958,15 @@ impl<S: MessageStore> Worker<S> {
                             None => return false,
                             Some(found) => outcomes[i] = found,
                         }
-                        if outcomes[i].is_none() && rest.len() == pending.len() && !pause(shutdown).await {
-                            return false;
+                        if outcomes[i].is_none() && rest.len() == pending.len() {
+                            // Nothing went in. A taken seq is another writer's doing and is
+                            // numbered round; any other refusal is counted towards giving up.
+                            if !conflict && self.gives_up(&mut attempts, &e).await {
+                                return false;
+                            }
+                            if !pause(shutdown).await {
+                                return false;
+                            }
                         }
                     }
                     pending = rest.into_iter().filter(|&i| outcomes[i].is_none()).collect();

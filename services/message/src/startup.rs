@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use hubbub_events::{KafkaSettings, MESSAGE_COMMANDS, MESSAGE_EVENTS, Start};
+use hubbub_events::{KafkaSettings, MESSAGE_COMMANDS, MESSAGE_DEAD, MESSAGE_EVENTS, Start};
 use hubbub_mongo::MongoSettings;
 use hubbub_proto::group::group_service_client::GroupServiceClient;
 use hubbub_proto::message::message_service_server::MessageServiceServer;
@@ -34,7 +34,10 @@ pub struct Deps<'a> {
 pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let db = deps.mongo.database("message").await.context("mongodb")?;
     let store = MongoStore::new(&db).await.context("preparing the messages collection")?;
-    deps.kafka.ensure_topics(&[MESSAGE_COMMANDS, MESSAGE_EVENTS]).await.context("creating kafka topics")?;
+    deps.kafka
+        .ensure_topics(&[MESSAGE_COMMANDS, MESSAGE_EVENTS, MESSAGE_DEAD])
+        .await
+        .context("creating kafka topics")?;
     let producer = deps.kafka.producer().context("kafka producer")?;
     let consumer = deps
         .kafka
@@ -54,6 +57,7 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
         store: store.clone(),
         producer,
         events_topic: deps.kafka.topic(MESSAGE_EVENTS),
+        dead_topic: deps.kafka.topic(MESSAGE_DEAD),
         groups: groups.clone(),
     };
     let pipeline = tokio::spawn(pipeline.run(consumer, shutdown.clone()));

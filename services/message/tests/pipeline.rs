@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hubbub_events::rdkafka::Message as _;
 use hubbub_events::rdkafka::consumer::StreamConsumer;
-use hubbub_events::{KafkaSettings, MESSAGE_COMMANDS, MESSAGE_EVENTS, Producer};
+use hubbub_events::{KafkaSettings, MESSAGE_COMMANDS, MESSAGE_DEAD, MESSAGE_EVENTS, Producer};
 use hubbub_message::MessageSettings;
 use hubbub_mongo::MongoSettings;
 use hubbub_proto::events::{
@@ -32,6 +32,8 @@ struct Suite {
     producer: Producer,
     commands: String,
     events: StreamConsumer,
+    /// The dead-letter topic, read from its end as the suite starts.
+    dead: StreamConsumer,
     mongo: MongoSettings,
     running: Running,
 }
@@ -40,6 +42,11 @@ const USERS: [&str; 4] = ["ann", "bob", "cat", "dan"];
 
 impl Suite {
     async fn start(settings: MessageSettings) -> Self {
+        Self::start_on(settings, 4).await
+    }
+
+    /// The suite with topics of `partitions` partitions.
+    async fn start_on(settings: MessageSettings, partitions: i32) -> Self {
         let ns = format!("t{}", uuid::Uuid::new_v4().simple());
         let listen = async || TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (group_l, user_l, message_l) = (listen().await, listen().await, listen().await);
@@ -49,9 +56,10 @@ impl Suite {
         rpc.message.grpc_addr = message_l.local_addr().unwrap().to_string();
         let mongo = MongoSettings { database_prefix: format!("{ns}_"), ..MongoSettings::default() };
         let redis = RedisSettings { key_prefix: format!("{ns}:"), ..RedisSettings::default() };
-        let kafka = KafkaSettings { topic_prefix: format!("{ns}."), partitions: 4, ..KafkaSettings::default() };
-        kafka.ensure_topics(&[MESSAGE_COMMANDS, MESSAGE_EVENTS]).await.unwrap();
+        let kafka = KafkaSettings { topic_prefix: format!("{ns}."), partitions, ..KafkaSettings::default() };
+        kafka.ensure_topics(&[MESSAGE_COMMANDS, MESSAGE_EVENTS, MESSAGE_DEAD]).await.unwrap();
         let events = kafka.tail_consumer(&[MESSAGE_EVENTS]).unwrap();
+        let dead = kafka.tail_consumer(&[MESSAGE_DEAD]).unwrap();
         let mut running = Running::new();
         let (r, m, k, stop) = (rpc.clone(), mongo.clone(), kafka.clone(), running.shutdown());
         running.spawn(async move {
@@ -89,6 +97,7 @@ impl Suite {
             producer: kafka.producer().unwrap(),
             commands: kafka.topic(MESSAGE_COMMANDS),
             events,
+            dead,
             mongo,
             running,
         }
@@ -143,6 +152,27 @@ impl Suite {
             }
         }
         out
+    }
+
+    /// The next event other than receipts, with the partition it came on.
+    async fn event_on(&self) -> (i32, Event) {
+        loop {
+            let record = tokio::time::timeout(Duration::from_secs(20), self.events.recv()).await.unwrap().unwrap();
+            if let Some(e @ (Event::Posted(_) | Event::Rejected(_) | Event::Changed(_))) =
+                MessageEvent::decode(record.payload().unwrap()).unwrap().event
+            {
+                return (record.partition(), e);
+            }
+        }
+    }
+
+    /// Writes a record into a group's history that no reader can parse (a number where the
+    /// content belongs, no sender), at `seq`: whatever reads the group's last seq fails on it,
+    /// every time, while the store itself answers.
+    async fn corrupt(&self, group: &str, seq: i64) {
+        let db = self.mongo.database("message").await.unwrap();
+        let record = doc! { "_id": format!("corrupt-{group}"), "groupId": group, "seq": seq, "content": 12345 };
+        db.collection::<mongodb::bson::Document>("messages").insert_one(record).await.unwrap();
     }
 
     /// Produces one command and waits for Kafka to take it, as a chat node's flush does.
@@ -310,5 +340,101 @@ async fn a_thousand_seen_receipts_for_one_member_cost_a_bounded_number_of_writes
     );
     assert_eq!(state.get_i64("deliveredSeq").unwrap(), 100, "seen implies delivered");
     assert!(writes <= bound, "{writes} writes for 1000 receipts: not coalesced");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_command_that_always_fails_is_set_aside_and_the_commands_after_it_go_on() {
+    // One partition: every group shares it, so a stuck command would hold up all of them.
+    let s = Suite::start_on(MessageSettings { poison_attempts: 3, ..MessageSettings::default() }, 1).await;
+    let (bad, good) = (s.group("bad").await, s.group("good").await);
+    s.corrupt(&bad, 1).await;
+    let started = std::time::Instant::now();
+    s.post(&[
+        (good.as_str(), "bob", "before".into()),
+        (bad.as_str(), "ann", "doomed".into()),
+        (good.as_str(), "cat", "after".into()),
+    ])
+    .await;
+    let events = s.events(3).await;
+    let elapsed = started.elapsed();
+    let mut posted = Vec::new();
+    let mut refused = Vec::new();
+    for e in &events {
+        match e {
+            Event::Posted(p) => {
+                posted.push(p.message.as_ref().map(|m| (m.client_msg_id.clone().unwrap(), m.seq)).unwrap())
+            }
+            Event::Rejected(r) => refused.push((r.client_msg_id.clone(), r.code.clone())),
+            Event::Changed(_) | Event::Receipts(_) => {}
+        }
+    }
+    // Detached: a message still borrowed from its consumer keeps librdkafka from closing it.
+    let dead =
+        tokio::time::timeout(Duration::from_secs(10), s.dead.recv()).await.expect("a dead letter").unwrap().detach();
+    let header = |name: &str| {
+        use hubbub_events::rdkafka::message::Headers as _;
+        dead.headers().and_then(|h| {
+            h.iter().find(|x| x.key == name).and_then(|x| x.value.map(|v| String::from_utf8_lossy(v).into_owned()))
+        })
+    };
+    let set_aside = MessageCommand::decode(dead.payload().unwrap()).unwrap();
+    let Some(message_command::Command::Post(set_aside)) = set_aside.command else { panic!("the post is set aside") };
+    println!(
+        "posted {posted:?}, refused {refused:?} within {} ms; set aside: {} from {:?} because {:?}",
+        elapsed.as_millis(),
+        set_aside.client_msg_id,
+        header("x-hubbub-dead-origin"),
+        header("x-hubbub-dead-reason"),
+    );
+    assert_eq!(posted, vec![("before".to_owned(), 1), ("after".to_owned(), 2)], "the good group goes on, gapless");
+    assert_eq!(refused, vec![("doomed".to_owned(), "SERVER_ERROR".to_owned())], "the sender is told");
+    assert_eq!((set_aside.client_msg_id.as_str(), set_aside.group_id.as_str()), ("doomed", bad.as_str()));
+    assert!(header("x-hubbub-dead-reason").is_some_and(|r| !r.is_empty()));
+    // And the partition keeps going.
+    s.post(&[(good.as_str(), "dan", "later".into())]).await;
+    let Event::Posted(later) = s.events(1).await.remove(0) else { panic!("posted") };
+    assert_eq!(later.message.unwrap().seq, 3);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_partition_whose_task_is_stuck_holds_up_no_other_partition() {
+    // A step that never gives up, small batches and a short lane: a stuck partition's backlog
+    // fills its lane at once.
+    let settings = MessageSettings {
+        poison_attempts: 1_000_000,
+        batch_max: 2,
+        partition_backlog_max: 4,
+        ..MessageSettings::default()
+    };
+    let s = Suite::start_on(settings, 2).await;
+    // Two groups on different partitions, found by posting to new groups until both are seen.
+    let mut on: HashMap<i32, String> = HashMap::new();
+    for k in 0..40 {
+        let g = s.group(&format!("g{k}")).await;
+        s.post(&[(g.as_str(), "ann", format!("probe{k}"))]).await;
+        let (partition, _) = s.event_on().await;
+        on.entry(partition).or_insert(g);
+        if on.len() == 2 {
+            break;
+        }
+    }
+    let (stuck, free) = (on[&0].clone(), on[&1].clone());
+    // The stuck group's next seq is taken by a record nobody can read: its task retries for
+    // ever. Then far more posts than its queue holds.
+    s.corrupt(&stuck, 2).await;
+    let flood: Vec<(&str, &str, String)> = (0..40).map(|k| (stuck.as_str(), "bob", format!("flood{k}"))).collect();
+    s.post(&flood).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started = std::time::Instant::now();
+    s.post(&[(free.as_str(), "cat", "unaffected".into())]).await;
+    let (partition, event) = s.event_on().await;
+    println!(
+        "with 40 posts stuck on partition 0, a post on partition 1 was announced after {} ms",
+        started.elapsed().as_millis()
+    );
+    let Event::Posted(p) = event else { panic!("posted: {event:?}") };
+    assert_eq!((partition, p.message.unwrap().client_msg_id.unwrap()), (1, "unaffected".to_owned()));
     s.stop().await;
 }

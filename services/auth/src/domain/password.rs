@@ -1,7 +1,10 @@
 //! Passwords and their argon2id hashes.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
+use std::sync::Arc;
+
 use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
 
 use crate::{AuthSettings, Error, Result};
 
@@ -30,29 +33,46 @@ impl Password {
 }
 
 /// Hashes and verifies passwords with argon2id at the configured cost. Work runs on the
-/// blocking pool: a hash takes tens of milliseconds and must not stall the runtime.
+/// blocking pool, at most `hash_concurrency` at once (each holds `argon2_memory_kib`), with at
+/// most `hash_queue_max` more waiting; beyond that a request is refused at once with
+/// [`Error::Overloaded`] instead of queueing without end.
 #[derive(Clone)]
 pub struct Hasher {
     argon: Argon2<'static>,
+    /// Permits to run a hash.
+    running: Arc<Semaphore>,
+    /// Permits to be running or waiting.
+    admitted: Arc<Semaphore>,
 }
 
 impl Hasher {
-    /// A hasher with the configured cost.
+    /// A hasher with the configured cost and bounds.
     pub fn new(s: &AuthSettings) -> Result<Self> {
         let params = Params::new(s.argon2_memory_kib, s.argon2_iterations, s.argon2_parallelism, None)
             .map_err(|e| Error::Hash(e.to_string()))?;
-        Ok(Self { argon: Argon2::new(Algorithm::Argon2id, Version::V0x13, params) })
+        let running = s.hash_concurrency.max(1);
+        Ok(Self {
+            argon: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
+            running: Arc::new(Semaphore::new(running)),
+            admitted: Arc::new(Semaphore::new(running.saturating_add(s.hash_queue_max))),
+        })
+    }
+
+    /// Runs `work` on the blocking pool within the bounds.
+    async fn bounded<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let _admitted = self.admitted.clone().try_acquire_owned().map_err(|_| Error::Overloaded)?;
+        let _running = self.running.clone().acquire_owned().await.map_err(|_| Error::Overloaded)?;
+        tokio::task::spawn_blocking(work).await.map_err(|e| Error::Hash(e.to_string()))
     }
 
     /// The PHC string of `password` with a fresh salt.
     pub async fn hash(&self, password: Password) -> Result<String> {
         let argon = self.argon.clone();
-        tokio::task::spawn_blocking(move || {
+        self.bounded(move || {
             let salt = SaltString::generate(&mut OsRng);
             argon.hash_password(password.0.as_bytes(), &salt).map(|h| h.to_string())
         })
-        .await
-        .map_err(|e| Error::Hash(e.to_string()))?
+        .await?
         .map_err(|e| Error::Hash(e.to_string()))
     }
 
@@ -61,7 +81,7 @@ impl Hasher {
     pub async fn verify(&self, password: &str, phc: Option<String>) -> Result<bool> {
         let argon = self.argon.clone();
         let password = password.to_owned();
-        tokio::task::spawn_blocking(move || match phc {
+        self.bounded(move || match phc {
             Some(phc) => {
                 let parsed = PasswordHash::new(&phc).map_err(|e| Error::Hash(e.to_string()))?;
                 Ok(argon.verify_password(password.as_bytes(), &parsed).is_ok())
@@ -72,7 +92,6 @@ impl Hasher {
                 Ok(false)
             }
         })
-        .await
-        .map_err(|e| Error::Hash(e.to_string()))?
+        .await?
     }
 }

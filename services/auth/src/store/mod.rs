@@ -7,6 +7,7 @@ use std::future::Future;
 pub use mongo::MongoStore;
 
 use crate::Result;
+pub use hubbub_outbox::Outgoing;
 
 /// A stored account: credentials only (the profile belongs to the user service).
 #[derive(Clone, Debug)]
@@ -29,8 +30,10 @@ pub struct Account {
 pub trait AccountStore: Send + Sync + 'static {
     /// Stores a new account; `UsernameTaken` / `EmailTaken` when either is in use (case-blind).
     fn insert(&self, account: &Account) -> impl Future<Output = Result<()>> + Send;
-    /// Removes an account.
-    fn delete(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Removes an account, storing `events` with the change (published once it commits).
+    fn delete(&self, id: &str, events: &[Outgoing]) -> impl Future<Output = Result<()>> + Send;
+    /// Stores events that report no stored change (an order to disconnect), to be published.
+    fn announce(&self, events: &[Outgoing]) -> impl Future<Output = Result<()>> + Send;
     /// Finds an account by username or email (case-blind).
     fn find_by_login(&self, login: &str) -> impl Future<Output = Result<Option<Account>>> + Send;
     /// Finds an account by id.
@@ -75,8 +78,16 @@ pub trait SessionStore: Send + Sync + 'static {
     fn present(&self, hash: &str, now_ms: i64) -> impl Future<Output = Result<Presented>> + Send;
     /// The session of a token, whatever its state.
     fn family_of(&self, hash: &str) -> impl Future<Output = Result<Option<RefreshRecord>>> + Send;
-    /// Revokes every token of a session.
-    fn revoke_family(&self, family: &str) -> impl Future<Output = Result<()>> + Send;
-    /// Revokes every live session of a user but `keep`; returns the sessions revoked.
-    fn revoke_user(&self, user_id: &str, keep: Option<&str>) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// Revokes every token of a session, storing `events` with the change.
+    fn revoke_family(&self, family: &str, events: &[Outgoing]) -> impl Future<Output = Result<()>> + Send;
+    /// Revokes every live session of a user but `keep`, storing the events `events` makes of
+    /// the sessions revoked with the change; returns those sessions.
+    fn revoke_user<F>(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+        events: F,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send
+    where
+        F: FnOnce(&[String]) -> Vec<Outgoing> + Send;
 }

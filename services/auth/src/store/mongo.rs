@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
+use hubbub_outbox::{Outbox, Staged};
 use mongodb::bson::{DateTime, doc};
 use mongodb::options::{IndexOptions, ReturnDocument};
-use mongodb::{Collection, Database, IndexModel};
+use mongodb::{ClientSession, Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
-use super::{Account, AccountStore, Presented, RefreshRecord, SessionStore};
+use super::{Account, AccountStore, Outgoing, Presented, RefreshRecord, SessionStore};
 use crate::{Error, Result};
 
 const USERNAME_INDEX: &str = "username_lower_unique";
@@ -72,13 +73,16 @@ impl From<RefreshDoc> for RefreshRecord {
 /// Accounts and sessions in MongoDB.
 #[derive(Clone)]
 pub struct MongoStore {
+    db: Database,
     accounts: Collection<AccountDoc>,
     refresh: Collection<RefreshDoc>,
+    /// Events stored with the changes they report.
+    outbox: Outbox,
 }
 
 impl MongoStore {
     /// Opens the store and makes sure its indexes exist.
-    pub async fn new(db: &Database) -> Result<Self> {
+    pub async fn new(db: &Database, outbox: Outbox) -> Result<Self> {
         let accounts = db.collection::<AccountDoc>("accounts");
         let unique = |key: &str, name: &str| {
             IndexModel::builder()
@@ -98,7 +102,20 @@ impl MongoStore {
                     .build(),
             ])
             .await?;
-        Ok(Self { accounts, refresh })
+        Ok(Self { db: db.clone(), accounts, refresh, outbox })
+    }
+
+    async fn session(&self) -> Result<ClientSession> {
+        let mut session = self.db.client().start_session().await?;
+        session.start_transaction().await?;
+        Ok(session)
+    }
+
+    /// Commits, then waits for the outbox to get the staged events out.
+    async fn commit(&self, mut session: ClientSession, staged: Staged) -> Result<()> {
+        session.commit_transaction().await?;
+        self.outbox.delivered(&staged).await;
+        Ok(())
     }
 }
 
@@ -124,9 +141,17 @@ impl AccountStore for MongoStore {
         }
     }
 
-    async fn delete(&self, id: &str) -> Result<()> {
-        self.accounts.delete_one(doc! { "_id": id }).await?;
-        Ok(())
+    async fn delete(&self, id: &str, events: &[Outgoing]) -> Result<()> {
+        let mut s = self.session().await?;
+        self.accounts.delete_one(doc! { "_id": id }).session(&mut s).await?;
+        let staged = self.outbox.stage(&mut s, events).await?;
+        self.commit(s, staged).await
+    }
+
+    async fn announce(&self, events: &[Outgoing]) -> Result<()> {
+        let mut s = self.session().await?;
+        let staged = self.outbox.stage(&mut s, events).await?;
+        self.commit(s, staged).await
     }
 
     async fn find_by_login(&self, login: &str) -> Result<Option<Account>> {
@@ -194,21 +219,33 @@ impl SessionStore for MongoStore {
         Ok(self.refresh.find_one(doc! { "_id": hash }).await?.map(Into::into))
     }
 
-    async fn revoke_family(&self, family: &str) -> Result<()> {
-        self.refresh.update_many(doc! { "familyId": family }, doc! { "$set": { "revoked": true } }).await?;
-        Ok(())
+    async fn revoke_family(&self, family: &str, events: &[Outgoing]) -> Result<()> {
+        let mut s = self.session().await?;
+        self.refresh
+            .update_many(doc! { "familyId": family }, doc! { "$set": { "revoked": true } })
+            .session(&mut s)
+            .await?;
+        let staged = self.outbox.stage(&mut s, events).await?;
+        self.commit(s, staged).await
     }
 
-    async fn revoke_user(&self, user_id: &str, keep: Option<&str>) -> Result<Vec<String>> {
+    async fn revoke_user<F>(&self, user_id: &str, keep: Option<&str>, events: F) -> Result<Vec<String>>
+    where
+        F: FnOnce(&[String]) -> Vec<Outgoing> + Send,
+    {
         let mut filter = doc! { "userId": user_id, "revoked": false };
         if let Some(keep) = keep {
             filter.insert("familyId", doc! { "$ne": keep });
         }
-        let live: Vec<RefreshDoc> = self.refresh.find(filter.clone()).await?.try_collect().await?;
+        let mut s = self.session().await?;
+        let live: Vec<RefreshDoc> =
+            self.refresh.find(filter.clone()).session(&mut s).await?.stream(&mut s).try_collect().await?;
         let mut families: Vec<String> = live.into_iter().map(|d| d.family_id).collect();
         families.sort();
         families.dedup();
-        self.refresh.update_many(filter, doc! { "$set": { "revoked": true } }).await?;
+        self.refresh.update_many(filter, doc! { "$set": { "revoked": true } }).session(&mut s).await?;
+        let staged = self.outbox.stage(&mut s, &events(&families)).await?;
+        self.commit(s, staged).await?;
         Ok(families)
     }
 }

@@ -8,6 +8,7 @@ use hubbub_proto::group::{GroupKind, Role, Visibility};
 pub use mongo::MongoStore;
 
 use crate::Result;
+pub use hubbub_outbox::Outgoing;
 
 /// A stored group.
 #[derive(Clone, Debug)]
@@ -56,15 +57,22 @@ pub struct GroupChange {
 
 /// Group storage. Multi-document changes are atomic.
 pub trait GroupStore: Send + Sync + 'static {
-    /// Stores a group and its first members.
-    fn create(&self, group: &GroupRecord, members: &[MemberRecord]) -> impl Future<Output = Result<()>> + Send;
+    /// Stores a group and its first members, and `events` with them (published once this
+    /// commits, however the process fares after it).
+    fn create(
+        &self,
+        group: &GroupRecord,
+        members: &[MemberRecord],
+        events: &[Outgoing],
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Stores a direct chat for the pair `key` unless one exists; returns the id of the one
-    /// that exists afterwards and whether it was created now.
+    /// that exists afterwards and whether it was created now (and `events` with it, if so).
     fn create_direct(
         &self,
         key: &str,
         group: &GroupRecord,
         members: &[MemberRecord],
+        events: &[Outgoing],
     ) -> impl Future<Output = Result<(String, bool)>> + Send;
     /// A group by id.
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<GroupRecord>>> + Send;
@@ -72,20 +80,33 @@ pub trait GroupStore: Send + Sync + 'static {
     fn update(&self, id: &str, change: GroupChange) -> impl Future<Output = Result<Option<GroupRecord>>> + Send;
     /// Sets the owner recorded on the group.
     fn set_owner(&self, id: &str, owner_id: &str) -> impl Future<Output = Result<()>> + Send;
-    /// Removes a group with its memberships and invites.
-    fn delete(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Removes a group with its memberships and invites, storing `events` with the change.
+    fn delete(&self, id: &str, events: &[Outgoing]) -> impl Future<Output = Result<()>> + Send;
     /// A membership.
     fn member(&self, group_id: &str, user_id: &str) -> impl Future<Output = Result<Option<MemberRecord>>> + Send;
-    /// Adds a membership; false if the user already was a member.
-    fn add_member(&self, group_id: &str, member: &MemberRecord) -> impl Future<Output = Result<bool>> + Send;
-    /// Removes a membership; false if there was none.
-    fn remove_member(&self, group_id: &str, user_id: &str) -> impl Future<Output = Result<bool>> + Send;
-    /// Changes a member's role; the membership after, if any.
+    /// Adds a membership, storing `events` with it; false (and no events) if the user already
+    /// was a member.
+    fn add_member(
+        &self,
+        group_id: &str,
+        member: &MemberRecord,
+        events: &[Outgoing],
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Removes a membership, storing `events` with it; false (and no events) if there was none.
+    fn remove_member(
+        &self,
+        group_id: &str,
+        user_id: &str,
+        events: &[Outgoing],
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Changes a member's role, storing `events` with it; the membership after, if any (no
+    /// events if none).
     fn set_role(
         &self,
         group_id: &str,
         user_id: &str,
         role: Role,
+        events: &[Outgoing],
     ) -> impl Future<Output = Result<Option<MemberRecord>>> + Send;
     /// Members with `role`, oldest first, at most `limit`.
     fn with_role(

@@ -11,7 +11,9 @@ use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
-use super::{GroupChange, GroupRecord, GroupStore, MemberRecord};
+use hubbub_outbox::Outbox;
+
+use super::{GroupChange, GroupRecord, GroupStore, MemberRecord, Outgoing};
 use crate::{Error, Result};
 
 #[derive(Serialize, Deserialize)]
@@ -145,13 +147,15 @@ pub struct MongoStore {
     /// Who was once a member of which group (kept when the group is deleted), so catch-up can
     /// tell a group the caller lost from one they never had.
     departures: Collection<DepartureDoc>,
+    /// Events stored with the changes they report.
+    outbox: Outbox,
 }
 
 const COLLECTIONS: [&str; 5] = ["groups", "members", "directs", "invites", "departures"];
 
 impl MongoStore {
     /// Opens the store and makes sure its collections and indexes exist.
-    pub async fn new(client: Client, db: &Database) -> Result<Self> {
+    pub async fn new(client: Client, db: &Database, outbox: Outbox) -> Result<Self> {
         // Collections must exist before a transaction writes to them.
         for name in COLLECTIONS {
             if let Err(e) = db.create_collection(name).await
@@ -187,7 +191,7 @@ impl MongoStore {
             .await?;
         let departures = db.collection::<DepartureDoc>("departures");
         departures.create_index(IndexModel::builder().keys(doc! { "userId": 1, "groupId": 1 }).build()).await?;
-        Ok(Self { client, groups, members, directs, invites, departures })
+        Ok(Self { client, groups, members, directs, invites, departures, outbox })
     }
 
     async fn session(&self) -> Result<ClientSession> {
@@ -198,16 +202,24 @@ impl MongoStore {
 }
 
 impl GroupStore for MongoStore {
-    async fn create(&self, g: &GroupRecord, members: &[MemberRecord]) -> Result<()> {
+    async fn create(&self, g: &GroupRecord, members: &[MemberRecord], events: &[Outgoing]) -> Result<()> {
         let docs: Vec<MemberDoc> = members.iter().map(|m| MemberDoc::new(&g.id, m)).collect();
         let mut s = self.session().await?;
         self.groups.insert_one(GroupDoc::from(g)).session(&mut s).await?;
         self.members.insert_many(docs).session(&mut s).await?;
+        let staged = self.outbox.stage(&mut s, events).await?;
         s.commit_transaction().await?;
+        self.outbox.delivered(&staged).await;
         Ok(())
     }
 
-    async fn create_direct(&self, key: &str, g: &GroupRecord, members: &[MemberRecord]) -> Result<(String, bool)> {
+    async fn create_direct(
+        &self,
+        key: &str,
+        g: &GroupRecord,
+        members: &[MemberRecord],
+        events: &[Outgoing],
+    ) -> Result<(String, bool)> {
         let existing = || async {
             let d = self.directs.find_one(doc! { "_id": key }).await?;
             d.map(|d| (d.group_id, false)).ok_or_else(|| Error::Conflict("direct chat is being created".into()))
@@ -222,11 +234,15 @@ impl GroupStore for MongoStore {
             self.directs.insert_one(DirectDoc { pair: key.to_owned(), group_id: g.id.clone() }).session(&mut s).await?;
             self.groups.insert_one(GroupDoc::from(g)).session(&mut s).await?;
             self.members.insert_many(docs).session(&mut s).await?;
+            let staged = self.outbox.stage(&mut s, events).await?;
             s.commit_transaction().await?;
-            Ok::<_, Error>(())
+            Ok::<_, Error>(staged)
         };
         match attempt.await {
-            Ok(()) => Ok((g.id.clone(), true)),
+            Ok(staged) => {
+                self.outbox.delivered(&staged).await;
+                Ok((g.id.clone(), true))
+            }
             Err(Error::Store(e)) if is_conflict(&e) => {
                 // The other creation won; wait for it to be visible.
                 for _ in 0..50 {
@@ -264,7 +280,7 @@ impl GroupStore for MongoStore {
         Ok(())
     }
 
-    async fn delete(&self, id: &str) -> Result<()> {
+    async fn delete(&self, id: &str, events: &[Outgoing]) -> Result<()> {
         let mut s = self.session().await?;
         let members: Vec<MemberDoc> =
             self.members.find(doc! { "groupId": id }).session(&mut s).await?.stream(&mut s).try_collect().await?;
@@ -277,7 +293,9 @@ impl GroupStore for MongoStore {
         self.members.delete_many(doc! { "groupId": id }).session(&mut s).await?;
         self.invites.delete_many(doc! { "groupId": id }).session(&mut s).await?;
         self.directs.delete_many(doc! { "groupId": id }).session(&mut s).await?;
+        let staged = self.outbox.stage(&mut s, events).await?;
         s.commit_transaction().await?;
+        self.outbox.delivered(&staged).await;
         Ok(())
     }
 
@@ -285,7 +303,7 @@ impl GroupStore for MongoStore {
         Ok(self.members.find_one(doc! { "groupId": group_id, "userId": user_id }).await?.map(Into::into))
     }
 
-    async fn add_member(&self, group_id: &str, m: &MemberRecord) -> Result<bool> {
+    async fn add_member(&self, group_id: &str, m: &MemberRecord, events: &[Outgoing]) -> Result<bool> {
         retry_transient(|| async {
             let mut s = self.session().await?;
             // Counted only where the group still exists, so a racing deletion leaves no orphan.
@@ -306,13 +324,15 @@ impl GroupStore for MongoStore {
                 }
                 Err(e) => return Err(e.into()),
             }
+            let staged = self.outbox.stage(&mut s, events).await?;
             s.commit_transaction().await?;
+            self.outbox.delivered(&staged).await;
             Ok(true)
         })
         .await
     }
 
-    async fn remove_member(&self, group_id: &str, user_id: &str) -> Result<bool> {
+    async fn remove_member(&self, group_id: &str, user_id: &str, events: &[Outgoing]) -> Result<bool> {
         retry_transient(|| async {
             let mut s = self.session().await?;
             let gone = self.members.delete_one(doc! { "groupId": group_id, "userId": user_id }).session(&mut s).await?;
@@ -330,22 +350,42 @@ impl GroupStore for MongoStore {
                 .upsert(true)
                 .session(&mut s)
                 .await?;
+            let staged = self.outbox.stage(&mut s, events).await?;
             s.commit_transaction().await?;
+            self.outbox.delivered(&staged).await;
             Ok(true)
         })
         .await
     }
 
-    async fn set_role(&self, group_id: &str, user_id: &str, role: Role) -> Result<Option<MemberRecord>> {
-        let doc = self
-            .members
-            .find_one_and_update(
-                doc! { "groupId": group_id, "userId": user_id },
-                doc! { "$set": { "role": role as i32 } },
-            )
-            .return_document(ReturnDocument::After)
-            .await?;
-        Ok(doc.map(Into::into))
+    async fn set_role(
+        &self,
+        group_id: &str,
+        user_id: &str,
+        role: Role,
+        events: &[Outgoing],
+    ) -> Result<Option<MemberRecord>> {
+        retry_transient(|| async {
+            let mut s = self.session().await?;
+            let doc = self
+                .members
+                .find_one_and_update(
+                    doc! { "groupId": group_id, "userId": user_id },
+                    doc! { "$set": { "role": role as i32 } },
+                )
+                .return_document(ReturnDocument::After)
+                .session(&mut s)
+                .await?;
+            if doc.is_none() {
+                s.abort_transaction().await?;
+                return Ok(None);
+            }
+            let staged = self.outbox.stage(&mut s, events).await?;
+            s.commit_transaction().await?;
+            self.outbox.delivered(&staged).await;
+            Ok(doc.map(Into::into))
+        })
+        .await
     }
 
     async fn with_role(&self, group_id: &str, role: Role, limit: u32) -> Result<Vec<MemberRecord>> {

@@ -22,6 +22,8 @@ pub enum Page {
 
 /// Message storage.
 pub trait MessageStore: Send + Sync + 'static {
+    /// Whether the store answers at all (an outage, as against a fault of one request).
+    fn ping(&self) -> impl Future<Output = Result<()>> + Send;
     /// The highest seq of a group (0 when it has none).
     fn last_seq(&self, group_id: &str) -> impl Future<Output = Result<u64>> + Send;
     /// Stores messages in order, stopping at the first that fails (a taken seq or a repeated

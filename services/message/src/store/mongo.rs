@@ -149,6 +149,7 @@ fn i64_of(n: u64) -> i64 {
 /// Messages in MongoDB.
 #[derive(Clone)]
 pub struct MongoStore {
+    db: Database,
     messages: Collection<Doc>,
     heads: Collection<Head>,
     reads: Collection<ReadDoc>,
@@ -174,11 +175,15 @@ impl MongoStore {
                 IndexModel::builder().keys(doc! { "userId": 1, "groupId": 1 }).build(),
             ])
             .await?;
-        Ok(Self { messages, heads: db.collection("heads"), reads })
+        Ok(Self { db: db.clone(), messages, heads: db.collection("heads"), reads })
     }
 }
 
 impl MessageStore for MongoStore {
+    async fn ping(&self) -> Result<()> {
+        Ok(hubbub_mongo::ping(&self.db).await?)
+    }
+
     async fn last_seq(&self, group_id: &str) -> Result<u64> {
         let last = self.messages.find_one(doc! { "groupId": group_id }).sort(doc! { "seq": -1 }).await?;
         Ok(last.map_or(0, |d| u64::try_from(d.seq).unwrap_or(0)))
