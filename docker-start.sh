@@ -6,9 +6,13 @@ cd "$(dirname "$0")"
 # Secrets come from the environment or .env, never from a default in the repository: the first
 # start writes a .env with fresh random ones (kept out of git).
 ensure_env() {
-  [[ -f .env ]] && return 0
   rand() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-  (umask 077 && printf 'HUBBUB_TOKEN_SECRET=%s\nHUBBUB_S3_ACCESS_KEY=hubbub\nHUBBUB_S3_SECRET_KEY=%s\n' "$(rand)" "$(rand)" >.env)
+  if [[ -f .env ]]; then
+    # A .env from before internal calls were signed gets the secret they need.
+    grep -q '^HUBBUB_INTERNAL_SECRET=' .env || printf 'HUBBUB_INTERNAL_SECRET=%s\n' "$(rand)" >>.env
+    return 0
+  fi
+  (umask 077 && printf 'HUBBUB_TOKEN_SECRET=%s\nHUBBUB_INTERNAL_SECRET=%s\nHUBBUB_S3_ACCESS_KEY=hubbub\nHUBBUB_S3_SECRET_KEY=%s\n' "$(rand)" "$(rand)" "$(rand)" >.env)
   echo "wrote .env with fresh secrets"
 }
 

@@ -53,12 +53,15 @@ service_env() {
   export HUBBUB_STORAGE__BUCKET="$NAMESPACE"
   # The services refuse the built-in development secret: a local stack gets a random one of its
   # own, kept in its run directory so tokens survive a restart (or HUBBUB_TOKEN__SECRET wins).
-  if [[ -z ${HUBBUB_TOKEN__SECRET:-} ]]; then
-    local f="$HUBBUB_RUN/token-secret"
-    [[ -s $f ]] || (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$f")
-    HUBBUB_TOKEN__SECRET=$(cat "$f")
-    export HUBBUB_TOKEN__SECRET
-  fi
+  # The same for the secret that signs internal calls (HUBBUB_RPC__INTERNAL_SECRET wins).
+  local var file
+  for var in HUBBUB_TOKEN__SECRET:token-secret HUBBUB_RPC__INTERNAL_SECRET:internal-secret; do
+    file="$HUBBUB_RUN/${var#*:}" var=${var%%:*}
+    if [[ -z ${!var:-} ]]; then
+      [[ -s $file ]] || (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$file")
+      export "$var=$(cat "$file")"
+    fi
+  done
   export RUST_LOG=${RUST_LOG:-info}
 }
 

@@ -7,7 +7,8 @@ use tonic::metadata::MetadataValue;
 /// Metadata key of the request id (same name as the HTTP header).
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Metadata key of the authenticated caller's user id, set by the edge (gateway, chat node)
-/// after it checked the access token. Services trust it: they are not reachable from outside.
+/// after it checked the access token. Services trust it only with a valid internal credential
+/// made for it (see [`crate::credential`]), which only hubbub's own processes can make.
 pub const CALLER_HEADER: &str = "x-hubbub-user";
 
 /// Who is calling and under which request id, plus an optional deadline.

@@ -10,6 +10,7 @@
 
 pub mod amqp;
 mod channel;
+pub mod credential;
 mod ctx;
 mod serve;
 
@@ -18,6 +19,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use channel::Channel;
+pub use credential::{CREDENTIAL_HEADER, CredentialError, Credentials, DEV_INTERNAL_SECRET};
 pub use ctx::{
     CALLER_HEADER, CLIENT_IP_HEADER, Ctx, ERROR_CODE_HEADER, REQUEST_ID_HEADER, RETRY_AFTER_HEADER, api_code, coded,
     rate_limited, retry_after, retry_in,
@@ -63,6 +65,13 @@ pub struct RpcSettings {
     pub group: Endpoint,
     /// The message service.
     pub message: Endpoint,
+    /// The secret every process signs its internal calls with and every service checks them
+    /// against (32+ random bytes, the same everywhere; see [`credential`]).
+    pub internal_secret: hubbub_config::Secret,
+    /// Accept the built-in development secret (local runs and tests only).
+    pub development: bool,
+    /// How long a call's credential stays good, in seconds.
+    pub credential_ttl_secs: u64,
 }
 
 impl Default for RpcSettings {
@@ -77,11 +86,19 @@ impl Default for RpcSettings {
             user: ep(Transport::Amqp, 50052),
             group: ep(Transport::Grpc, 50053),
             message: ep(Transport::Grpc, 50054),
+            internal_secret: hubbub_config::Secret::new(DEV_INTERNAL_SECRET),
+            development: false,
+            credential_ttl_secs: 60,
         }
     }
 }
 
 impl RpcSettings {
+    /// The defaults with the development secret allowed: for tests and local runs.
+    pub fn development() -> Self {
+        Self { development: true, ..Self::default() }
+    }
+
     /// The deadline of calls that set none.
     pub fn default_timeout(&self) -> Duration {
         Duration::from_millis(self.default_timeout_ms)
@@ -94,6 +111,9 @@ pub enum Error {
     /// RabbitMQ refused or dropped us.
     #[error("amqp: {0}")]
     Amqp(#[from] lapin::Error),
+    /// The internal secret is refused.
+    #[error("{0}")]
+    Credentials(#[from] CredentialError),
     /// A gRPC address is not a valid URI.
     #[error("invalid gRPC address {addr:?}: {reason}")]
     Address {
@@ -128,7 +148,8 @@ impl Connector {
     /// A channel to the service at `endpoint`. gRPC channels connect lazily, so services may
     /// start in any order.
     pub async fn channel(&self, endpoint: &Endpoint) -> Result<Channel> {
-        match endpoint.transport {
+        let credentials = Credentials::new(&self.settings)?;
+        let inner = match endpoint.transport {
             Transport::Grpc => {
                 let uri = format!("http://{}", endpoint.grpc_addr);
                 let ep = tonic::transport::Endpoint::from_shared(uri)
@@ -137,12 +158,13 @@ impl Connector {
                     .connect_timeout(Duration::from_secs(2))
                     .timeout(self.settings.default_timeout())
                     .tcp_nodelay(true);
-                Ok(Channel::Grpc(ep.connect_lazy()))
+                channel::Inner::Grpc(ep.connect_lazy())
             }
             Transport::Amqp => {
                 let client = self.amqp.get_or_try_init(|| amqp::Client::connect(&self.settings)).await?;
-                Ok(Channel::Amqp(client.channel()))
+                channel::Inner::Amqp(client.channel())
             }
-        }
+        };
+        Ok(Channel::new(inner, credentials))
     }
 }

@@ -38,7 +38,7 @@ impl Suite {
         let ns = format!("t{}", uuid::Uuid::new_v4().simple());
         let auth_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let user_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut rpc = RpcSettings { queue_prefix: format!("{ns}."), ..RpcSettings::default() };
+        let mut rpc = RpcSettings { queue_prefix: format!("{ns}."), ..RpcSettings::development() };
         rpc.auth.grpc_addr = auth_l.local_addr().unwrap().to_string();
         rpc.user.grpc_addr = user_l.local_addr().unwrap().to_string();
         rpc.auth.transport = transport;

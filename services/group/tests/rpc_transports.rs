@@ -21,7 +21,7 @@ use tonic::Code;
 /// Settings private to one test: its own queues, database and topics.
 fn isolated() -> (RpcSettings, MongoSettings) {
     let ns = format!("t{}", uuid::Uuid::new_v4().simple());
-    let rpc = RpcSettings { queue_prefix: format!("{ns}."), ..RpcSettings::default() };
+    let rpc = RpcSettings { queue_prefix: format!("{ns}."), ..RpcSettings::development() };
     let mongo = MongoSettings { database_prefix: format!("{ns}_"), ..MongoSettings::default() };
     (rpc, mongo)
 }
@@ -214,5 +214,39 @@ async fn a_caller_connects_again_after_the_broker_drops_its_connection() {
             other => panic!("no answer after the reconnect: {other:?}"),
         }
     }
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn a_peer_without_the_internal_secret_cannot_call_or_act_as_anyone_on_either_transport() {
+    let (rpc, mongo) = isolated();
+    let (svc, rpc) = start(&rpc, &mongo).await;
+    create_users(&rpc, &["bob"]).await;
+    let create = || CreateGroupRequest { name: "forged".into(), ..Default::default() };
+    // Someone who reaches gRPC and RabbitMQ, and signs with a secret of their own.
+    let stranger = RpcSettings {
+        internal_secret: hubbub_config::Secret::new("thirty-two bytes, but not the secret"),
+        ..rpc.clone()
+    };
+    let (mut refused, mut answered) = (0, 0);
+    for transport in [Transport::Grpc, Transport::Amqp] {
+        let endpoint = Endpoint { transport, grpc_addr: rpc.group.grpc_addr.clone() };
+        let mut forged = GroupServiceClient::new(Connector::new(stranger.clone()).channel(&endpoint).await.unwrap());
+        let status = forged.create_group(as_user("bob").request(create())).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{transport:?}: {status:?}");
+        refused += 1;
+        // The same call, signed with the services' secret, is answered.
+        client(&rpc, transport).await.create_group(as_user("bob").request(create())).await.unwrap();
+        answered += 1;
+    }
+    // A plain gRPC client naming a caller, with no credential at all.
+    let plain = tonic::transport::Endpoint::from_shared(format!("http://{}", rpc.group.grpc_addr)).unwrap();
+    let mut plain = GroupServiceClient::new(plain.connect().await.unwrap());
+    let status = plain.create_group(as_user("bob").request(create())).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    refused += 1;
+    println!(
+        "refused {refused} of 3 unsigned or foreign-signed calls (gRPC, RabbitMQ, no credential); answered {answered} of 2 signed ones"
+    );
     svc.stop().await;
 }

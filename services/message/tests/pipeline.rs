@@ -50,7 +50,7 @@ impl Suite {
         let ns = format!("t{}", uuid::Uuid::new_v4().simple());
         let listen = async || TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (group_l, user_l, message_l) = (listen().await, listen().await, listen().await);
-        let mut rpc = RpcSettings { queue_prefix: format!("{ns}."), ..RpcSettings::default() };
+        let mut rpc = RpcSettings { queue_prefix: format!("{ns}."), ..RpcSettings::development() };
         rpc.group.grpc_addr = group_l.local_addr().unwrap().to_string();
         rpc.user.grpc_addr = user_l.local_addr().unwrap().to_string();
         rpc.message.grpc_addr = message_l.local_addr().unwrap().to_string();

@@ -16,6 +16,8 @@ use tokio_util::task::TaskTracker;
 use tonic::Status;
 use tonic::body::Body;
 use tonic::service::Routes;
+
+use crate::serve::Verify;
 use tower::ServiceExt;
 
 use super::{
@@ -29,7 +31,7 @@ pub async fn serve_queue(
     connection: &Connection,
     queue: String,
     prefetch: u16,
-    routes: Routes,
+    routes: Verify<Routes>,
     shutdown: CancellationToken,
 ) -> lapin::Result<()> {
     let channel = connection.create_channel().await?;
@@ -63,7 +65,7 @@ pub async fn serve_queue(
     result
 }
 
-async fn handle(channel: Channel, routes: Routes, delivery: Delivery) {
+async fn handle(channel: Channel, routes: Verify<Routes>, delivery: Delivery) {
     let props = delivery.properties.clone();
     let table = props.headers().clone().unwrap_or_default();
     let reply = props
@@ -115,7 +117,13 @@ impl Answer {
     }
 }
 
-async fn call(routes: Routes, path: &str, table: &FieldTable, body: Vec<u8>, remaining_ms: Option<i64>) -> Answer {
+async fn call(
+    routes: Verify<Routes>,
+    path: &str,
+    table: &FieldTable,
+    body: Vec<u8>,
+    remaining_ms: Option<i64>,
+) -> Answer {
     let mut req = http::Request::new(Body::new(Full::new(Bytes::from(body))));
     *req.method_mut() = http::Method::POST;
     match path.parse::<http::Uri>() {
