@@ -8,8 +8,11 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import net from "node:net";
-import { spawn } from "node:child_process";
-import { api, register, connect, nodeOfEventually, emitWithAck, sleep, suffix, RUN } from "./lib.mjs";
+import { execFileSync, spawn } from "node:child_process";
+import { api, register, connect, nodeOfEventually, emitWithAck, sleep, suffix, PASSWORD, RUN } from "./lib.mjs";
+
+// Where the servers of scripts/infra.sh keep their pids (the test infrastructure's run directory).
+const INFRA_RUN = process.env.HUBBUB_E2E_INFRA_RUN;
 
 // A member's view: messages by id per group, the highest gapless seq, and what it counted.
 class Member {
@@ -105,13 +108,13 @@ async function sendSurely(member, groupId, content) {
 }
 
 // Starts a process again as it ran: same command line, environment, directory and log.
-async function restartLike({ name, cmdline, environ, cwd }) {
+async function restartLike({ name, cmdline, environ, cwd, run = RUN }) {
   const [cmd, ...args] = cmdline;
   const env = Object.fromEntries(environ.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
-  const log = fs.openSync(path.join(RUN, "logs", `${name}.log`), "a");
+  const log = fs.openSync(path.join(run, "logs", `${name}.log`), "a");
   const child = spawn(cmd, args, { cwd, env, detached: true, stdio: ["ignore", log, log] });
   child.unref();
-  fs.writeFileSync(path.join(RUN, "pids", `${name}.pid`), `${child.pid}\n`);
+  fs.writeFileSync(path.join(run, "pids", `${name}.pid`), `${child.pid}\n`);
   const port = args.includes("--port") ? Number(args[args.indexOf("--port") + 1]) : Number(env.HUBBUB_RPC__MESSAGE__GRPC_ADDR?.split(":")[1]);
   for (let i = 0; i < 300; i++) {
     const open = await new Promise((resolve) => {
@@ -145,12 +148,23 @@ async function cast(t, name, firstAddress) {
   return { members, groups };
 }
 
-// What a process needs to be started again as it ran.
-function processOf(name) {
-  const pid = Number(fs.readFileSync(path.join(RUN, "pids", `${name}.pid`), "utf8").trim());
+// What a process needs to be started again as it ran (from the run directory that started it).
+function processOf(name, run = RUN) {
+  const pid = Number(fs.readFileSync(path.join(run, "pids", `${name}.pid`), "utf8").trim());
   const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
   const environ = fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").filter(Boolean);
-  return { name, pid, cmdline, environ, cwd: fs.readlinkSync(`/proc/${pid}/cwd`) };
+  return { name, pid, cmdline, environ, cwd: fs.readlinkSync(`/proc/${pid}/cwd`), run };
+}
+
+// Calls `route` until it answers 200 (or `ms` pass); how long that took, or null.
+async function recovers(route, token, ms = 30000) {
+  const t0 = Date.now();
+  while (Date.now() - t0 < ms) {
+    const r = await api("GET", route, null, token).catch(() => ({ status: 0 }));
+    if (r.status === 200) return Date.now() - t0;
+    await sleep(200);
+  }
+  return null;
 }
 
 // 120 messages, 40 per group, from every member in turn, about 20 a second; `fault()` runs once
@@ -239,3 +253,59 @@ test("kill -9 the message service mid-stream and restart it: nothing acknowledge
   await settle(`killed the message service after 40 acks, back after ${down} ms`, members, groups, acked, retried);
 });
 
+
+test("kill -9 the MongoDB-protocol server mid-stream and restart it: REST answers 503 at once meanwhile, and nothing acknowledged is lost", async (t) => {
+  assert.ok(INFRA_RUN, "HUBBUB_E2E_INFRA_RUN names the infrastructure's run directory");
+  const { members, groups } = await cast(t, "store", 100);
+  const proc = processOf("mongo", INFRA_RUN);
+  let during = null;
+  let down = 0;
+  const { acked, retried } = await stream(groups, async () => {
+    process.kill(proc.pid, "SIGKILL");
+    const t0 = Date.now();
+    // A read that needs the store while it is down: a coded 503, never a hang.
+    during = await api("GET", "/groups", null, members[0].token);
+    await sleep(500);
+    await restartLike(proc);
+    down = Date.now() - t0;
+  });
+  const back = await recovers("/groups", members[0].token);
+  await settle(
+    `killed the store after 40 acks, back after ${down} ms; meanwhile GET /groups answered ${during.status} in ${during.ms.toFixed(0)} ms; answering again ${back} ms after the stream`,
+    members, groups, acked, retried,
+  );
+  assert.equal(during.status, 503, JSON.stringify(during.body));
+  assert.equal(during.body.error.code, "SERVICE_UNAVAILABLE");
+  assert.ok(during.ms < 10000, `answered within the RPC deadline, not after it: ${during.ms} ms`);
+  assert.notEqual(back, null, "the stack recovered by itself");
+});
+
+test("restart RabbitMQ under load: calls over it answer 503 meanwhile, every service serves its queue again by itself, and nothing acknowledged is lost", async (t) => {
+  const { members, groups } = await cast(t, "broker", 140);
+  const ctl = (...args) => execFileSync("rabbitmqctl", args, { stdio: "ignore", timeout: 60000 });
+  let during = null;
+  let down = 0;
+  try {
+    const { acked, retried } = await stream(groups, async () => {
+      const t0 = Date.now();
+      ctl("stop_app");
+      // The user service is reached over RabbitMQ: refused at once, not after a hang.
+      during = await api("GET", "/users/me", null, members[0].token);
+      ctl("start_app");
+      down = Date.now() - t0;
+    });
+    const back = await recovers("/users/me", members[0].token);
+    await settle(
+      `RabbitMQ stopped after 40 acks, started again after ${down} ms; meanwhile GET /users/me answered ${during.status} in ${during.ms.toFixed(0)} ms; answering again ${back} ms after the stream`,
+      members, groups, acked, retried,
+    );
+    assert.equal(during.status, 503, JSON.stringify(during.body));
+    assert.ok(during.ms < 10000, `answered within the RPC deadline: ${during.ms} ms`);
+    assert.notEqual(back, null, "the services serve their queues again without a restart");
+    // Every service answers over RabbitMQ again: auth too (a login).
+    const login = await api("POST", "/auth/login", { login: members[1].user.username, password: PASSWORD });
+    assert.equal(login.status, 200, JSON.stringify(login.body));
+  } finally {
+    try { ctl("start_app"); } catch { /* running already */ }
+  }
+});

@@ -13,6 +13,10 @@ pub struct MongoSettings {
     /// Every write waits for a majority of the replica set and the journal, so a failover
     /// cannot roll back a write a user was told about. Off only for throwaway data.
     pub durable_writes: bool,
+    /// How long an operation waits for a server it can use before failing (the driver's own
+    /// default is 30 s, longer than any RPC deadline: callers would see a timeout instead of
+    /// a quick "unavailable" while the database is down).
+    pub server_selection_timeout_ms: u64,
 }
 
 impl Default for MongoSettings {
@@ -21,6 +25,7 @@ impl Default for MongoSettings {
             uri: "mongodb://127.0.0.1:27017/?directConnection=true".into(),
             database_prefix: "hubbub_".into(),
             durable_writes: true,
+            server_selection_timeout_ms: 2000,
         }
     }
 }
@@ -30,6 +35,7 @@ impl MongoSettings {
     pub async fn database(&self, service: &str) -> mongodb::error::Result<mongodb::Database> {
         let mut options = mongodb::options::ClientOptions::parse(&self.uri).await?;
         options.app_name = Some(format!("hubbub-{service}"));
+        options.server_selection_timeout = Some(std::time::Duration::from_millis(self.server_selection_timeout_ms));
         if self.durable_writes {
             options.write_concern = Some(
                 mongodb::options::WriteConcern::builder()

@@ -1,6 +1,7 @@
 //! Serving a service over both transports at once.
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -64,28 +65,32 @@ impl Server {
         shutdown: CancellationToken,
     ) -> Result<(), ServeError> {
         let credentials = Credentials::new(settings)?;
-        let routes = self.routes.prepare();
-        let name = format!("hubbub-rpc-server {}", settings.queue_prefix);
-        let properties = lapin::ConnectionProperties::default().with_connection_name(name.into());
-        let connection = lapin::Connection::connect(&settings.amqp_url, properties).await?;
-        // A queue that stops being served while the process keeps answering gRPC would leave
-        // every RabbitMQ caller waiting out its deadline: whichever side ends first (by error,
-        // or a consumer the broker cancelled) stops the whole process, loudly, so its
-        // supervisor restarts it.
-        let queues = self.names.iter().map(|name| {
-            let queue = amqp::queue_name(&settings.queue_prefix, name);
-            let (connection, routes, shutdown) = (&connection, routes.clone(), shutdown.clone());
-            let served = Verify { inner: routes, credentials: credentials.clone() };
-            async move {
-                let result =
-                    amqp::serve_queue(connection, queue.clone(), settings.prefetch, served, shutdown.clone()).await;
-                if !shutdown.is_cancelled() {
-                    tracing::error!(%queue, error = ?result.as_ref().err(), "rpc queue stopped being served; stopping");
-                    shutdown.cancel();
+        let Self { routes, names } = self;
+        let routes = routes.prepare();
+        let queues = async {
+            // The broker may go away (a restart, a failover): serve its queues again once it is
+            // back, for as long as the process runs. Requests wait in their queues meanwhile.
+            let mut pause = Duration::from_millis(100);
+            loop {
+                let connected = tokio::select! {
+                    _ = shutdown.cancelled() => return Ok::<(), ServeError>(()),
+                    c = serve_queues(&names, settings, &routes, &credentials, &shutdown) => c,
+                };
+                if shutdown.is_cancelled() {
+                    return Ok(());
                 }
-                result
+                match connected {
+                    Ok(()) => pause = Duration::from_millis(100),
+                    Err(e) => tracing::warn!(error = %e, "rpc broker connection"),
+                }
+                tracing::warn!(retry_in = ?pause, "rpc queues stopped being served; connecting to the broker again");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(pause) => {}
+                }
+                pause = (pause * 2).min(Duration::from_secs(5));
             }
-        });
+        };
         let grpc = async {
             let result = tonic::transport::Server::builder()
                 .layer(tower::layer::layer_fn(|inner| Verify { inner, credentials: credentials.clone() }))
@@ -95,16 +100,49 @@ impl Server {
             shutdown.cancel();
             result
         };
-        let (grpc, queues) = tokio::join!(grpc, futures_util::future::join_all(queues));
+        let (grpc, queues) = tokio::join!(grpc, queues);
         grpc?;
-        for q in queues {
-            q?;
-        }
-        if let Err(e) = connection.close(200, "shutdown".into()).await {
-            tracing::debug!(error = %e, "closing amqp connection");
-        }
+        queues?;
         Ok(())
     }
+}
+
+/// One connection's worth of serving every queue: until shutdown, the connection drops, or
+/// one queue's consumer ends. An error when it could not connect, or a queue failed.
+async fn serve_queues(
+    names: &[&'static str],
+    settings: &RpcSettings,
+    routes: &Routes,
+    credentials: &Credentials,
+    shutdown: &CancellationToken,
+) -> Result<(), ServeError> {
+    let name = format!("hubbub-rpc-server {}", settings.queue_prefix);
+    let properties = lapin::ConnectionProperties::default().with_connection_name(name.into());
+    let connection = lapin::Connection::connect(&settings.amqp_url, properties).await?;
+    // Whichever queue stops first (an error, a consumer the broker cancelled) stops the
+    // others, and the caller connects again.
+    let lost = shutdown.child_token();
+    let queues = names.iter().map(|name| {
+        let queue = amqp::queue_name(&settings.queue_prefix, name);
+        let served = Verify { inner: routes.clone(), credentials: credentials.clone() };
+        let (connection, lost) = (&connection, lost.clone());
+        async move {
+            let result = amqp::serve_queue(connection, queue.clone(), settings.prefetch, served, lost.clone()).await;
+            if !lost.is_cancelled() {
+                tracing::warn!(%queue, error = ?result.as_ref().err(), "rpc queue stopped being served");
+                lost.cancel();
+            }
+            result
+        }
+    });
+    let results = futures_util::future::join_all(queues).await;
+    if let Err(e) = connection.close(200, "shutdown".into()).await {
+        tracing::debug!(error = %e, "closing amqp connection");
+    }
+    for r in results {
+        r?;
+    }
+    Ok(())
 }
 
 /// Lets through only calls that carry a valid internal credential for the caller they name.
