@@ -8,6 +8,7 @@ cd "$HUBBUB_ROOT"
 
 # Test servers and the test stack keep their pids, logs and data apart from a dev stack.
 export HUBBUB_RUN="$HUBBUB_ROOT/.run/test"
+INFRA_RUN="$HUBBUB_RUN"
 # The debug build of tansu is enough for tests (and a third of the release build's cost).
 export HUBBUB_TANSU_RELEASE=0
 E2E_RUN="$HUBBUB_ROOT/.run/e2e"
@@ -54,7 +55,7 @@ HUBBUB_AUTH__BOOTSTRAP_ADMIN_PASSWORD="$E2E_ADMIN_PASSWORD" \
   RUST_LOG=info scripts/stack.sh up >/dev/null
 HUBBUB_URL="http://127.0.0.1:${HUBBUB_E2E_HTTP_PORT:-18080}" HUBBUB_RUN="$E2E_RUN" \
   HUBBUB_E2E_TOKEN_SECRET="$E2E_SECRET" HUBBUB_E2E_ADMIN="$E2E_ADMIN" HUBBUB_E2E_ADMIN_PASSWORD="$E2E_ADMIN_PASSWORD" HUBBUB_E2E_REDIS_PREFIX="e2e$$:" \
-  HUBBUB_E2E_INFRA_RUN="$HUBBUB_RUN" \
+  HUBBUB_E2E_INFRA_RUN="$INFRA_RUN" \
   SOCKETIO_CLIENT="$(scripts/tools.sh path socket.io-client)" \
   node --test --test-reporter=spec scripts/e2e/
 

@@ -1,4 +1,5 @@
-// Guarantees under faults, end to end through nginx: a chat node is killed with SIGKILL while
+// Guarantees under faults, end to end through nginx: a chat node, the message service or the
+// MongoDB-protocol server is killed with SIGKILL, or RabbitMQ is restarted, while
 // clients on it and on the other nodes send. Clients behave as API.md asks of them: they retry
 // an unacknowledged send with the same clientMsgId, reconnect (nginx moves them to a live node),
 // and catch up with chat.sync from the last seq they hold, also when they see a gap. Every
@@ -254,7 +255,7 @@ test("kill -9 the message service mid-stream and restart it: nothing acknowledge
 });
 
 
-test("kill -9 the MongoDB-protocol server mid-stream and restart it: REST answers 503 at once meanwhile, and nothing acknowledged is lost", async (t) => {
+test("kill -9 the MongoDB-protocol server mid-stream and restart it: REST answers 503 within seconds meanwhile (never hangs), and nothing acknowledged is lost", async (t) => {
   assert.ok(INFRA_RUN, "HUBBUB_E2E_INFRA_RUN names the infrastructure's run directory");
   const { members, groups } = await cast(t, "store", 100);
   const proc = processOf("mongo", INFRA_RUN);
