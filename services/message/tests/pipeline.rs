@@ -35,6 +35,8 @@ struct Suite {
     /// The dead-letter topic, read from its end as the suite starts.
     dead: StreamConsumer,
     mongo: MongoSettings,
+    /// What a further replica of the message service needs.
+    replica_deps: (MessageSettings, RpcSettings, KafkaSettings),
     running: Running,
 }
 
@@ -79,6 +81,7 @@ impl Suite {
             )
             .await
         });
+        let replica_deps = (settings.clone(), rpc.clone(), kafka.clone());
         let (r, k, m, stop) = (rpc.clone(), kafka.clone(), mongo.clone(), running.shutdown());
         running.spawn(async move {
             hubbub_message::run(
@@ -99,8 +102,24 @@ impl Suite {
             events,
             dead,
             mongo,
+            replica_deps,
             running,
         }
+    }
+
+    /// Another replica of the message service, in the same consumer group (so the partitions
+    /// are shared out again), stopped with its own token.
+    async fn replica(&self) -> (tokio_util::sync::CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>) {
+        let (settings, rpc, kafka) = self.replica_deps.clone();
+        let mongo = self.mongo.clone();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let token = stop.clone();
+        let task = tokio::spawn(async move {
+            let deps = hubbub_message::Deps { message: &settings, rpc: &rpc, mongo: &mongo, kafka: &kafka };
+            hubbub_message::run(deps, listener, token).await
+        });
+        (stop, task)
     }
 
     async fn stop(self) {
@@ -436,5 +455,79 @@ async fn a_partition_whose_task_is_stuck_holds_up_no_other_partition() {
     );
     let Event::Posted(p) = event else { panic!("posted: {event:?}") };
     assert_eq!((partition, p.message.unwrap().client_msg_id.unwrap()), (1, "unaffected".to_owned()));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_replica_joining_and_leaving_mid_stream_keeps_every_group_gapless_and_in_send_order() {
+    let s = Suite::start(MessageSettings::default()).await;
+    let groups = [s.group("east").await, s.group("west").await, s.group("north").await];
+    // 800 posts in 40 bursts over about 10 s; a second replica joins the consumer group after
+    // the 8th burst (the partitions are shared out again) and leaves after the 28th (and again).
+    let (mut joined, mut left) = (0, 0);
+    let mut second = None;
+    for burst in 0..40usize {
+        let posts: Vec<(&str, &str, String)> = (0..20)
+            .map(|k| {
+                let n = burst * 20 + k;
+                (groups[n % 3].as_str(), USERS[n % 4], format!("r{n}"))
+            })
+            .collect();
+        s.post(&posts).await;
+        if burst == 8 {
+            second = Some(s.replica().await);
+            joined = (burst + 1) * 20;
+        }
+        if burst == 28
+            && let Some((stop, task)) = second.take()
+        {
+            stop.cancel();
+            task.await.unwrap().unwrap();
+            left = (burst + 1) * 20;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Every post announced: by client id the message it became, by (group, seq) the post it is.
+    let mut first: HashMap<String, String> = HashMap::new();
+    let mut at: HashMap<(String, u64), String> = HashMap::new();
+    let (mut repeats, mut conflicts) = (0usize, 0usize);
+    let until = std::time::Instant::now() + Duration::from_secs(90);
+    while first.len() < 800 && std::time::Instant::now() < until {
+        let (_, event) = s.event_on().await;
+        let Event::Posted(p) = event else { panic!("refused: {event:?}") };
+        let m = p.message.unwrap();
+        let client_id = m.client_msg_id.clone().unwrap();
+        match first.get(&client_id) {
+            Some(id) if *id == m.id => repeats += 1,
+            Some(_) => conflicts += 1,
+            None => {
+                first.insert(client_id.clone(), m.id.clone());
+            }
+        }
+        match at.get(&(m.group_id.clone(), m.seq)) {
+            Some(c) if *c != client_id => conflicts += 1,
+            Some(_) => {}
+            None => {
+                at.insert((m.group_id.clone(), m.seq), client_id);
+            }
+        }
+    }
+    println!(
+        "800 posts; a replica joined after {joined} and left after {left}: announced {} messages (+{repeats} repeats \
+         of the same message, dropped by id), {conflicts} conflicts (one post stored twice, or one seq for two posts)",
+        first.len()
+    );
+    assert_eq!((first.len(), conflicts), (800, 0));
+    for g in &groups {
+        let mut seqs: Vec<(u64, usize)> = at
+            .iter()
+            .filter(|((group, _), _)| group == g)
+            .map(|((_, seq), c)| (*seq, c[1..].parse::<usize>().unwrap()))
+            .collect();
+        seqs.sort();
+        let numbers: Vec<u64> = seqs.iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(numbers, (1..=numbers.len() as u64).collect::<Vec<_>>(), "group {g}: gapless");
+        assert!(seqs.windows(2).all(|w| w[0].1 < w[1].1), "group {g}: seq order is send order");
+    }
     s.stop().await;
 }
