@@ -191,3 +191,31 @@ test("admin routes are for administrators only", async () => {
   assert.equal(nodes.status, 200, JSON.stringify(nodes.body));
   assert.deepEqual(nodes.body.nodes.map((n) => n.id), ["chat-1", "chat-2", "chat-3"]);
 });
+
+test("anonymous requests are limited per client address: 429 with Retry-After past the allowance, other addresses unaffected", async () => {
+  // The e2e stack allows 1,000 a minute per address (a token bucket refilling 1,000 a minute):
+  // 1,300 quick ones from one address cannot all pass.
+  const started = performance.now();
+  const statuses = [];
+  let retryAfter = null;
+  for (let wave = 0; wave < 13; wave++) {
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, () => apiFrom("127.0.0.98", "POST", "/auth/refresh", { refreshToken: "not-a-token" })),
+    );
+    for (const a of answers) {
+      statuses.push(a.status);
+      if (a.status === 429) retryAfter ??= Number(a.headers["retry-after"]);
+    }
+  }
+  const refused = statuses.filter((s) => s === 429).length;
+  const answered = statuses.filter((s) => s === 401).length;
+  const elsewhere = await apiFrom("127.0.0.97", "POST", "/auth/refresh", { refreshToken: "not-a-token" });
+  console.log(
+    `# ${statuses.length} anonymous requests from one address in ${(performance.now() - started).toFixed(0)} ms: ` +
+      `${answered} answered 401, ${refused} refused 429 (Retry-After ${retryAfter} s); another address: ${elsewhere.status}`,
+  );
+  assert.equal(answered + refused, statuses.length, `only 401 or 429: ${[...new Set(statuses)]}`);
+  assert.ok(refused >= 100, `${refused} refused`);
+  assert.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter}`);
+  assert.equal(elsewhere.status, 401, "another address is not held back");
+});

@@ -18,6 +18,9 @@ pub struct GatewaySettings {
     pub avatar_types: String,
     /// Requests one user may make per minute (a token bucket in Redis, shared by every gateway).
     pub rest_per_minute: u32,
+    /// Requests without a token one client address may make per minute (register, login,
+    /// refresh, logout; a token bucket in Redis, shared by every gateway).
+    pub rest_per_minute_anonymous: u32,
     /// Messages one user may send per `message_limit_secs` (the same bucket as the chat nodes'
     /// `[chat] message_limit`: keep the two equal).
     pub message_limit: u32,
@@ -34,6 +37,7 @@ impl Default for GatewaySettings {
             avatar_max_bytes: 5 * 1024 * 1024,
             avatar_types: "image/png,image/jpeg,image/webp,image/gif".into(),
             rest_per_minute: 100,
+            rest_per_minute_anonymous: 100,
             message_limit: 5,
             message_limit_secs: 10,
         }

@@ -41,17 +41,32 @@ pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<String
     forwarded.or_else(|| peer.map(|p| p.ip().to_string()))
 }
 
-/// An anonymous request's context: request id and client address.
+/// A request's context: request id and client address.
+fn request_ctx(parts: &Parts) -> Ctx {
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let mut ctx = Ctx::new(request_id());
+    if let Some(ip) = client_ip(&parts.headers, peer) {
+        ctx = ctx.from_ip(ip);
+    }
+    ctx
+}
+
+/// An anonymous request's context: request id and client address. Anonymous requests are
+/// limited per client address (`rest_per_minute_anonymous`, a bucket shared by every gateway).
 pub struct Anonymous(pub Ctx);
 
-impl<S: Send + Sync> FromRequestParts<S> for Anonymous {
+impl FromRequestParts<AppState> for Anonymous {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-        let mut ctx = Ctx::new(request_id());
-        if let Some(ip) = client_ip(&parts.headers, peer) {
-            ctx = ctx.from_ip(ip);
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ctx = request_ctx(parts);
+        if let Some(ip) = ctx.client_ip.as_deref() {
+            let minute = std::time::Duration::from_secs(60);
+            match state.redis.take_token(&["rest-ip", ip], state.settings.rest_per_minute_anonymous, minute).await {
+                Ok(Some(wait)) => return Err(ApiError::rate_limited("too many requests from this address", wait)),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "checking the request limit"),
+            }
         }
         Ok(Anonymous(ctx))
     }
@@ -94,8 +109,7 @@ impl FromRequestParts<AppState> for Caller {
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "checking the request limit"),
         }
-        let Anonymous(ctx) = Anonymous::from_request_parts(parts, state).await?;
-        Ok(Caller(ctx.as_user(claims.sub.clone()), claims))
+        Ok(Caller(request_ctx(parts).as_user(claims.sub.clone()), claims))
     }
 }
 
