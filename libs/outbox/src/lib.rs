@@ -201,7 +201,7 @@ impl Outbox {
             if holding {
                 // Publish until there is nothing left or the lease is due for renewal.
                 loop {
-                    match self.publish_some(producer, shutdown).await {
+                    match self.publish_some(me, lease, producer, shutdown).await {
                         Some(true) if tokio::time::Instant::now() < renew_at => continue,
                         Some(_) => break,
                         None => return,
@@ -245,9 +245,22 @@ impl Outbox {
     /// One round: the oldest stored events, published in order, and those confirmed deleted.
     /// `Some(true)` when there may be more, `Some(false)` when none were left, `None` at
     /// shutdown.
-    async fn publish_some(&self, producer: &Producer, shutdown: &CancellationToken) -> Option<bool> {
+    /// The lease is renewed before every attempt, so a relay that keeps failing (Kafka down)
+    /// keeps it, and one that lost it stops instead of publishing beside its successor.
+    async fn publish_some(
+        &self,
+        me: &str,
+        lease: Duration,
+        producer: &Producer,
+        shutdown: &CancellationToken,
+    ) -> Option<bool> {
         let mut backoff = Backoff::default();
         loop {
+            match self.hold(me, lease).await {
+                Ok(true) => {}
+                Ok(false) => return Some(false),
+                Err(e) => tracing::warn!(error = %e, "outbox lease"),
+            }
             match self.round(producer).await {
                 Ok(more) => return Some(more),
                 Err(e) => tracing::error!(error = %e, "publishing the outbox; retrying"),

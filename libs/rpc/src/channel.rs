@@ -47,7 +47,7 @@ impl Service<http::Request<Body>> for Channel {
     }
 
     fn call(&mut self, mut req: http::Request<Body>) -> Self::Future {
-        self.credentials.sign_headers(req.headers_mut());
+        self.credentials.sign_request(&mut req);
         match &mut self.inner {
             Inner::Grpc(c) => {
                 let fut = Service::call(c, req);

@@ -1,6 +1,6 @@
 //! Internal credentials: every call between hubbub's processes carries a short-lived HMAC over
-//! the caller it acts for, made with a secret only hubbub's processes hold, and every service
-//! checks it before the call runs. A peer that can reach gRPC or RabbitMQ but lacks the secret
+//! the method and the caller it acts for, made with a secret only hubbub's processes hold, and
+//! every service checks it before the call runs. A peer that can reach gRPC or RabbitMQ but lacks the secret
 //! cannot act as any user (nor call anything at all).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -65,25 +65,27 @@ impl Credentials {
         Ok(Self { key: secret.as_bytes().into(), ttl: Duration::from_secs(settings.credential_ttl_secs.max(1)) })
     }
 
-    fn mac(&self, expiry: u64, caller: &str) -> Hmac<Sha256> {
+    fn mac(&self, expiry: u64, method: &str, caller: &str) -> Hmac<Sha256> {
         // A key of any length is accepted by HMAC.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
-        mac.update(b"hubbub-internal-v1\n");
+        mac.update(b"hubbub-internal-v2\n");
         mac.update(expiry.to_string().as_bytes());
+        mac.update(b"\n");
+        mac.update(method.as_bytes());
         mac.update(b"\n");
         mac.update(caller.as_bytes());
         mac
     }
 
-    /// The credential for a call acting for `caller` ("" for none).
-    pub fn sign(&self, caller: &str) -> String {
+    /// The credential for a call of `method` (the gRPC path) acting for `caller` ("" for none).
+    pub fn sign(&self, method: &str, caller: &str) -> String {
         let expiry = now_secs().saturating_add(self.ttl.as_secs());
-        let tag = self.mac(expiry, caller).finalize().into_bytes();
+        let tag = self.mac(expiry, method, caller).finalize().into_bytes();
         format!("{expiry}.{}", URL_SAFE_NO_PAD.encode(tag))
     }
 
-    /// Whether `credential` is current and was made for `caller` with our secret.
-    pub fn verify(&self, credential: Option<&str>, caller: &str) -> bool {
+    /// Whether `credential` is current and was made for `method` and `caller` with our secret.
+    pub fn verify(&self, credential: Option<&str>, method: &str, caller: &str) -> bool {
         let Some((expiry, tag)) = credential.and_then(|c| c.split_once('.')) else { return false };
         let (Ok(expiry), Ok(tag)) = (expiry.parse::<u64>(), URL_SAFE_NO_PAD.decode(tag)) else { return false };
         // Not expired, and not made to last longer than we would make one (clock skew aside).
@@ -91,21 +93,22 @@ impl Credentials {
         if expiry < now || expiry > now.saturating_add(self.ttl.as_secs()).saturating_add(60) {
             return false;
         }
-        self.mac(expiry, caller).verify_slice(&tag).is_ok()
+        self.mac(expiry, method, caller).verify_slice(&tag).is_ok()
     }
 
-    /// Adds the credential for the caller the request names to its headers.
-    pub fn sign_headers(&self, headers: &mut http::HeaderMap) {
-        let caller = headers.get(CALLER_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        if let Ok(v) = http::HeaderValue::try_from(self.sign(&caller)) {
-            headers.insert(CREDENTIAL_HEADER, v);
+    /// Adds the credential for the request's method and the caller it names to its headers.
+    pub fn sign_request<B>(&self, req: &mut http::Request<B>) {
+        let caller = req.headers().get(CALLER_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let signed = self.sign(req.uri().path(), &caller);
+        if let Ok(v) = http::HeaderValue::try_from(signed) {
+            req.headers_mut().insert(CREDENTIAL_HEADER, v);
         }
     }
 
-    /// Whether the request's headers carry a valid credential for the caller they name.
-    pub fn verify_headers(&self, headers: &http::HeaderMap) -> bool {
-        let get = |k: &str| headers.get(k).and_then(|v| v.to_str().ok());
-        self.verify(get(CREDENTIAL_HEADER), get(CALLER_HEADER).unwrap_or_default())
+    /// Whether the request carries a valid credential for its method and the caller it names.
+    pub fn verify_request<B>(&self, req: &http::Request<B>) -> bool {
+        let get = |k: &str| req.headers().get(k).and_then(|v| v.to_str().ok());
+        self.verify(get(CREDENTIAL_HEADER), req.uri().path(), get(CALLER_HEADER).unwrap_or_default())
     }
 }
 
@@ -126,18 +129,20 @@ mod tests {
     #[test]
     fn a_credential_is_good_for_the_caller_it_was_made_for_only() {
         let c = creds("an internal secret of thirty-two bytes or more");
-        let signed = c.sign("alice");
-        assert!(c.verify(Some(&signed), "alice"));
-        assert!(!c.verify(Some(&signed), "mallory"), "another caller");
-        assert!(!c.verify(Some(&c.sign("")), "alice"), "no caller");
-        assert!(!c.verify(None, "alice"), "none at all");
+        let (get, delete) = ("/hubbub.group.v1.GroupService/GetGroup", "/hubbub.group.v1.GroupService/DeleteGroup");
+        let signed = c.sign(get, "alice");
+        assert!(c.verify(Some(&signed), get, "alice"));
+        assert!(!c.verify(Some(&signed), get, "mallory"), "another caller");
+        assert!(!c.verify(Some(&signed), delete, "alice"), "another method");
+        assert!(!c.verify(Some(&c.sign(get, "")), get, "alice"), "no caller");
+        assert!(!c.verify(None, get, "alice"), "none at all");
         let other = creds("another secret, also thirty-two bytes long or more");
-        assert!(!other.verify(Some(&signed), "alice"), "made with another secret");
+        assert!(!other.verify(Some(&signed), get, "alice"), "made with another secret");
         let (expiry, tag) = signed.split_once('.').unwrap();
         let later = format!("{}.{tag}", expiry.parse::<u64>().unwrap() + 30);
-        assert!(!c.verify(Some(&later), "alice"), "expiry changed");
-        assert!(!c.verify(Some(&format!("{}.{tag}", now_secs() - 1)), "alice"), "expired");
-        assert!(!c.verify(Some("garbage"), "alice"));
+        assert!(!c.verify(Some(&later), get, "alice"), "expiry changed");
+        assert!(!c.verify(Some(&format!("{}.{tag}", now_secs() - 1)), get, "alice"), "expired");
+        assert!(!c.verify(Some("garbage"), get, "alice"));
     }
 
     #[test]

@@ -72,12 +72,11 @@ impl Server {
             // back, for as long as the process runs. Requests wait in their queues meanwhile.
             let mut pause = Duration::from_millis(100);
             loop {
-                let connected = tokio::select! {
-                    _ = shutdown.cancelled() => return Ok::<(), ServeError>(()),
-                    c = serve_queues(&names, settings, &routes, &credentials, &shutdown) => c,
-                };
+                // Not raced against the shutdown: each queue stops on it by itself, after
+                // finishing the requests in hand.
+                let connected = serve_queues(&names, settings, &routes, &credentials, &shutdown).await;
                 if shutdown.is_cancelled() {
-                    return Ok(());
+                    return Ok::<(), ServeError>(());
                 }
                 match connected {
                     Ok(()) => pause = Duration::from_millis(100),
@@ -166,7 +165,7 @@ where
     }
 
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
-        if !self.credentials.verify_headers(req.headers()) {
+        if !self.credentials.verify_request(&req) {
             tracing::warn!(path = %req.uri().path(), "refused an internal call without a valid credential");
             let refused = tonic::Status::unauthenticated("internal credential missing or invalid").into_http();
             return Box::pin(async move { Ok(refused) });

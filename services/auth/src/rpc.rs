@@ -121,7 +121,8 @@ impl<S: AccountStore + SessionStore> Auth<S> {
         let account = Account {
             id: ObjectId::new().to_hex(),
             username: username.as_str().to_owned(),
-            email: format!("{}@admin.invalid", username.as_str().to_lowercase()),
+            // Nobody can have registered this address before: it is new and unguessable.
+            email: format!("{}@{}.bootstrap.invalid", username.as_str().to_lowercase(), ObjectId::new().to_hex()),
             password_hash: self.hasher.hash(password).await?,
             admin: true,
             created_at_ms: now_ms(),
@@ -280,15 +281,16 @@ impl<S: AccountStore + SessionStore> Auth<S> {
         Ok(self.users.clone().get_user(ctx.request(GetUserRequest { id: id.to_owned() })).await?.into_inner())
     }
 
-    /// Ends these sessions: their tokens, with the event that closes their open sockets
-    /// stored in the same write, then their access tokens.
+    /// Ends these sessions: their access tokens first (so a socket their event closes cannot
+    /// come back), then their refresh tokens, with the event stored in the same write.
     async fn revoke_sessions(&self, ctx: &Ctx, user_id: &str, families: &[String]) -> Result<()> {
+        self.revoke_access(families).await?;
         for family in families {
             let event = SessionsRevoked { session_ids: vec![family.clone()] };
             let event = self.event(ctx, user_id, auth_event::Event::SessionsRevoked(event));
             self.store.revoke_family(family, &[event]).await?;
         }
-        self.revoke_access(families).await
+        Ok(())
     }
 
     /// Refuses the access tokens of these sessions from now until they would expire anyway.

@@ -76,7 +76,7 @@ impl<S: MessageStore> Pipeline<S> {
         let mut tick = tokio::time::interval(Duration::from_millis(10));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let backlog = lanes.values().any(|l| !l.waiting.is_empty());
+            let backlog = lanes.values().any(|l| !l.waiting.is_empty() || l.paused);
             tokio::select! {
                 record = hubbub_events::next(&consumer, &shutdown, "message commands") => {
                     let Some(record) = record else { break };
@@ -94,7 +94,7 @@ impl<S: MessageStore> Pipeline<S> {
                     let mut stopped = false;
                     for (key, lane) in &mut lanes {
                         stopped |= !lane.hand_over();
-                        if lane.paused && lane.waiting.len() < lane_max / 2 {
+                        if lane.paused && lane.waiting.len() <= lane_max / 2 {
                             lane.paused = !pause_partition(&consumer, key, false);
                         }
                     }
@@ -284,6 +284,11 @@ struct Worker<S> {
     /// while its dependency answered (so waiting will not help). Set by the step, taken by
     /// [`Worker::work`], which then tries the batch's commands one by one.
     stuck: std::sync::Mutex<Option<String>>,
+    /// The highest seq this task has stored per group, kept when the caches are dropped: a
+    /// seq is never handed out twice, even by a store that lost a write it acknowledged (then
+    /// the group shows a gap, which clients can see, rather than two messages under one seq,
+    /// which clients dropping repeats by seq could not).
+    floor: HashMap<String, u64>,
 }
 
 impl<S: MessageStore> Worker<S> {
@@ -307,6 +312,7 @@ impl<S: MessageStore> Worker<S> {
             recent: (VecDeque::new(), HashSet::new()),
             last_offset: None,
             stuck: std::sync::Mutex::new(None),
+            floor: HashMap::new(),
         }
     }
 
@@ -521,6 +527,13 @@ impl<S: MessageStore> Worker<S> {
             }
         }
         let mut newest: Vec<Message> = newest.into_values().cloned().collect();
+        if self.floor.len() > self.shared.settings.membership_cache_groups {
+            self.floor.clear();
+        }
+        for m in &newest {
+            let floor = self.floor.entry(m.group_id.clone()).or_default();
+            *floor = (*floor).max(m.seq);
+        }
         // A head edited or deleted is recorded again as it now stands, through the same books
         // (so a copy of it still waiting there cannot be written over the change).
         for change in &changes {
@@ -643,17 +656,17 @@ impl<S: MessageStore> Worker<S> {
             }
             if let Some(Err(e)) = answers.iter().find(|a| a.is_err()) {
                 tracing::error!(error = %e, "checking membership; retrying");
-                // The group service down or slow is waited out; an answer that is an error
-                // for this very question is not going to change.
-                let outage = matches!(
+                // The group service down, slow, misconfigured (a wrong internal secret) or
+                // failing is waited out; only an answer that faults this very question (its
+                // arguments) is not going to change.
+                let about_the_question = matches!(
                     e.code(),
-                    tonic::Code::Unavailable
-                        | tonic::Code::DeadlineExceeded
-                        | tonic::Code::Cancelled
-                        | tonic::Code::ResourceExhausted
-                        | tonic::Code::Aborted
+                    tonic::Code::InvalidArgument
+                        | tonic::Code::NotFound
+                        | tonic::Code::FailedPrecondition
+                        | tonic::Code::OutOfRange
                 );
-                if !outage && self.gives_up(&mut attempts, e).await {
+                if about_the_question && self.gives_up(&mut attempts, e).await {
                     return None;
                 }
             }
@@ -678,7 +691,8 @@ impl<S: MessageStore> Worker<S> {
         if let Some(&seq) = self.seqs.get(group) {
             return Some(seq);
         }
-        let seq = self.retry(shutdown, || self.shared.store.last_seq(group)).await?;
+        let stored = self.retry(shutdown, || self.shared.store.last_seq(group)).await?;
+        let seq = stored.max(self.floor.get(group).copied().unwrap_or(0));
         self.seqs.insert(group.to_owned(), seq);
         Some(seq)
     }
@@ -914,7 +928,7 @@ impl<S: MessageStore> Worker<S> {
                 let seq = match self.seqs.get(&post.group_id) {
                     Some(last) => last + 1,
                     None => match self.retry(shutdown, || self.shared.store.last_seq(&post.group_id)).await {
-                        Some(last) => last + 1,
+                        Some(last) => last.max(self.floor.get(&post.group_id).copied().unwrap_or(0)) + 1,
                         None => return false,
                     },
                 };

@@ -531,3 +531,29 @@ async fn a_replica_joining_and_leaving_mid_stream_keeps_every_group_gapless_and_
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_seq_once_stored_is_never_handed_out_again_even_by_a_store_that_lost_it() {
+    // One partition and quick giving up: a poison command makes the task drop its caches.
+    let s = Suite::start_on(MessageSettings { poison_attempts: 3, ..MessageSettings::default() }, 1).await;
+    let (group, bad) = (s.group("kept").await, s.group("bad").await);
+    let posts: Vec<(&str, &str, String)> = (1..=3).map(|k| (group.as_str(), "ann", format!("k{k}"))).collect();
+    s.post(&posts).await;
+    let stored = s.events(3).await;
+    let Some(Event::Posted(third)) = stored.last() else { panic!("posted") };
+    let third = third.message.clone().unwrap();
+    assert_eq!(third.seq, 3);
+    // The store loses the acknowledged third message (as a stand-in server killed with SIGKILL
+    // was seen to), and the task forgets what it knew (a command set aside drops its caches).
+    let db = s.mongo.database("message").await.unwrap();
+    db.collection::<mongodb::bson::Document>("messages").delete_one(doc! { "_id": &third.id }).await.unwrap();
+    s.corrupt(&bad, 1).await;
+    s.post(&[(bad.as_str(), "bob", "doomed".into())]).await;
+    assert!(matches!(s.events(1).await.remove(0), Event::Rejected(r) if r.code == "SERVER_ERROR"));
+    s.post(&[(group.as_str(), "cat", "next".into())]).await;
+    let Event::Posted(next) = s.events(1).await.remove(0) else { panic!("posted") };
+    let next = next.message.unwrap();
+    println!("the store lost seq 3 and the task forgot its caches: the next post got seq {}", next.seq);
+    assert_eq!(next.seq, 4, "a gap clients can see, not two messages under seq 3");
+    s.stop().await;
+}

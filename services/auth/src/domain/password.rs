@@ -59,10 +59,18 @@ impl Hasher {
     }
 
     /// Runs `work` on the blocking pool within the bounds.
+    /// The permits move into the blocking task: a caller that gives up (a deadline) does not
+    /// free its place while its hash still runs.
     async fn bounded<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-        let _admitted = self.admitted.clone().try_acquire_owned().map_err(|_| Error::Overloaded)?;
-        let _running = self.running.clone().acquire_owned().await.map_err(|_| Error::Overloaded)?;
-        tokio::task::spawn_blocking(work).await.map_err(|e| Error::Hash(e.to_string()))
+        let admitted = self.admitted.clone().try_acquire_owned().map_err(|_| Error::Overloaded)?;
+        let running = self.running.clone().acquire_owned().await.map_err(|_| Error::Overloaded)?;
+        tokio::task::spawn_blocking(move || {
+            let done = work();
+            drop((running, admitted));
+            done
+        })
+        .await
+        .map_err(|e| Error::Hash(e.to_string()))
     }
 
     /// The PHC string of `password` with a fresh salt.
