@@ -159,13 +159,17 @@ impl<S: AccountStore + SessionStore> Auth<S> {
                 return Err(Error::RateLimited(wait));
             }
         }
+        // A place for the slow verification first: a login shed for load is not counted as a
+        // failure (or an attacker flooding the hasher could lock a user out).
+        let admission = self.hasher.admit()?;
         // Counted before the slow verification, so parallel guesses cannot all slip under the
         // limit; a success clears it again.
         let (failures, wait) = self.redis.hit(&["login", "fail", &key, &ip], window).await?;
         if failures > self.settings.login_failures_per_account {
             return Err(Error::RateLimited(wait));
         }
-        let ok = self.hasher.verify(&r.password, account.as_ref().map(|a| a.password_hash.clone())).await?;
+        let phc = account.as_ref().map(|a| a.password_hash.clone());
+        let ok = self.hasher.verify_admitted(admission, &r.password, phc).await?;
         let account = match account {
             Some(a) if ok => a,
             _ => return Err(Error::BadCredentials),

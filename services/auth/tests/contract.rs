@@ -237,6 +237,24 @@ async fn a_burst_of_password_checks_is_shed_with_503_instead_of_queueing_without
         assert!(answers.iter().flatten().count() <= 12);
         // Once the burst is over, logins pass again.
         s.login("busy", "correct horse").await.unwrap();
+        // The same from the user's own address: a login shed for load is no failed login, so
+        // someone else's flood of the hasher cannot lock the user out (the lockout allows 3).
+        let flood = (0..12).map(|k| {
+            let s = &s;
+            async move { s.login_from(&format!("10.8.2.{k}"), "busy", "correct horse").await }
+        });
+        let mine = (0..4).map(|_| {
+            let s = &s;
+            async move { s.login_from("10.8.1.1", "busy", "correct horse").await }
+        });
+        let (_, answers) = tokio::join!(futures_util::future::join_all(flood), futures_util::future::join_all(mine));
+        let shed = answers.iter().filter(|a| matches!(a, Err(e) if api_code(e) == Some("OVERLOADED"))).count();
+        let after = s.login_from("10.8.1.1", "busy", "correct horse").await;
+        println!(
+            "a flood from 12 addresses while the user tried 4 times: {shed} of the user's shed; their next login: {:?}",
+            after.as_ref().map(|_| "ok").map_err(|e| api_code(e).map(str::to_owned))
+        );
+        after.expect("not locked out by logins shed for load");
     })
     .await;
 }

@@ -32,6 +32,10 @@ impl Password {
     }
 }
 
+/// A place in the hasher's bounds, held until its hash is done.
+#[derive(Debug)]
+pub struct Admission(tokio::sync::OwnedSemaphorePermit);
+
 /// Hashes and verifies passwords with argon2id at the configured cost. Work runs on the
 /// blocking pool, at most `hash_concurrency` at once (each holds `argon2_memory_kib`), with at
 /// most `hash_queue_max` more waiting; beyond that a request is refused at once with
@@ -58,11 +62,24 @@ impl Hasher {
         })
     }
 
+    /// A place among those running or waiting, or [`Error::Overloaded`] at once: taken before
+    /// anything else is counted against the caller (a shed login is not a failed one).
+    pub fn admit(&self) -> Result<Admission> {
+        self.admitted.clone().try_acquire_owned().map(Admission).map_err(|_| Error::Overloaded)
+    }
+
     /// Runs `work` on the blocking pool within the bounds.
     /// The permits move into the blocking task: a caller that gives up (a deadline) does not
     /// free its place while its hash still runs.
     async fn bounded<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-        let admitted = self.admitted.clone().try_acquire_owned().map_err(|_| Error::Overloaded)?;
+        self.bounded_with(self.admit()?, work).await
+    }
+
+    async fn bounded_with<T: Send + 'static>(
+        &self,
+        Admission(admitted): Admission,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
         let running = self.running.clone().acquire_owned().await.map_err(|_| Error::Overloaded)?;
         tokio::task::spawn_blocking(move || {
             let done = work();
@@ -87,9 +104,14 @@ impl Hasher {
     /// Whether `password` matches `phc`. With no stored hash (unknown account) it still spends
     /// the time of one verification, so timing does not reveal which accounts exist.
     pub async fn verify(&self, password: &str, phc: Option<String>) -> Result<bool> {
+        self.verify_admitted(self.admit()?, password, phc).await
+    }
+
+    /// [`Hasher::verify`] in a place taken with [`Hasher::admit`].
+    pub async fn verify_admitted(&self, admission: Admission, password: &str, phc: Option<String>) -> Result<bool> {
         let argon = self.argon.clone();
         let password = password.to_owned();
-        self.bounded(move || match phc {
+        self.bounded_with(admission, move || match phc {
             Some(phc) => {
                 let parsed = PasswordHash::new(&phc).map_err(|e| Error::Hash(e.to_string()))?;
                 Ok(argon.verify_password(password.as_bytes(), &parsed).is_ok())
