@@ -229,6 +229,10 @@ impl<S: AccountStore + SessionStore> Auth<S> {
         let new = Password::parse(&r.new_password, &self.settings)?;
         self.store.set_password(&account.id, &self.hasher.hash(new).await?).await?;
         let keep = Some(r.session_id.as_str()).filter(|s| !s.is_empty());
+        // Their access tokens first, so a socket the sessions' event closes cannot come back;
+        // a session that started meanwhile is revoked just after.
+        let live = self.store.live_sessions(&account.id, keep).await?;
+        self.revoke_access(&live).await?;
         let revoked = self
             .store
             .revoke_user(&account.id, keep, |families| {
@@ -240,7 +244,8 @@ impl<S: AccountStore + SessionStore> Auth<S> {
                 }
             })
             .await?;
-        self.revoke_access(&revoked).await?;
+        let newer: Vec<String> = revoked.iter().filter(|f| !live.contains(f)).cloned().collect();
+        self.revoke_access(&newer).await?;
         tracing::info!(user_id = %account.id, sessions_revoked = revoked.len(), "password changed");
         Ok(())
     }

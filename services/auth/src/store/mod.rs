@@ -80,6 +80,8 @@ pub trait SessionStore: Send + Sync + 'static {
     fn family_of(&self, hash: &str) -> impl Future<Output = Result<Option<RefreshRecord>>> + Send;
     /// Revokes every token of a session, storing `events` with the change.
     fn revoke_family(&self, family: &str, events: &[Outgoing]) -> impl Future<Output = Result<()>> + Send;
+    /// The live sessions of a user but `keep`.
+    fn live_sessions(&self, user_id: &str, keep: Option<&str>) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// Revokes every live session of a user but `keep`, storing the events `events` makes of
     /// the sessions revoked with the change; returns those sessions.
     fn revoke_user<F>(

@@ -231,6 +231,18 @@ impl SessionStore for MongoStore {
         self.commit(s, staged).await
     }
 
+    async fn live_sessions(&self, user_id: &str, keep: Option<&str>) -> Result<Vec<String>> {
+        let mut filter = doc! { "userId": user_id, "revoked": false };
+        if let Some(keep) = keep {
+            filter.insert("familyId", doc! { "$ne": keep });
+        }
+        let live: Vec<RefreshDoc> = self.refresh.find(filter).await?.try_collect().await?;
+        let mut families: Vec<String> = live.into_iter().map(|d| d.family_id).collect();
+        families.sort();
+        families.dedup();
+        Ok(families)
+    }
+
     async fn revoke_user<F>(&self, user_id: &str, keep: Option<&str>, events: F) -> Result<Vec<String>>
     where
         F: FnOnce(&[String]) -> Vec<Outgoing> + Send,
