@@ -34,6 +34,16 @@ pub struct Outgoing {
     pub request_id: Option<String>,
 }
 
+/// How a turn of publishing ended.
+enum Turn {
+    /// A full batch went out: there may be more.
+    More,
+    /// Nothing is left to publish.
+    Empty,
+    /// Another process holds the lease (or it could not be checked).
+    NotHolding,
+}
+
 /// Events staged in a transaction, named for [`Outbox::delivered`].
 #[derive(Debug, Default)]
 pub struct Staged(Vec<ObjectId>);
@@ -190,29 +200,17 @@ impl Outbox {
         let poll = Duration::from_millis(self.settings.poll_ms.max(10));
         let lease = Duration::from_millis(self.settings.lease_ms.max(100));
         loop {
-            let holding = match self.hold(me, lease).await {
-                Ok(h) => h,
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbox lease");
-                    false
+            // Publish until there is nothing left (each turn renews the lease first).
+            let holding = loop {
+                match self.publish_some(me, lease, producer, shutdown).await {
+                    Some(Turn::More) => continue,
+                    Some(Turn::Empty) => break true,
+                    Some(Turn::NotHolding) => break false,
+                    None => return,
                 }
             };
-            let renew_at = tokio::time::Instant::now() + lease / 3;
-            if holding {
-                // Publish until there is nothing left or the lease is due for renewal.
-                loop {
-                    match self.publish_some(me, lease, producer, shutdown).await {
-                        Some(true) if tokio::time::Instant::now() < renew_at => continue,
-                        Some(_) => break,
-                        None => return,
-                    }
-                }
-            }
-            let wait = if holding {
-                poll.min(renew_at.saturating_duration_since(tokio::time::Instant::now()))
-            } else {
-                lease / 3
-            };
+            // A holder comes back often enough to renew its lease in time.
+            let wait = if holding { poll.min(lease / 3) } else { lease / 3 };
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = self.wake.notified() => {}
@@ -242,28 +240,30 @@ impl Outbox {
         }
     }
 
-    /// One round: the oldest stored events, published in order, and those confirmed deleted.
-    /// `Some(true)` when there may be more, `Some(false)` when none were left, `None` at
-    /// shutdown.
-    /// The lease is renewed before every attempt, so a relay that keeps failing (Kafka down)
-    /// keeps it, and one that lost it stops instead of publishing beside its successor.
+    /// One turn of publishing, retried until it is done, the lease is not ours, or shutdown
+    /// (`None`). The lease is taken or renewed before every attempt, so a relay that keeps
+    /// failing (Kafka down) keeps it, and one that lost it stops instead of publishing beside
+    /// its successor.
     async fn publish_some(
         &self,
         me: &str,
         lease: Duration,
         producer: &Producer,
         shutdown: &CancellationToken,
-    ) -> Option<bool> {
+    ) -> Option<Turn> {
         let mut backoff = Backoff::default();
         loop {
             match self.hold(me, lease).await {
-                Ok(true) => {}
-                Ok(false) => return Some(false),
-                Err(e) => tracing::warn!(error = %e, "outbox lease"),
-            }
-            match self.round(producer).await {
-                Ok(more) => return Some(more),
-                Err(e) => tracing::error!(error = %e, "publishing the outbox; retrying"),
+                Ok(true) => match self.round(producer).await {
+                    Ok(true) => return Some(Turn::More),
+                    Ok(false) => return Some(Turn::Empty),
+                    Err(e) => tracing::error!(error = %e, "publishing the outbox; retrying"),
+                },
+                Ok(false) => return Some(Turn::NotHolding),
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox lease");
+                    return Some(Turn::NotHolding);
+                }
             }
             if !backoff.wait(shutdown).await {
                 return None;
@@ -271,6 +271,8 @@ impl Outbox {
         }
     }
 
+    /// One round: the oldest stored events, published in order, and those confirmed deleted.
+    /// True when there may be more, false when none were left.
     async fn round(&self, producer: &Producer) -> Result<bool, String> {
         let limit = i64::try_from(self.settings.batch_max.max(1)).unwrap_or(256);
         let batch: Vec<Entry> = self

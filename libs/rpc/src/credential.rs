@@ -1,7 +1,7 @@
 //! Internal credentials: every call between hubbub's processes carries a short-lived HMAC over
 //! the method and the caller it acts for, made with a secret only hubbub's processes hold, and
-//! every service checks it before the call runs. A peer that can reach gRPC or RabbitMQ but lacks the secret
-//! cannot act as any user (nor call anything at all).
+//! every service checks it before the call runs. A peer that can reach gRPC or RabbitMQ but
+//! lacks the secret cannot act as any user (nor call anything at all).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -56,9 +56,6 @@ pub enum Error {
     /// Too many password hashes are running or waiting: try again in a moment.
     #[error("too busy")]
     Overloaded,
-    /// The username is kept for the configured first administrator.
-    #[error("username is reserved")]
-    Reserved,
 }
 
 /// `Result` with the auth error.
@@ -68,7 +65,7 @@ impl From<Error> for Status {
     fn from(e: Error) -> Self {
         match e {
             Error::Invalid(m) => coded(Code::InvalidArgument, "VALIDATION_ERROR", m),
-            Error::UsernameTaken | Error::Reserved => coded(Code::AlreadyExists, "USERNAME_TAKEN", "username is taken"),
+            Error::UsernameTaken => coded(Code::AlreadyExists, "USERNAME_TAKEN", "username is taken"),
             Error::Overloaded => hubbub_rpc::retry_in(
                 coded(Code::Unavailable, "OVERLOADED", "too many sign-ins at once, try again in a moment"),
                 1,

@@ -49,8 +49,9 @@ impl<S: AccountStore + SessionStore> Auth<S> {
         let password = Password::parse(&r.password, &self.settings)?;
         let display_name = display_name(r.display_name.as_deref(), &username, &self.settings)?;
         if self.is_bootstrap_admin(username.as_str()) {
-            // The first admin's account is made by the service itself, never by whoever asks.
-            return Err(Error::Reserved);
+            // The first admin's account is made by the service itself, never by whoever asks:
+            // to everyone else the name is taken.
+            return Err(Error::UsernameTaken);
         }
         // Per address, counted before the slow hash: one client cannot mint accounts.
         if let Some(ip) = ctx.client_ip.as_deref().filter(|ip| !ip.is_empty()) {

@@ -117,6 +117,11 @@ impl Suite {
         self.auth.clone().login(Ctx::new("r").from_ip(ip).request(req)).await.map(|r| r.into_inner())
     }
 
+    /// Logins as `login` from each of `ips`, all at once.
+    async fn logins_from(&self, ips: Vec<String>, login: &str) -> Vec<Result<AuthResponse, tonic::Status>> {
+        futures_util::future::join_all(ips.iter().map(|ip| self.login_from(ip, login, "correct horse"))).await
+    }
+
     async fn register_from(&self, ip: &str, name: &str) -> Result<AuthResponse, tonic::Status> {
         let req = RegisterRequest {
             username: name.into(),
@@ -219,13 +224,9 @@ async fn registrations_are_limited_per_client_address() {
 async fn a_burst_of_password_checks_is_shed_with_503_instead_of_queueing_without_end() {
     both(async |s: &Suite| {
         s.register("busy").await;
-        let burst = (0..12).map(|k| {
-            let s = &s;
-            async move { s.login_from(&format!("10.8.0.{k}"), "busy", "correct horse").await }
-        });
-        let answers = tokio::time::timeout(std::time::Duration::from_secs(30), futures_util::future::join_all(burst))
-            .await
-            .expect("every request is answered");
+        let burst = s.logins_from((0..12).map(|k| format!("10.8.0.{k}")).collect(), "busy");
+        let answers =
+            tokio::time::timeout(std::time::Duration::from_secs(30), burst).await.expect("every request is answered");
         let ok = answers.iter().filter(|a| a.is_ok()).count();
         let shed = answers
             .iter()
@@ -239,15 +240,9 @@ async fn a_burst_of_password_checks_is_shed_with_503_instead_of_queueing_without
         s.login("busy", "correct horse").await.unwrap();
         // The same from the user's own address: a login shed for load is no failed login, so
         // someone else's flood of the hasher cannot lock the user out (the lockout allows 3).
-        let flood = (0..12).map(|k| {
-            let s = &s;
-            async move { s.login_from(&format!("10.8.2.{k}"), "busy", "correct horse").await }
-        });
-        let mine = (0..4).map(|_| {
-            let s = &s;
-            async move { s.login_from("10.8.1.1", "busy", "correct horse").await }
-        });
-        let (_, answers) = tokio::join!(futures_util::future::join_all(flood), futures_util::future::join_all(mine));
+        let flood = s.logins_from((0..12).map(|k| format!("10.8.2.{k}")).collect(), "busy");
+        let mine = s.logins_from(vec!["10.8.1.1".to_owned(); 4], "busy");
+        let (_, answers) = tokio::join!(flood, mine);
         let shed = answers.iter().filter(|a| matches!(a, Err(e) if api_code(e) == Some("OVERLOADED"))).count();
         let after = s.login_from("10.8.1.1", "busy", "correct horse").await;
         println!(

@@ -925,13 +925,8 @@ impl<S: MessageStore> Worker<S> {
             let mut messages = Vec::with_capacity(pending.len());
             for &i in &pending {
                 let post = posts[i].0;
-                let seq = match self.seqs.get(&post.group_id) {
-                    Some(last) => last + 1,
-                    None => match self.retry(shutdown, || self.shared.store.last_seq(&post.group_id)).await {
-                        Some(last) => last.max(self.floor.get(&post.group_id).copied().unwrap_or(0)) + 1,
-                        None => return false,
-                    },
-                };
+                let Some(last) = self.last_seq(&post.group_id, shutdown).await else { return false };
+                let seq = last + 1;
                 self.seqs.insert(post.group_id.clone(), seq);
                 messages.push(message(post, seq));
             }

@@ -1,8 +1,8 @@
 //! Passwords and their argon2id hashes.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use std::sync::Arc;
 
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::Semaphore;
 
@@ -68,14 +68,10 @@ impl Hasher {
         self.admitted.clone().try_acquire_owned().map(Admission).map_err(|_| Error::Overloaded)
     }
 
-    /// Runs `work` on the blocking pool within the bounds.
-    /// The permits move into the blocking task: a caller that gives up (a deadline) does not
-    /// free its place while its hash still runs.
-    async fn bounded<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-        self.bounded_with(self.admit()?, work).await
-    }
-
-    async fn bounded_with<T: Send + 'static>(
+    /// Runs `work` on the blocking pool in the place `admission` holds, once one of the
+    /// running places is free. The permits move into the blocking task: a caller that gives up
+    /// (a deadline) does not free its place while its hash still runs.
+    async fn bounded<T: Send + 'static>(
         &self,
         Admission(admitted): Admission,
         work: impl FnOnce() -> T + Send + 'static,
@@ -93,7 +89,7 @@ impl Hasher {
     /// The PHC string of `password` with a fresh salt.
     pub async fn hash(&self, password: Password) -> Result<String> {
         let argon = self.argon.clone();
-        self.bounded(move || {
+        self.bounded(self.admit()?, move || {
             let salt = SaltString::generate(&mut OsRng);
             argon.hash_password(password.0.as_bytes(), &salt).map(|h| h.to_string())
         })
@@ -111,7 +107,7 @@ impl Hasher {
     pub async fn verify_admitted(&self, admission: Admission, password: &str, phc: Option<String>) -> Result<bool> {
         let argon = self.argon.clone();
         let password = password.to_owned();
-        self.bounded_with(admission, move || match phc {
+        self.bounded(admission, move || match phc {
             Some(phc) => {
                 let parsed = PasswordHash::new(&phc).map_err(|e| Error::Hash(e.to_string()))?;
                 Ok(argon.verify_password(password.as_bytes(), &parsed).is_ok())

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
-use hubbub_outbox::{Outbox, Staged};
+use hubbub_outbox::Outbox;
 use mongodb::bson::{DateTime, doc};
 use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{ClientSession, Collection, Database, IndexModel};
@@ -111,13 +111,36 @@ impl MongoStore {
         Ok(session)
     }
 
-    /// Commits, then wakes the outbox's relay. It does not wait for the events: what follows a
-    /// revocation (refusing its access tokens in Redis) must not wait for Kafka.
-    async fn commit(&self, mut session: ClientSession, staged: Staged) -> Result<()> {
+    /// Stores `events` in the transaction, commits, then wakes the outbox's relay. It does not
+    /// wait for the events: what follows a revocation (refusing its access tokens in Redis)
+    /// must not wait for Kafka.
+    async fn commit_with(&self, mut session: ClientSession, events: &[Outgoing]) -> Result<()> {
+        self.outbox.stage(&mut session, events).await?;
         session.commit_transaction().await?;
-        drop(staged);
         self.outbox.poke();
         Ok(())
+    }
+
+    /// The live sessions of a user but `keep`: the filter, and the distinct sessions it finds
+    /// (within `session`'s transaction if given).
+    async fn live(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+        session: Option<&mut ClientSession>,
+    ) -> Result<(mongodb::bson::Document, Vec<String>)> {
+        let mut filter = doc! { "userId": user_id, "revoked": false };
+        if let Some(keep) = keep {
+            filter.insert("familyId", doc! { "$ne": keep });
+        }
+        let live: Vec<RefreshDoc> = match session {
+            Some(s) => self.refresh.find(filter.clone()).session(&mut *s).await?.stream(s).try_collect().await?,
+            None => self.refresh.find(filter.clone()).await?.try_collect().await?,
+        };
+        let mut families: Vec<String> = live.into_iter().map(|d| d.family_id).collect();
+        families.sort();
+        families.dedup();
+        Ok((filter, families))
     }
 }
 
@@ -146,14 +169,11 @@ impl AccountStore for MongoStore {
     async fn delete(&self, id: &str, events: &[Outgoing]) -> Result<()> {
         let mut s = self.session().await?;
         self.accounts.delete_one(doc! { "_id": id }).session(&mut s).await?;
-        let staged = self.outbox.stage(&mut s, events).await?;
-        self.commit(s, staged).await
+        self.commit_with(s, events).await
     }
 
     async fn announce(&self, events: &[Outgoing]) -> Result<()> {
-        let mut s = self.session().await?;
-        let staged = self.outbox.stage(&mut s, events).await?;
-        self.commit(s, staged).await
+        self.commit_with(self.session().await?, events).await
     }
 
     async fn find_by_login(&self, login: &str) -> Result<Option<Account>> {
@@ -227,39 +247,21 @@ impl SessionStore for MongoStore {
             .update_many(doc! { "familyId": family }, doc! { "$set": { "revoked": true } })
             .session(&mut s)
             .await?;
-        let staged = self.outbox.stage(&mut s, events).await?;
-        self.commit(s, staged).await
+        self.commit_with(s, events).await
     }
 
     async fn live_sessions(&self, user_id: &str, keep: Option<&str>) -> Result<Vec<String>> {
-        let mut filter = doc! { "userId": user_id, "revoked": false };
-        if let Some(keep) = keep {
-            filter.insert("familyId", doc! { "$ne": keep });
-        }
-        let live: Vec<RefreshDoc> = self.refresh.find(filter).await?.try_collect().await?;
-        let mut families: Vec<String> = live.into_iter().map(|d| d.family_id).collect();
-        families.sort();
-        families.dedup();
-        Ok(families)
+        Ok(self.live(user_id, keep, None).await?.1)
     }
 
     async fn revoke_user<F>(&self, user_id: &str, keep: Option<&str>, events: F) -> Result<Vec<String>>
     where
         F: FnOnce(&[String]) -> Vec<Outgoing> + Send,
     {
-        let mut filter = doc! { "userId": user_id, "revoked": false };
-        if let Some(keep) = keep {
-            filter.insert("familyId", doc! { "$ne": keep });
-        }
         let mut s = self.session().await?;
-        let live: Vec<RefreshDoc> =
-            self.refresh.find(filter.clone()).session(&mut s).await?.stream(&mut s).try_collect().await?;
-        let mut families: Vec<String> = live.into_iter().map(|d| d.family_id).collect();
-        families.sort();
-        families.dedup();
+        let (filter, families) = self.live(user_id, keep, Some(&mut s)).await?;
         self.refresh.update_many(filter, doc! { "$set": { "revoked": true } }).session(&mut s).await?;
-        let staged = self.outbox.stage(&mut s, &events(&families)).await?;
-        self.commit(s, staged).await?;
+        self.commit_with(s, &events(&families)).await?;
         Ok(families)
     }
 }

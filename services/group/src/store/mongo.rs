@@ -199,6 +199,15 @@ impl MongoStore {
         session.start_transaction().await?;
         Ok(session)
     }
+
+    /// Stores `events` in the transaction, commits, then waits (a bounded time) until they are
+    /// published: a caller told "done" knows a removal's fence is out before its next request.
+    async fn commit_with(&self, mut session: ClientSession, events: &[Outgoing]) -> Result<()> {
+        let staged = self.outbox.stage(&mut session, events).await?;
+        session.commit_transaction().await?;
+        self.outbox.delivered(&staged).await;
+        Ok(())
+    }
 }
 
 impl GroupStore for MongoStore {
@@ -207,9 +216,7 @@ impl GroupStore for MongoStore {
         let mut s = self.session().await?;
         self.groups.insert_one(GroupDoc::from(g)).session(&mut s).await?;
         self.members.insert_many(docs).session(&mut s).await?;
-        let staged = self.outbox.stage(&mut s, events).await?;
-        s.commit_transaction().await?;
-        self.outbox.delivered(&staged).await;
+        self.commit_with(s, events).await?;
         Ok(())
     }
 
@@ -234,15 +241,10 @@ impl GroupStore for MongoStore {
             self.directs.insert_one(DirectDoc { pair: key.to_owned(), group_id: g.id.clone() }).session(&mut s).await?;
             self.groups.insert_one(GroupDoc::from(g)).session(&mut s).await?;
             self.members.insert_many(docs).session(&mut s).await?;
-            let staged = self.outbox.stage(&mut s, events).await?;
-            s.commit_transaction().await?;
-            Ok::<_, Error>(staged)
+            self.commit_with(s, events).await
         };
         match attempt.await {
-            Ok(staged) => {
-                self.outbox.delivered(&staged).await;
-                Ok((g.id.clone(), true))
-            }
+            Ok(()) => Ok((g.id.clone(), true)),
             Err(Error::Store(e)) if is_conflict(&e) => {
                 // The other creation won; wait for it to be visible.
                 for _ in 0..50 {
@@ -293,9 +295,7 @@ impl GroupStore for MongoStore {
         self.members.delete_many(doc! { "groupId": id }).session(&mut s).await?;
         self.invites.delete_many(doc! { "groupId": id }).session(&mut s).await?;
         self.directs.delete_many(doc! { "groupId": id }).session(&mut s).await?;
-        let staged = self.outbox.stage(&mut s, events).await?;
-        s.commit_transaction().await?;
-        self.outbox.delivered(&staged).await;
+        self.commit_with(s, events).await?;
         Ok(())
     }
 
@@ -324,9 +324,7 @@ impl GroupStore for MongoStore {
                 }
                 Err(e) => return Err(e.into()),
             }
-            let staged = self.outbox.stage(&mut s, events).await?;
-            s.commit_transaction().await?;
-            self.outbox.delivered(&staged).await;
+            self.commit_with(s, events).await?;
             Ok(true)
         })
         .await
@@ -350,9 +348,7 @@ impl GroupStore for MongoStore {
                 .upsert(true)
                 .session(&mut s)
                 .await?;
-            let staged = self.outbox.stage(&mut s, events).await?;
-            s.commit_transaction().await?;
-            self.outbox.delivered(&staged).await;
+            self.commit_with(s, events).await?;
             Ok(true)
         })
         .await
@@ -380,9 +376,7 @@ impl GroupStore for MongoStore {
                 s.abort_transaction().await?;
                 return Ok(None);
             }
-            let staged = self.outbox.stage(&mut s, events).await?;
-            s.commit_transaction().await?;
-            self.outbox.delivered(&staged).await;
+            self.commit_with(s, events).await?;
             Ok(doc.map(Into::into))
         })
         .await
