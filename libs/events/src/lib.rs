@@ -180,7 +180,8 @@ impl KafkaSettings {
         Ok(consumer)
     }
 
-    /// A consumer reading every partition of `topics` from their ends, with no consumer group:
+    /// A consumer reading every partition of `topics` from their ends as they are when it is
+    /// made (every record produced after this call is seen), with no consumer group:
     /// how each chat node sees all events without rebalances, with one fetch loop.
     pub fn tail_consumer(&self, topics: &[&str]) -> Result<StreamConsumer> {
         let consumer: StreamConsumer = self
@@ -195,7 +196,10 @@ impl KafkaSettings {
             let metadata = consumer.fetch_metadata(Some(&full), Duration::from_secs(10))?;
             for t in metadata.topics() {
                 for p in t.partitions() {
-                    list.add_partition_offset(t.name(), p.id(), rdkafka::Offset::End)?;
+                    // The end as it is now, not `Offset::End`: that is resolved only at the
+                    // first fetch, and a record produced in between would be skipped.
+                    let (_, end) = consumer.fetch_watermarks(t.name(), p.id(), Duration::from_secs(10))?;
+                    list.add_partition_offset(t.name(), p.id(), rdkafka::Offset::Offset(end))?;
                 }
             }
         }
