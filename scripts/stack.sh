@@ -4,6 +4,8 @@
 #   scripts/stack.sh up | down | status
 # Settings (environment):
 #   HUBBUB_HTTP_PORT   nginx's port (default 8080)
+#   HUBBUB_STORAGE_PORT  nginx's port in front of object storage, where signed URLs point
+#                      (default HTTP_PORT + 1)
 #   HUBBUB_PORT_BASE   services bind BASE (gateway), BASE+1..4 (auth, user, group, message gRPC),
 #                      BASE+11.. (chat nodes); default 3000
 #   HUBBUB_CHAT_NODES  number of chat nodes (default 3)
@@ -19,6 +21,7 @@ export HUBBUB_TANSU_RELEASE=${HUBBUB_TANSU_RELEASE:-1}
 export HUBBUB_KAFKA_STORAGE=${HUBBUB_KAFKA_STORAGE:-memory}
 
 HTTP_PORT=${HUBBUB_HTTP_PORT:-8080}
+STORAGE_PORT=${HUBBUB_STORAGE_PORT:-$((HTTP_PORT + 1))}
 BASE=${HUBBUB_PORT_BASE:-3000}
 NODES=${HUBBUB_CHAT_NODES:-3}
 PROFILE=${HUBBUB_PROFILE:-release}
@@ -48,6 +51,7 @@ service_env() {
   export HUBBUB_REDIS__URL="redis://127.0.0.1:$HUBBUB_REDIS_PORT/"
   export HUBBUB_REDIS__KEY_PREFIX="$NAMESPACE:"
   export HUBBUB_STORAGE__ENDPOINT="http://127.0.0.1:$HUBBUB_S3_PORT"
+  export HUBBUB_STORAGE__PUBLIC_ENDPOINT="http://127.0.0.1:$STORAGE_PORT"
   export HUBBUB_STORAGE__ACCESS_KEY="$HUBBUB_S3_ACCESS_KEY"
   export HUBBUB_STORAGE__SECRET_KEY="$HUBBUB_S3_SECRET_KEY"
   export HUBBUB_STORAGE__BUCKET="$NAMESPACE"
@@ -85,6 +89,7 @@ render_nginx() {
     servers+="        server 127.0.0.1:$(chat_port "$i");"$'\n'
   done
   sed -e "s|@RUN@|$HUBBUB_RUN|g" -e "s|@GATEWAY_PORT@|$BASE|g" -e "s|@HTTP_PORT@|$HTTP_PORT|g" \
+    -e "s|@STORAGE_PORT@|$STORAGE_PORT|g" -e "s|@S3_PORT@|$HUBBUB_S3_PORT|g" \
     "$HUBBUB_ROOT/deploy/nginx/local.conf.template" | awk -v s="$servers" '{ if ($0 ~ /@CHAT_SERVERS@/) printf "%s", s; else print }' >"$conf"
   echo "$conf"
 }
@@ -115,6 +120,7 @@ up() {
 hubbub is up.
   HTTP API    http://127.0.0.1:$HTTP_PORT/api/v1/   (e.g. POST /api/v1/auth/register)
   Socket.IO   http://127.0.0.1:$HTTP_PORT  path /socket.io/, auth: { token: "<accessToken>" }
+  storage     http://127.0.0.1:$STORAGE_PORT  (signed upload and download URLs point here)
   chat nodes  $NODES behind nginx; logs and pids in $HUBBUB_RUN
   stop        scripts/stack.sh down
 MSG

@@ -2,7 +2,8 @@
 # Installs the servers and clients hubbub's tests and local stack need, once, into a cache outside
 # the repository ($HUBBUB_TOOLS/<name>-<version>/). A second run finds them and does nothing.
 #   scripts/tools.sh            install everything missing
-#   scripts/tools.sh path NAME  print the binary of NAME (tansu | secantus | s3s-fs)
+#   scripts/tools.sh path NAME  print the binary of NAME (tansu | secantus | s3s-fs | socket.io-client |
+#                               playwright-core)
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -18,6 +19,7 @@ tansu_bin() {
 secantus_bin() { echo "$HUBBUB_TOOLS/secantus-mdb-$SECANTUS_VERSION/bin/secantusd-rs"; }
 s3s_bin() { echo "$HUBBUB_TOOLS/s3s-fs-$S3S_FS_VERSION/bin/s3s-fs"; }
 socketio_dir() { echo "$HUBBUB_TOOLS/socket.io-client-$SOCKETIO_CLIENT_VERSION"; }
+playwright_dir() { echo "$HUBBUB_TOOLS/playwright-core-$PLAYWRIGHT_CORE_VERSION"; }
 
 apt_install() {
   local missing=()
@@ -77,7 +79,7 @@ install_tansu() {
 }
 
 install_all() {
-  command -v apt-get >/dev/null && apt_install cmake nginx curl fonts-dejavu-core
+  command -v apt-get >/dev/null && apt_install cmake nginx curl fonts-dejavu-core chromium
   mkdir -p "$HUBBUB_TOOLS"
   cargo_tool "$(dirname "$(dirname "$(s3s_bin)")")" s3s-fs \
     s3s-fs --version "$S3S_FS_VERSION" --locked --features binary
@@ -93,13 +95,22 @@ install_all() {
     (cd "$sio" && echo '{"private":true}' >package.json &&
       npm install --silent --no-audit --no-fund "socket.io-client@$SOCKETIO_CLIENT_VERSION" >/dev/null)
   fi
+  # Browser tests drive Debian's Chromium (playwright's own browser downloads cannot run here).
+  local pw
+  pw=$(playwright_dir)
+  if [[ ! -d $pw/node_modules/playwright-core ]]; then
+    log "npm install playwright-core@$PLAYWRIGHT_CORE_VERSION"
+    mkdir -p "$pw"
+    (cd "$pw" && echo '{"private":true}' >package.json &&
+      npm install --silent --no-audit --no-fund "playwright-core@$PLAYWRIGHT_CORE_VERSION" >/dev/null)
+  fi
 }
 
 case "${1:-install}" in
   install) install_all ;;
   path)
     case "${2:-}" in
-      tansu) tansu_bin ;; secantus) secantus_bin ;; s3s-fs) s3s_bin ;; socket.io-client) socketio_dir ;;
+      tansu) tansu_bin ;; secantus) secantus_bin ;; s3s-fs) s3s_bin ;; socket.io-client) socketio_dir ;; playwright-core) playwright_dir ;;
       *) die "unknown tool '${2:-}'" ;;
     esac ;;
   *) die "usage: $0 [install | path NAME]" ;;

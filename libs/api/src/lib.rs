@@ -147,7 +147,9 @@ pub fn role_name(role: pg::Role) -> Option<&'static str> {
     }
 }
 
-/// API.md `Attachment`.
+/// API.md `Attachment`. A client sends `{key, name, contentType, size}` (from its upload); the
+/// rest is the service's: `url` (a redirect to the bytes, for members), and for images `width`,
+/// `height` and, once made, a `thumbnailUrl`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Attachment {
@@ -155,17 +157,44 @@ pub struct Attachment {
     pub name: String,
     pub content_type: String,
     pub size: u64,
+    #[serde(default, skip_deserializing, skip_serializing_if = "String::is_empty")]
+    pub url: String,
+    #[serde(default, skip_deserializing, skip_serializing_if = "is_zero")]
+    pub width: u32,
+    #[serde(default, skip_deserializing, skip_serializing_if = "is_zero")]
+    pub height: u32,
+    #[serde(default, skip_deserializing, skip_serializing_if = "String::is_empty")]
+    pub thumbnail_url: String,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Where a member downloads an attachment (or its thumbnail): the gateway redirects there.
+pub fn attachment_url(key: &str) -> String {
+    format!("/api/v1/attachments/{key}")
 }
 
 impl From<pm::Attachment> for Attachment {
     fn from(a: pm::Attachment) -> Self {
-        Self { key: a.key, name: a.name, content_type: a.content_type, size: a.size }
+        Self {
+            url: attachment_url(&a.key),
+            thumbnail_url: if a.thumbnail_key.is_empty() { String::new() } else { attachment_url(&a.thumbnail_key) },
+            key: a.key,
+            name: a.name,
+            content_type: a.content_type,
+            size: a.size,
+            width: a.width,
+            height: a.height,
+        }
     }
 }
 
+/// What a client declares of an attachment; the service measures the rest itself.
 impl From<Attachment> for pm::Attachment {
     fn from(a: Attachment) -> Self {
-        Self { key: a.key, name: a.name, content_type: a.content_type, size: a.size }
+        Self { key: a.key, name: a.name, content_type: a.content_type, size: a.size, ..Default::default() }
     }
 }
 

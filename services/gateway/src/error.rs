@@ -18,8 +18,8 @@ pub fn request_id() -> String {
 /// An error as API.md shows it.
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
-    code: String,
+    pub(crate) status: StatusCode,
+    pub(crate) code: String,
     message: String,
     retry_after: Option<u64>,
 }

@@ -149,7 +149,13 @@ async fn group(s: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> 
 
 async fn message(s: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     let listener = bind(&s.rpc.message.grpc_addr).await?;
-    let deps = hubbub_message::Deps { message: &s.message, rpc: &s.rpc, mongo: &s.mongo, kafka: &s.kafka };
+    let deps = hubbub_message::Deps {
+        message: &s.message,
+        rpc: &s.rpc,
+        mongo: &s.mongo,
+        kafka: &s.kafka,
+        storage: &s.storage,
+    };
     hubbub_message::run(deps, listener, shutdown).await
 }
 

@@ -46,6 +46,43 @@ pub struct MessageSettings {
     /// Commands one partition may have waiting for its task before the partition is paused at
     /// the broker (its task is behind; the other partitions go on).
     pub partition_backlog_max: usize,
+    /// Largest attachment, in bytes (the upload's signature pins the exact size).
+    pub upload_max_bytes: u64,
+    /// Content types an attachment may have, comma-separated.
+    pub upload_types: String,
+    /// Of those, the ones a browser may show in place; everything else downloads as a file
+    /// (so an uploaded SVG or HTML page never runs as a page).
+    pub inline_types: String,
+    /// Longest attachment file name, in characters.
+    pub upload_name_max: usize,
+    /// Uploads never attached to a message are removed after this many seconds.
+    pub upload_orphan_secs: u64,
+    /// How often orphaned and discarded uploads are swept, in seconds.
+    pub upload_sweep_secs: u64,
+    /// Largest image (width × height) the service decodes; a larger `image` is refused.
+    pub image_max_pixels: u64,
+    /// Bytes read from the front of an image to measure it when a message is written.
+    pub image_probe_bytes: u64,
+    /// Longest side of an image preview, in pixels.
+    pub thumbnail_max_side: u32,
+    /// How often a replica looks for images that want a preview when not told of one, in ms.
+    pub thumbnail_poll_ms: u64,
+}
+
+impl MessageSettings {
+    /// Whether attachments may be of this (lower-case, parameterless) type.
+    pub fn upload_allowed(&self, content_type: &str) -> bool {
+        listed(&self.upload_types, content_type)
+    }
+
+    /// Whether a browser may show this type in place.
+    pub fn shown_inline(&self, content_type: &str) -> bool {
+        listed(&self.inline_types, content_type)
+    }
+}
+
+fn listed(list: &str, content_type: &str) -> bool {
+    list.split(',').map(str::trim).any(|t| t.eq_ignore_ascii_case(content_type))
 }
 
 impl Default for MessageSettings {
@@ -68,6 +105,55 @@ impl Default for MessageSettings {
             sync_groups_max: 500,
             poison_attempts: 6,
             partition_backlog_max: 1024,
+            upload_max_bytes: 25 * 1024 * 1024,
+            upload_types: [
+                "image/png",
+                "image/jpeg",
+                "image/gif",
+                "image/webp",
+                "image/svg+xml",
+                "application/pdf",
+                "text/plain",
+                "text/csv",
+                "text/markdown",
+                "text/html",
+                "application/json",
+                "application/zip",
+                "application/gzip",
+                "application/x-tar",
+                "application/octet-stream",
+                "audio/mpeg",
+                "audio/ogg",
+                "audio/wav",
+                "audio/webm",
+                "video/mp4",
+                "video/webm",
+                "video/quicktime",
+                "application/msword",
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+                "application/vnd.oasis.opendocument.text",
+            ]
+            .join(","),
+            inline_types: [
+                "image/png",
+                "image/jpeg",
+                "image/gif",
+                "image/webp",
+                "audio/mpeg",
+                "audio/ogg",
+                "video/mp4",
+                "video/webm",
+            ]
+            .join(","),
+            upload_name_max: 255,
+            upload_orphan_secs: 24 * 3600,
+            upload_sweep_secs: 60,
+            image_max_pixels: 40_000_000,
+            image_probe_bytes: 1024 * 1024,
+            thumbnail_max_side: 320,
+            thumbnail_poll_ms: 5000,
         }
     }
 }

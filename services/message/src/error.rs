@@ -21,9 +21,21 @@ pub enum Error {
     /// No such message (or not one the caller may know of).
     #[error("no such message")]
     MessageNotFound,
+    /// No such attachment (or not one the caller may know of).
+    #[error("no such attachment")]
+    AttachmentNotFound,
+    /// An upload outside the policy (type, size or name).
+    #[error("{1}")]
+    UploadRefused(&'static str, String),
     /// The database failed.
     #[error("store: {0}")]
     Store(#[from] mongodb::error::Error),
+    /// Object storage failed.
+    #[error("{0}")]
+    Storage(#[from] hubbub_storage::Error),
+    /// Another dependency (the event bus) failed.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// Another service answered with an error.
     #[error("upstream: {0}")]
     Upstream(#[from] Status),
@@ -47,10 +59,23 @@ impl From<Error> for Status {
             },
             Error::NotConfirmed => Status::unavailable("not confirmed in time; retry (with the same clientMsgId)"),
             Error::MessageNotFound => coded(Code::NotFound, "MESSAGE_NOT_FOUND", "no such message"),
+            Error::AttachmentNotFound => coded(Code::NotFound, "NOT_FOUND", "no such attachment"),
+            Error::UploadRefused(code, m) => match code {
+                "FILE_TOO_LARGE" => coded(Code::OutOfRange, "FILE_TOO_LARGE", m),
+                _ => coded(Code::InvalidArgument, "VALIDATION_ERROR", m),
+            },
             Error::Upstream(s) => s,
             Error::Store(e) => {
                 tracing::error!(error = %e, "message store");
                 Status::unavailable("store unavailable")
+            }
+            Error::Storage(e) => {
+                tracing::error!(error = %e, "object storage");
+                Status::unavailable("object storage unavailable")
+            }
+            Error::Unavailable(e) => {
+                tracing::error!(error = %e, "a dependency");
+                Status::unavailable("a dependency is unavailable")
             }
         }
     }

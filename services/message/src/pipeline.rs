@@ -9,8 +9,10 @@
 //! `insert_many`, then every event produced at once (Kafka keeps their order per key); group
 //! heads, published marks and the offset commit follow, in batch order, off the path.
 //!
-//! Edits and deletes are applied after the batch's inserts, in command order, and announced in
-//! that order among the posts. Receipts are folded per (group, user), clamped to the group's
+//! A post's attachments are checked against their uploads and storage (see `attachments`)
+//! before it gets a seq; once stored, they are recorded as attached. Edits, deletes and image
+//! previews are applied after the batch's inserts, in command order, and announced in that
+//! order among the posts. Receipts are folded per (group, user), clamped to the group's
 //! last seq, kept only where they move a watermark forward, announced once per group per batch
 //! and written, like heads, off the path (at most once per `books_window_ms`).
 //!
@@ -33,10 +35,13 @@ use hubbub_proto::events::{
 };
 use hubbub_proto::group::group_service_client::GroupServiceClient;
 use hubbub_proto::group::{GetMembershipRequest, Role};
+use hubbub_proto::message::Attachment;
 use hubbub_proto::message::{Message, ReadState};
 use hubbub_rpc::{Channel, Ctx};
+use hubbub_storage::Storage;
 use mongodb::bson::oid::ObjectId;
 use prost::Message as _;
+use tokio::sync::Notify;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -61,6 +66,12 @@ pub struct Pipeline<S> {
     pub(crate) dead_topic: String,
     /// Membership on a cache miss, at write time, from the group service's store.
     pub(crate) groups: GroupServiceClient<Channel>,
+    /// Where attachments are, checked at write time.
+    pub(crate) storage: Storage,
+    /// Rung when an image was attached (a preview is wanted).
+    pub(crate) previews_wanted: Arc<Notify>,
+    /// Rung when a deleted message's uploads were discarded.
+    pub(crate) sweep_wanted: Arc<Notify>,
 }
 
 impl<S: MessageStore> Pipeline<S> {
@@ -229,13 +240,25 @@ impl Books {
 /// Batches the bookkeeping task may hold before a worker waits for it.
 const BOOKS_QUEUE: usize = 64;
 
-/// An edit or delete, as the batch sees it.
+/// What a change does to its message.
+#[derive(Clone, Copy)]
+enum Change<'a> {
+    /// New content (the sender only).
+    Edit(&'a str),
+    /// Content and attachments go (the sender, or an admin+).
+    Delete,
+    /// An image attachment's preview is stored (the service itself; nobody is told of a
+    /// preview that could not be added).
+    Preview { key: &'a str, thumbnail_key: &'a str },
+}
+
+/// An edit, delete or preview, as the batch sees it.
 struct ChangeCommand<'a> {
     group_id: &'a str,
     message_id: &'a str,
+    /// Empty for the service's own changes (previews).
     actor_id: &'a str,
-    /// `Some(content)` for an edit, `None` for a delete.
-    content: Option<&'a str>,
+    change: Change<'a>,
     origin_node: &'a str,
     origin_key: &'a str,
 }
@@ -247,7 +270,7 @@ impl<'a> ChangeCommand<'a> {
                 group_id: &e.group_id,
                 message_id: &e.message_id,
                 actor_id: &e.actor_id,
-                content: Some(&e.content),
+                change: Change::Edit(&e.content),
                 origin_node: &e.origin_node,
                 origin_key: &e.origin_key,
             }),
@@ -255,9 +278,17 @@ impl<'a> ChangeCommand<'a> {
                 group_id: &d.group_id,
                 message_id: &d.message_id,
                 actor_id: &d.actor_id,
-                content: None,
+                change: Change::Delete,
                 origin_node: &d.origin_node,
                 origin_key: &d.origin_key,
+            }),
+            Some(message_command::Command::Thumbnail(t)) => Some(Self {
+                group_id: &t.group_id,
+                message_id: &t.message_id,
+                actor_id: "",
+                change: Change::Preview { key: &t.key, thumbnail_key: &t.thumbnail_key },
+                origin_node: "",
+                origin_key: "",
             }),
             _ => None,
         }
@@ -403,7 +434,7 @@ impl<S: MessageStore> Worker<S> {
                 Some(message_command::Command::Post(post)) => {
                     post_event(post, Outcome::Rejected("SERVER_ERROR", message), &mut Vec::new())
                 }
-                _ => change_event(&ChangeCommand::of(&command)?, Outcome::Rejected("SERVER_ERROR", message)),
+                _ => change_event(&ChangeCommand::of(&command)?, Outcome::Rejected("SERVER_ERROR", message))?,
             };
             Some((event_group(&event), MessageEvent { event: Some(event) }.encode_to_vec()))
         });
@@ -492,6 +523,30 @@ impl<S: MessageStore> Worker<S> {
                 outcomes.push(verdict);
             }
         }
+        // Attachments, for the posts that pass so far: the sender's own uploads, as stored.
+        let mut measured: HashMap<usize, Vec<Attachment>> = HashMap::new();
+        let with_files: Vec<usize> =
+            (0..posts.len()).filter(|&i| outcomes[i].is_none() && !posts[i].0.attachments.is_empty()).collect();
+        if !with_files.is_empty() {
+            let subject: Vec<&PostMessage> = with_files.iter().map(|&i| posts[i].0).collect();
+            let shared = &self.shared;
+            let Some(verdicts) = self
+                .retry(shutdown, || {
+                    crate::attachments::check(&shared.store, &shared.storage, &shared.settings, &subject)
+                })
+                .await
+            else {
+                return false;
+            };
+            for (i, verdict) in with_files.into_iter().zip(verdicts) {
+                match verdict {
+                    Ok(stored) => {
+                        measured.insert(i, stored);
+                    }
+                    Err(why) => outcomes[i] = Some(Outcome::Rejected("INVALID_MESSAGE", why)),
+                }
+            }
+        }
         // Idempotency before any refusal: a refused post may repeat one acknowledged before
         // (while its sender was still a member, or under other limits), and gets that answer.
         let mut announcing: HashSet<String> = HashSet::new();
@@ -505,10 +560,13 @@ impl<S: MessageStore> Worker<S> {
                 }
             }
         }
-        if !self.store(&posts, &mut outcomes, &mut announcing, shutdown).await {
+        if !self.store(&posts, &measured, &mut outcomes, &mut announcing, shutdown).await {
             return false;
         }
-        // Edits and deletes, in order, after the inserts they may refer to.
+        if !self.attach(&outcomes, shutdown).await {
+            return false;
+        }
+        // Edits, deletes and previews, in order, after the inserts they may refer to.
         let mut changes: Vec<Outcome> = Vec::new();
         for (_, command) in &commands {
             if let Some(change) = ChangeCommand::of(command) {
@@ -559,12 +617,17 @@ impl<S: MessageStore> Worker<S> {
                     Some((Some(outcome), (post, _))) => post_event(post, outcome, &mut announced),
                     _ => continue,
                 },
-                Some(message_command::Command::Edit(_) | message_command::Command::Delete(_)) => {
-                    match (changes_seen.next(), ChangeCommand::of(command)) {
-                        (Some(outcome), Some(change)) => change_event(&change, outcome),
-                        _ => continue,
-                    }
-                }
+                Some(
+                    message_command::Command::Edit(_)
+                    | message_command::Command::Delete(_)
+                    | message_command::Command::Thumbnail(_),
+                ) => match (changes_seen.next(), ChangeCommand::of(command)) {
+                    (Some(outcome), Some(change)) => match change_event(&change, outcome) {
+                        Some(event) => event,
+                        None => continue,
+                    },
+                    _ => continue,
+                },
                 _ => continue,
             };
             let group = event_group(&event);
@@ -611,7 +674,7 @@ impl<S: MessageStore> Worker<S> {
     ) -> Option<()> {
         let mut missing: HashSet<(String, String)> = HashSet::new();
         let mut want = |group: &str, user: &str| {
-            if !group.is_empty() && self.cached(group, user).is_none() {
+            if !group.is_empty() && !user.is_empty() && self.cached(group, user).is_none() {
                 missing.insert((group.to_owned(), user.to_owned()));
             }
         };
@@ -697,16 +760,23 @@ impl<S: MessageStore> Worker<S> {
         Some(seq)
     }
 
-    /// Applies one edit or delete, or says why not. `None` when shutdown interrupted it.
+    /// Applies one edit, delete or preview, or says why not. `None` when shutdown interrupted it.
     async fn change(&mut self, c: &ChangeCommand<'_>, shutdown: &CancellationToken) -> Option<Outcome> {
         // Outsiders learn nothing about the group's messages, not even that one exists.
         let not_found = || Outcome::Rejected("MESSAGE_NOT_FOUND", "no such message".into());
-        let Some(Some(role)) = self.cached(c.group_id, c.actor_id) else { return Some(not_found()) };
+        let role = match c.change {
+            Change::Preview { .. } => None,
+            Change::Edit(_) | Change::Delete => match self.cached(c.group_id, c.actor_id) {
+                Some(Some(role)) => Some(role),
+                _ => return Some(not_found()),
+            },
+        };
         let found = self.retry(shutdown, || self.shared.store.get(c.message_id)).await?;
         let Some(mut m) = found.filter(|m| m.group_id == c.group_id) else { return Some(not_found()) };
         let by_sender = m.sender_id == c.actor_id;
-        match c.content {
-            Some(content) => {
+        let mut discarded: Vec<String> = Vec::new();
+        match c.change {
+            Change::Edit(content) => {
                 if !by_sender {
                     return Some(Outcome::Rejected("FORBIDDEN", "only the sender can edit a message".into()));
                 }
@@ -719,9 +789,10 @@ impl<S: MessageStore> Worker<S> {
                     return Some(Outcome::Rejected("INVALID_MESSAGE", format!("content must be 1–{max} characters")));
                 }
                 m.content = content.to_owned();
+                m.edited_at_ms = Some(mongodb::bson::DateTime::now().timestamp_millis());
             }
-            None => {
-                if !by_sender && !matches!(role, Role::Owner | Role::Admin) {
+            Change::Delete => {
+                if !by_sender && !matches!(role, Some(Role::Owner | Role::Admin)) {
                     let why = "only the sender or a group admin can delete a message";
                     return Some(Outcome::Rejected("FORBIDDEN", why.into()));
                 }
@@ -729,14 +800,57 @@ impl<S: MessageStore> Worker<S> {
                     return Some(Outcome::Repeat(m)); // deleted already: nothing to write
                 }
                 m.content.clear();
-                m.attachments.clear();
+                discarded = m.attachments.drain(..).map(|a| a.key).collect();
                 m.deleted = true;
+                m.edited_at_ms = Some(mongodb::bson::DateTime::now().timestamp_millis());
+            }
+            Change::Preview { key, thumbnail_key } => {
+                // A preview is not an edit: the message keeps its editedAt.
+                let Some(a) = m.attachments.iter_mut().find(|a| a.key == key).filter(|_| !m.deleted) else {
+                    return Some(not_found());
+                };
+                if a.thumbnail_key == thumbnail_key {
+                    return Some(Outcome::Repeat(m));
+                }
+                a.thumbnail_key = thumbnail_key.to_owned();
             }
         }
-        m.edited_at_ms = Some(mongodb::bson::DateTime::now().timestamp_millis());
         let edit_seq = self.last_seq(c.group_id, shutdown).await?;
         self.retry(shutdown, || self.shared.store.change(&m, edit_seq)).await?;
+        if !discarded.is_empty() {
+            // The objects go with the message; the sweep removes them.
+            self.retry(shutdown, || self.shared.store.discard_uploads(&discarded)).await?;
+            self.shared.sweep_wanted.notify_one();
+        }
         Some(Outcome::New(m))
+    }
+
+    /// Records the uploads of the batch's new messages as attached (so the sweep keeps them,
+    /// and images get previews). False when shutdown interrupted it.
+    async fn attach(&self, outcomes: &[Option<Outcome>], shutdown: &CancellationToken) -> bool {
+        let mut previews = false;
+        for o in outcomes.iter().flatten() {
+            let Outcome::New(m) = o else { continue };
+            if m.attachments.is_empty() {
+                continue;
+            }
+            let keys: Vec<String> = m.attachments.iter().map(|a| a.key.clone()).collect();
+            // Only an image message's images get previews.
+            let images: Vec<String> = m
+                .attachments
+                .iter()
+                .filter(|a| m.r#type == "image" && crate::attachments::image_format(&a.content_type).is_some())
+                .map(|a| a.key.clone())
+                .collect();
+            previews |= !images.is_empty();
+            if self.retry(shutdown, || self.shared.store.attach_uploads(&m.id, &keys, &images)).await.is_none() {
+                return false;
+            }
+        }
+        if previews {
+            self.shared.previews_wanted.notify_one();
+        }
+        true
     }
 
     /// Folds the batch's receipts (and the watermarks its posts and fences imply: a sender has
@@ -851,15 +965,32 @@ impl<S: MessageStore> Worker<S> {
         if cmd.client_msg_id.is_empty() || cmd.client_msg_id.len() > CLIENT_MSG_ID_MAX {
             return invalid(format!("clientMsgId must be 1–{CLIENT_MSG_ID_MAX} bytes"));
         }
+        // A caption is optional: a message with attachments may have no text.
         let chars = cmd.content.chars().count();
-        if chars == 0 || chars > settings.content_max {
+        if (chars == 0 && cmd.attachments.is_empty()) || chars > settings.content_max {
             return invalid(format!("content must be 1–{} characters", settings.content_max));
-        }
-        if !matches!(cmd.r#type.as_str(), "text" | "image" | "file") {
-            return invalid("type must be text, image or file".into());
         }
         if cmd.attachments.len() > settings.attachments_max {
             return invalid(format!("at most {} attachments", settings.attachments_max));
+        }
+        match cmd.r#type.as_str() {
+            "text" if !cmd.attachments.is_empty() => {
+                return invalid("a text message carries no attachments: send it as type image or file".into());
+            }
+            "text" => {}
+            "image" | "file" if cmd.attachments.is_empty() => {
+                return invalid(format!("a message of type {} needs attachments", cmd.r#type));
+            }
+            "image" => {
+                let not_image = cmd.attachments.iter().any(|a| {
+                    crate::attachments::image_format(&crate::attachments::normalize_type(&a.content_type)).is_none()
+                });
+                if not_image {
+                    return invalid("an image message carries PNG, JPEG, GIF or WebP images only".into());
+                }
+            }
+            "file" => {}
+            _ => return invalid("type must be text, image or file".into()),
         }
         Ok(())
     }
@@ -913,6 +1044,7 @@ impl<S: MessageStore> Worker<S> {
     async fn store(
         &mut self,
         posts: &[(&PostMessage, Option<&str>)],
+        measured: &HashMap<usize, Vec<Attachment>>,
         outcomes: &mut [Option<Outcome>],
         stored_now: &mut HashSet<String>,
         shutdown: &CancellationToken,
@@ -928,7 +1060,7 @@ impl<S: MessageStore> Worker<S> {
                 let Some(last) = self.last_seq(&post.group_id, shutdown).await else { return false };
                 let seq = last + 1;
                 self.seqs.insert(post.group_id.clone(), seq);
-                messages.push(message(post, seq));
+                messages.push(message(post, seq, measured.get(&i)));
             }
             match self.shared.store.insert_many(&messages).await {
                 Ok(()) => {
@@ -1073,7 +1205,8 @@ async fn pause(shutdown: &CancellationToken) -> bool {
     }
 }
 
-fn message(cmd: &PostMessage, seq: u64) -> Message {
+/// A new message of a post, with its attachments as checked and measured (`stored`).
+fn message(cmd: &PostMessage, seq: u64, stored: Option<&Vec<Attachment>>) -> Message {
     Message {
         id: ObjectId::new().to_hex(),
         group_id: cmd.group_id.clone(),
@@ -1081,7 +1214,7 @@ fn message(cmd: &PostMessage, seq: u64) -> Message {
         sender_id: cmd.sender_id.clone(),
         content: cmd.content.clone(),
         r#type: cmd.r#type.clone(),
-        attachments: cmd.attachments.clone(),
+        attachments: stored.cloned().unwrap_or_default(),
         client_msg_id: Some(cmd.client_msg_id.clone()),
         created_at_ms: mongodb::bson::DateTime::now().timestamp_millis(),
         edited_at_ms: None,
@@ -1117,9 +1250,13 @@ fn post_event(post: &PostMessage, outcome: Outcome, announced: &mut Vec<String>)
     }
 }
 
-/// The event of an edit's or delete's outcome.
-fn change_event(c: &ChangeCommand<'_>, outcome: Outcome) -> message_event::Event {
-    match outcome {
+/// The event of an edit's, delete's or preview's outcome; none for a preview that changed
+/// nothing (it has nobody to tell).
+fn change_event(c: &ChangeCommand<'_>, outcome: Outcome) -> Option<message_event::Event> {
+    if matches!(c.change, Change::Preview { .. }) && !matches!(outcome, Outcome::New(_)) {
+        return None;
+    }
+    Some(match outcome {
         Outcome::New(m) | Outcome::Repeat(m) => message_event::Event::Changed(MessageChanged {
             message: Some(m),
             origin_node: c.origin_node.to_owned(),
@@ -1134,7 +1271,7 @@ fn change_event(c: &ChangeCommand<'_>, outcome: Outcome) -> message_event::Event
             origin_key: c.origin_key.to_owned(),
             ..Default::default()
         }),
-    }
+    })
 }
 
 /// The key (group) an event is published under.

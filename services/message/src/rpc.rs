@@ -10,15 +10,18 @@ use hubbub_proto::group::group_service_client::GroupServiceClient;
 use hubbub_proto::group::{GetMembershipRequest, GetMembershipsRequest, ListUserGroupsRequest, MembershipState};
 use hubbub_proto::message::message_service_server::MessageService;
 use hubbub_proto::message::{
-    DeleteMessageRequest, EditMessageRequest, LastMessagesRequest, LastMessagesResponse, ListMessagesRequest,
-    ListMessagesResponse, MarkReadRequest, MarkReadResponse, Message, PostMessageRequest, PostMessageResponse,
-    SyncGroup, SyncRequest, SyncResponse,
+    AttachmentLink, CreateUploadRequest, DeleteMessageRequest, EditMessageRequest, GetAttachmentRequest,
+    LastMessagesRequest, LastMessagesResponse, ListMessagesRequest, ListMessagesResponse, MarkReadRequest,
+    MarkReadResponse, Message, PostMessageRequest, PostMessageResponse, SyncGroup, SyncRequest, SyncResponse,
+    Upload as SignedUpload,
 };
 use hubbub_rpc::{Channel, Ctx};
+use hubbub_storage::{Disposition, Storage};
 use tonic::{Request, Response, Status};
 
+use crate::attachments;
 use crate::requests::{Requests, Settled};
-use crate::store::{MessageStore, Page};
+use crate::store::{MessageStore, Page, Upload};
 use crate::{Error, MessageSettings, Result};
 
 /// The read and request side of the message service.
@@ -27,6 +30,7 @@ pub struct History<S> {
     pub(crate) store: S,
     pub(crate) groups: GroupServiceClient<Channel>,
     pub(crate) requests: Arc<Requests>,
+    pub(crate) storage: Storage,
 }
 
 impl<S: MessageStore> History<S> {
@@ -220,6 +224,92 @@ impl<S: MessageStore> History<S> {
     }
 }
 
+impl<S: MessageStore> History<S> {
+    /// Records an upload and signs its PUT: type, exact size and "create only" are signed, so
+    /// storage itself refuses anything else.
+    async fn create_upload(&self, ctx: &Ctx, r: CreateUploadRequest) -> Result<SignedUpload> {
+        let caller = ctx.caller()?;
+        let s = &self.settings;
+        let group_ok = !r.group_id.is_empty()
+            && r.group_id.len() <= 64
+            && r.group_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !group_ok {
+            return Err(Error::UploadRefused("VALIDATION_ERROR", "groupId is required".into()));
+        }
+        if !attachments::name_ok(&r.name, s.upload_name_max) {
+            let why = format!("name must be 1–{} characters, without a path or control characters", s.upload_name_max);
+            return Err(Error::UploadRefused("VALIDATION_ERROR", why));
+        }
+        let content_type = attachments::normalize_type(&r.content_type);
+        if !s.upload_allowed(&content_type) {
+            return Err(Error::UploadRefused(
+                "VALIDATION_ERROR",
+                format!("contentType {content_type:?} is not allowed"),
+            ));
+        }
+        if r.size == 0 || r.size > s.upload_max_bytes {
+            let why = format!("an attachment must be 1–{} bytes", s.upload_max_bytes);
+            return Err(Error::UploadRefused("FILE_TOO_LARGE", why));
+        }
+        if !self.is_member(ctx, &r.group_id, caller).await? {
+            return Err(Error::NotAMember);
+        }
+        let key = attachments::new_key(&r.group_id);
+        let disposition = Disposition { name: r.name.clone(), inline: s.shown_inline(&content_type) };
+        let signed = self.storage.presign_put(&key, &content_type, r.size, Some(&disposition)).await?;
+        self.store
+            .create_upload(&Upload {
+                key: key.clone(),
+                group_id: r.group_id,
+                uploader_id: caller.to_owned(),
+                name: r.name,
+                content_type,
+                size: r.size,
+                created_at_ms: mongodb::bson::DateTime::now().timestamp_millis(),
+                message_id: None,
+                thumbnail_key: None,
+            })
+            .await?;
+        let expires_at_ms = signed
+            .expires_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Ok(SignedUpload {
+            key,
+            url: signed.url,
+            method: signed.method,
+            headers: signed.headers.into_iter().collect(),
+            expires_at_ms,
+        })
+    }
+
+    /// A download URL, for current members of the attachment's group (and, before it is
+    /// attached, its uploader). Everyone else hears of no such key, whether it exists or not.
+    async fn get_attachment(&self, ctx: &Ctx, r: GetAttachmentRequest) -> Result<AttachmentLink> {
+        let caller = ctx.caller()?;
+        let Some(base) = attachments::upload_of(&r.key) else { return Err(Error::AttachmentNotFound) };
+        let Some(upload) = self.store.uploads(&[base.to_owned()]).await?.pop() else {
+            return Err(Error::AttachmentNotFound);
+        };
+        let preview = base != r.key;
+        if preview && upload.thumbnail_key.as_deref() != Some(r.key.as_str()) {
+            return Err(Error::AttachmentNotFound);
+        }
+        let allowed = (upload.message_id.is_some() || upload.uploader_id == caller)
+            && self.is_member(ctx, &upload.group_id, caller).await?;
+        if !allowed {
+            return Err(Error::AttachmentNotFound);
+        }
+        let disposition = if preview {
+            Disposition { name: format!("{}.jpg", upload.name), inline: true }
+        } else {
+            Disposition { name: upload.name.clone(), inline: self.settings.shown_inline(&upload.content_type) }
+        };
+        let signed = self.storage.presign_get(&r.key, Some(&disposition)).await?;
+        Ok(AttachmentLink { url: signed.url })
+    }
+}
+
 /// Runs `f` with the request's context and records its request id on the span.
 macro_rules! serve {
     ($req:ident, |$ctx:ident, $body:ident| $f:expr) => {{
@@ -266,5 +356,15 @@ impl<S: MessageStore> MessageService for History<S> {
     #[tracing::instrument(skip_all, fields(request_id))]
     async fn sync(&self, req: Request<SyncRequest>) -> Result<Response<SyncResponse>, Status> {
         serve!(req, |ctx, r| self.sync(&ctx, r))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn create_upload(&self, req: Request<CreateUploadRequest>) -> Result<Response<SignedUpload>, Status> {
+        serve!(req, |ctx, r| self.create_upload(&ctx, r))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn get_attachment(&self, req: Request<GetAttachmentRequest>) -> Result<Response<AttachmentLink>, Status> {
+        serve!(req, |ctx, r| self.get_attachment(&ctx, r))
     }
 }

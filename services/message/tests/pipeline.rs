@@ -85,7 +85,13 @@ impl Suite {
         let (r, k, m, stop) = (rpc.clone(), kafka.clone(), mongo.clone(), running.shutdown());
         running.spawn(async move {
             hubbub_message::run(
-                hubbub_message::Deps { message: &settings, rpc: &r, mongo: &m, kafka: &k },
+                hubbub_message::Deps {
+                    message: &settings,
+                    rpc: &r,
+                    mongo: &m,
+                    kafka: &k,
+                    storage: &Default::default(),
+                },
                 message_l,
                 stop,
             )
@@ -116,7 +122,13 @@ impl Suite {
         let stop = tokio_util::sync::CancellationToken::new();
         let token = stop.clone();
         let task = tokio::spawn(async move {
-            let deps = hubbub_message::Deps { message: &settings, rpc: &rpc, mongo: &mongo, kafka: &kafka };
+            let deps = hubbub_message::Deps {
+                message: &settings,
+                rpc: &rpc,
+                mongo: &mongo,
+                kafka: &kafka,
+                storage: &Default::default(),
+            };
             hubbub_message::run(deps, listener, token).await
         });
         (stop, task)

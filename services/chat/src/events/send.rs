@@ -17,6 +17,8 @@ use crate::state::{Chat, Outcome, post_key};
 #[serde(rename_all = "camelCase")]
 pub struct Payload {
     group_id: String,
+    /// Optional when the message has attachments (a caption).
+    #[serde(default)]
     content: String,
     #[serde(rename = "type", default)]
     kind: Option<String>,

@@ -67,7 +67,7 @@ pub async fn upload(
     }
     let content_type = b.content_type.to_ascii_lowercase();
     let key = format!("avatars/{}/{}.{}", claims.sub, uuid::Uuid::new_v4().simple(), extension(&content_type));
-    let signed = s.storage.presign_put(&key, &content_type, b.size).await.map_err(storage_error)?;
+    let signed = s.storage.presign_put(&key, &content_type, b.size, None).await.map_err(storage_error)?;
     Ok(axum::Json(Upload {
         key,
         url: signed.url,
@@ -77,14 +77,24 @@ pub async fn upload(
     }))
 }
 
-/// Checks that an avatar key names an uploaded object of an allowed type and size.
-pub async fn check_uploaded(s: &AppState, key: &str) -> Result<(), ApiError> {
+/// Checks that an avatar key names the caller's own uploaded object, of an allowed type and
+/// size. Ownership comes first: a key outside the caller's own prefix is refused before storage
+/// is asked, so the answer tells nothing about other people's objects.
+pub async fn check_uploaded(s: &AppState, caller: &str, key: &str) -> Result<(), ApiError> {
+    let own = format!("avatars/{caller}/");
+    if !key.strip_prefix(&own).is_some_and(|rest| !rest.is_empty() && !rest.contains('/')) {
+        return Err(ApiError::validation("avatarKey must come from your own avatar upload"));
+    }
     let object = s.storage.head(key).await.map_err(storage_error)?;
     let Some(object) = object else {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "AVATAR_NOT_UPLOADED", "upload the avatar first"));
     };
     if object.size > s.settings.avatar_max_bytes {
         return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "FILE_TOO_LARGE", "avatar too large"));
+    }
+    let stored = object.content_type.unwrap_or_default();
+    if !s.settings.avatar_types.split(',').map(str::trim).any(|t| t.eq_ignore_ascii_case(&stored)) {
+        return Err(ApiError::validation(format!("an avatar must be one of {}", s.settings.avatar_types)));
     }
     Ok(())
 }
@@ -98,7 +108,7 @@ pub async fn download(
     let user = s.users.clone().get_user(ctx.request(GetUserRequest { id })).await?.into_inner();
     let key =
         user.avatar_key.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "this user has no avatar"))?;
-    let signed = s.storage.presign_get(&key).await.map_err(storage_error)?;
+    let signed = s.storage.presign_get(&key, None).await.map_err(storage_error)?;
     Ok((StatusCode::FOUND, [(header::LOCATION, signed.url), (header::CACHE_CONTROL, "private, max-age=60".into())])
         .into_response())
 }

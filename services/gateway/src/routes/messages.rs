@@ -43,6 +43,8 @@ pub async fn list(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SendBody {
+    /// Optional when the message has attachments (a caption).
+    #[serde(default)]
     content: String,
     #[serde(rename = "type")]
     kind: Option<String>,

@@ -1,6 +1,7 @@
 //! The router: one file per resource.
 
 mod admin;
+mod attachments;
 mod auth;
 mod avatars;
 mod groups;
@@ -47,7 +48,9 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/invites/{code}/accept", post(groups::accept))
         .route("/groups/{id}/messages", get(messages::list).post(messages::send))
         .route("/groups/{id}/read", post(messages::read))
-        .route("/messages/{id}", patch(messages::edit).delete(messages::delete));
+        .route("/messages/{id}", patch(messages::edit).delete(messages::delete))
+        .route("/uploads", post(attachments::create))
+        .route("/attachments/{*key}", get(attachments::download));
     Router::new()
         .nest("/api/v1", api)
         .route("/health", get(ops::health))

@@ -30,11 +30,11 @@ pub struct PatchBody {
 /// `PATCH /api/v1/users/me {displayName?, bio?, avatarKey?}` → the profile.
 pub async fn update(
     State(s): State<AppState>,
-    Caller(ctx, _): Caller,
+    Caller(ctx, claims): Caller,
     Json(b): Json<PatchBody>,
 ) -> Result<axum::Json<hubbub_api::User>, ApiError> {
     if let Some(key) = b.avatar_key.as_deref().filter(|k| !k.is_empty()) {
-        super::avatars::check_uploaded(&s, key).await?;
+        super::avatars::check_uploaded(&s, &claims.sub, key).await?;
     }
     let req = UpdateProfileRequest { display_name: b.display_name, bio: b.bio, avatar_key: b.avatar_key };
     let user = s.users.clone().update_profile(ctx.request(req)).await?.into_inner();

@@ -20,6 +20,24 @@ pub enum Page {
     After(u64),
 }
 
+/// An attachment upload a member was allowed to make, and what became of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upload {
+    /// Its object key (`att/{groupId}/{random}`).
+    pub key: String,
+    pub group_id: String,
+    pub uploader_id: String,
+    /// The file name, content type and size the uploader declared (and the signature pins).
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+    pub created_at_ms: i64,
+    /// The message it is attached to, once it is.
+    pub message_id: Option<String>,
+    /// Its preview's key, once made.
+    pub thumbnail_key: Option<String>,
+}
+
 /// Message storage.
 pub trait MessageStore: Send + Sync + 'static {
     /// Whether the store answers at all (an outage, as against a fault of one request).
@@ -68,4 +86,32 @@ pub trait MessageStore: Send + Sync + 'static {
     /// Up to `limit` messages of `page`, in ascending seq, and whether more lie beyond.
     fn list(&self, group_id: &str, page: Page, limit: u32)
     -> impl Future<Output = Result<(Vec<Message>, bool)>> + Send;
+
+    /// Records an upload that was signed.
+    fn create_upload(&self, upload: &Upload) -> impl Future<Output = Result<()>> + Send;
+    /// The uploads among these keys that are not discarded.
+    fn uploads(&self, keys: &[String]) -> impl Future<Output = Result<Vec<Upload>>> + Send;
+    /// Which of these keys stored messages carry, and the message each is in: (key, message id).
+    fn keys_in_messages(&self, keys: &[String]) -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
+    /// Records uploads as attached to a message; those in `images` get a preview made.
+    fn attach_uploads(
+        &self,
+        message_id: &str,
+        keys: &[String],
+        images: &[String],
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Marks uploads for removal (their message was deleted): the sweep removes their objects.
+    fn discard_uploads(&self, keys: &[String]) -> impl Future<Output = Result<()>> + Send;
+    /// Up to `limit` uploads never attached and made before `before_ms`.
+    fn stale_uploads(&self, before_ms: i64, limit: u32) -> impl Future<Output = Result<Vec<Upload>>> + Send;
+    /// Up to `limit` discarded uploads.
+    fn discarded_uploads(&self, limit: u32) -> impl Future<Output = Result<Vec<Upload>>> + Send;
+    /// Forgets an upload whose objects are gone.
+    fn forget_upload(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Takes one attached image that still wants a preview, for `lease_ms` (another replica
+    /// takes it after that, should this one die).
+    fn claim_thumbnail(&self, lease_ms: i64) -> impl Future<Output = Result<Option<Upload>>> + Send;
+    /// Records a preview (`None`: none can be made); false when the upload is gone or discarded
+    /// meanwhile.
+    fn thumbnail_made(&self, key: &str, thumbnail_key: Option<&str>) -> impl Future<Output = Result<bool>> + Send;
 }

@@ -10,7 +10,7 @@ use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
-use super::{MessageStore, Page};
+use super::{MessageStore, Page, Upload};
 use crate::Result;
 
 #[derive(Serialize, Deserialize)]
@@ -20,6 +20,16 @@ struct AttachmentDoc {
     name: String,
     content_type: String,
     size: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    width: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    height: i64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    thumbnail_key: String,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize, Deserialize)]
@@ -69,6 +79,9 @@ impl From<&Message> for Doc {
                     name: a.name.clone(),
                     content_type: a.content_type.clone(),
                     size: i64_of(a.size),
+                    width: i64::from(a.width),
+                    height: i64::from(a.height),
+                    thumbnail_key: a.thumbnail_key.clone(),
                 })
                 .collect(),
             client_msg_id: m.client_msg_id.clone().unwrap_or_default(),
@@ -98,6 +111,9 @@ impl From<Doc> for Message {
                     name: a.name,
                     content_type: a.content_type,
                     size: u64::try_from(a.size).unwrap_or(0),
+                    width: u32::try_from(a.width).unwrap_or(0),
+                    height: u32::try_from(a.height).unwrap_or(0),
+                    thumbnail_key: a.thumbnail_key,
                 })
                 .collect(),
             client_msg_id: Some(d.client_msg_id),
@@ -142,6 +158,43 @@ impl From<ReadDoc> for ReadState {
     }
 }
 
+/// An upload (collection `uploads`, keyed by object key).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UploadDoc {
+    #[serde(rename = "_id")]
+    key: String,
+    group_id: String,
+    uploader_id: String,
+    name: String,
+    content_type: String,
+    size: i64,
+    created_at: DateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    thumbnail_key: Option<String>,
+}
+
+impl From<UploadDoc> for Upload {
+    fn from(d: UploadDoc) -> Self {
+        Upload {
+            key: d.key,
+            group_id: d.group_id,
+            uploader_id: d.uploader_id,
+            name: d.name,
+            content_type: d.content_type,
+            size: u64::try_from(d.size).unwrap_or(0),
+            created_at_ms: d.created_at.timestamp_millis(),
+            message_id: d.message_id,
+            thumbnail_key: d.thumbnail_key,
+        }
+    }
+}
+
+/// An upload's preview: wanted (`pending`), made (`done`), or not to be made (`none`).
+const THUMB_PENDING: &str = "pending";
+
 fn i64_of(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -153,6 +206,7 @@ pub struct MongoStore {
     messages: Collection<Doc>,
     heads: Collection<Head>,
     reads: Collection<ReadDoc>,
+    uploads: Collection<UploadDoc>,
 }
 
 impl MongoStore {
@@ -166,6 +220,15 @@ impl MongoStore {
                 unique(doc! { "groupId": 1, "seq": 1 }),
                 unique(doc! { "groupId": 1, "senderId": 1, "clientMsgId": 1 }),
                 IndexModel::builder().keys(doc! { "groupId": 1, "editSeq": 1 }).build(),
+                IndexModel::builder().keys(doc! { "attachments.key": 1 }).build(),
+            ])
+            .await?;
+        let uploads = db.collection::<UploadDoc>("uploads");
+        uploads
+            .create_indexes([
+                IndexModel::builder().keys(doc! { "messageId": 1, "createdAt": 1 }).build(),
+                IndexModel::builder().keys(doc! { "thumb": 1, "claimUntil": 1 }).build(),
+                IndexModel::builder().keys(doc! { "discard": 1 }).build(),
             ])
             .await?;
         let reads = db.collection::<ReadDoc>("reads");
@@ -175,7 +238,7 @@ impl MongoStore {
                 IndexModel::builder().keys(doc! { "userId": 1, "groupId": 1 }).build(),
             ])
             .await?;
-        Ok(Self { db: db.clone(), messages, heads: db.collection("heads"), reads })
+        Ok(Self { db: db.clone(), messages, heads: db.collection("heads"), reads, uploads })
     }
 }
 
@@ -352,6 +415,123 @@ impl MessageStore for MongoStore {
             docs.reverse();
         }
         Ok((docs.into_iter().map(Into::into).collect(), more))
+    }
+
+    async fn create_upload(&self, u: &Upload) -> Result<()> {
+        let doc = UploadDoc {
+            key: u.key.clone(),
+            group_id: u.group_id.clone(),
+            uploader_id: u.uploader_id.clone(),
+            name: u.name.clone(),
+            content_type: u.content_type.clone(),
+            size: i64_of(u.size),
+            created_at: DateTime::from_millis(u.created_at_ms),
+            message_id: None,
+            thumbnail_key: None,
+        };
+        self.uploads.insert_one(doc).await?;
+        Ok(())
+    }
+
+    async fn uploads(&self, keys: &[String]) -> Result<Vec<Upload>> {
+        if keys.is_empty() {
+            return Ok(vec![]);
+        }
+        let filter = doc! { "_id": { "$in": keys }, "discard": { "$ne": true } };
+        let docs: Vec<UploadDoc> = self.uploads.find(filter).await?.try_collect().await?;
+        Ok(docs.into_iter().map(Into::into).collect())
+    }
+
+    async fn keys_in_messages(&self, keys: &[String]) -> Result<Vec<(String, String)>> {
+        if keys.is_empty() {
+            return Ok(vec![]);
+        }
+        let docs: Vec<Doc> =
+            self.messages.find(doc! { "attachments.key": { "$in": keys } }).await?.try_collect().await?;
+        let mut out = Vec::new();
+        for d in docs {
+            for a in &d.attachments {
+                if keys.contains(&a.key) {
+                    out.push((a.key.clone(), d.id.clone()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn attach_uploads(&self, message_id: &str, keys: &[String], images: &[String]) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let now = DateTime::now();
+        let set = doc! { "messageId": message_id, "attachedAt": now };
+        self.uploads.update_many(doc! { "_id": { "$in": keys } }, doc! { "$set": set }).await?;
+        if !images.is_empty() {
+            // An image wants a preview, unless one was settled already (a repeated attach).
+            self.uploads
+                .update_many(
+                    doc! { "_id": { "$in": images }, "thumb": { "$exists": false } },
+                    doc! { "$set": { "thumb": THUMB_PENDING } },
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn discard_uploads(&self, keys: &[String]) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.uploads.update_many(doc! { "_id": { "$in": keys } }, doc! { "$set": { "discard": true } }).await?;
+        Ok(())
+    }
+
+    async fn stale_uploads(&self, before_ms: i64, limit: u32) -> Result<Vec<Upload>> {
+        let filter = doc! {
+            "messageId": null,
+            "createdAt": { "$lt": DateTime::from_millis(before_ms) },
+            "discard": { "$ne": true },
+        };
+        let docs: Vec<UploadDoc> = self.uploads.find(filter).limit(i64::from(limit)).await?.try_collect().await?;
+        Ok(docs.into_iter().map(Into::into).collect())
+    }
+
+    async fn discarded_uploads(&self, limit: u32) -> Result<Vec<Upload>> {
+        let docs: Vec<UploadDoc> =
+            self.uploads.find(doc! { "discard": true }).limit(i64::from(limit)).await?.try_collect().await?;
+        Ok(docs.into_iter().map(Into::into).collect())
+    }
+
+    async fn forget_upload(&self, key: &str) -> Result<()> {
+        self.uploads.delete_one(doc! { "_id": key }).await?;
+        Ok(())
+    }
+
+    async fn claim_thumbnail(&self, lease_ms: i64) -> Result<Option<Upload>> {
+        let now = DateTime::now();
+        let until = DateTime::from_millis(now.timestamp_millis() + lease_ms);
+        let filter = doc! {
+            "thumb": THUMB_PENDING,
+            "discard": { "$ne": true },
+            "$or": [{ "claimUntil": null }, { "claimUntil": { "$lt": now } }],
+        };
+        let claimed = self.uploads.find_one_and_update(filter, doc! { "$set": { "claimUntil": until } }).await?;
+        Ok(claimed.map(Into::into))
+    }
+
+    async fn thumbnail_made(&self, key: &str, thumbnail_key: Option<&str>) -> Result<bool> {
+        let set = match thumbnail_key {
+            Some(t) => doc! { "thumb": "done", "thumbnailKey": t },
+            None => doc! { "thumb": "none" },
+        };
+        let done = self
+            .uploads
+            .update_one(
+                doc! { "_id": key, "discard": { "$ne": true } },
+                doc! { "$set": set, "$unset": { "claimUntil": "" } },
+            )
+            .await?;
+        Ok(done.matched_count == 1)
     }
 }
 

@@ -1,0 +1,77 @@
+//! Attachments, straight to and from object storage: `POST /api/v1/uploads` signs an upload to
+//! a group, a message names it in `attachments`, `GET /api/v1/attachments/{key}` redirects a
+//! member to a short-lived download URL.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hubbub_proto::message::{CreateUploadRequest, GetAttachmentRequest};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::extract::{Caller, Json};
+use crate::startup::AppState;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UploadBody {
+    group_id: String,
+    name: String,
+    content_type: String,
+    size: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Upload {
+    key: String,
+    url: String,
+    method: String,
+    /// Send these exactly: they are part of the signature.
+    headers: BTreeMap<String, String>,
+    expires_at: String,
+}
+
+/// `POST /api/v1/uploads {groupId, name, contentType, size}` → 201 with a presigned PUT for
+/// exactly that type and size, once, for members of the group.
+pub async fn create(
+    State(s): State<AppState>,
+    Caller(ctx, _): Caller,
+    Json(b): Json<UploadBody>,
+) -> Result<(StatusCode, axum::Json<Upload>), ApiError> {
+    let req = CreateUploadRequest { group_id: b.group_id, name: b.name, content_type: b.content_type, size: b.size };
+    let signed = s.messages.clone().create_upload(ctx.request(req)).await.map_err(too_large)?.into_inner();
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(Upload {
+            key: signed.key,
+            url: signed.url,
+            method: signed.method,
+            headers: signed.headers.into_iter().collect(),
+            expires_at: hubbub_api::timestamp(signed.expires_at_ms),
+        }),
+    ))
+}
+
+/// A file over the size limit is 413, as for avatars.
+fn too_large(status: tonic::Status) -> ApiError {
+    let mut e = ApiError::from(status);
+    if e.code == "FILE_TOO_LARGE" {
+        e.status = StatusCode::PAYLOAD_TOO_LARGE;
+    }
+    e
+}
+
+/// `GET /api/v1/attachments/{key}` → 302 to a short-lived download URL; 404 for anyone who is
+/// not a member of the attachment's group, whether or not the key exists.
+pub async fn download(
+    State(s): State<AppState>,
+    Caller(ctx, _): Caller,
+    Path(key): Path<String>,
+) -> Result<Response, ApiError> {
+    let link = s.messages.clone().get_attachment(ctx.request(GetAttachmentRequest { key })).await?.into_inner();
+    Ok((StatusCode::FOUND, [(header::LOCATION, link.url), (header::CACHE_CONTROL, "private, max-age=60".into())])
+        .into_response())
+}
