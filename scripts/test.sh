@@ -45,11 +45,14 @@ rm -rf "$E2E_RUN"
 E2E_SECRET="e2e-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 E2E_ADMIN="e2e_admin"
 E2E_ADMIN_PASSWORD="admin-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-# Limits above API.md's (one user sends bursts in some tests) but low enough to be hit on purpose.
+# Limits above API.md's (one user sends bursts in some tests) but low enough to be hit on purpose;
+# uploads swept after seconds; deliveries to Kafka time out well within a consumer session, so a
+# test can make a publish fail by freezing the broker without ending every consumer's session.
 HUBBUB_CHAT__MESSAGE_LIMIT=60 HUBBUB_CHAT__SOCKET_EVENTS_PER_SEC=50 HUBBUB_GATEWAY__MESSAGE_LIMIT=60 \
 HUBBUB_GATEWAY__REST_PER_MINUTE=300 HUBBUB_GATEWAY__REST_PER_MINUTE_ANONYMOUS=1000 \
 HUBBUB_AUTH__REGISTRATIONS_PER_IP=100000 \
 HUBBUB_MESSAGE__UPLOAD_ORPHAN_SECS=8 HUBBUB_MESSAGE__UPLOAD_SWEEP_SECS=1 HUBBUB_MESSAGE__UPLOAD_MAX_BYTES=2000000 \
+HUBBUB_KAFKA__MESSAGE_TIMEOUT_MS=4000 \
 HUBBUB_TOKEN__SECRET="$E2E_SECRET" HUBBUB_AUTH__BOOTSTRAP_ADMIN="$E2E_ADMIN" \
 HUBBUB_AUTH__BOOTSTRAP_ADMIN_PASSWORD="$E2E_ADMIN_PASSWORD" \
   HUBBUB_RUN="$E2E_RUN" HUBBUB_PROFILE=debug HUBBUB_HTTP_PORT="${HUBBUB_E2E_HTTP_PORT:-18080}" \
@@ -59,7 +62,7 @@ HUBBUB_URL="http://127.0.0.1:${HUBBUB_E2E_HTTP_PORT:-18080}" HUBBUB_RUN="$E2E_RU
   HUBBUB_E2E_TOKEN_SECRET="$E2E_SECRET" HUBBUB_E2E_ADMIN="$E2E_ADMIN" HUBBUB_E2E_ADMIN_PASSWORD="$E2E_ADMIN_PASSWORD" HUBBUB_E2E_REDIS_PREFIX="e2e$$:" \
   HUBBUB_E2E_INFRA_RUN="$INFRA_RUN" \
   SOCKETIO_CLIENT="$(scripts/tools.sh path socket.io-client)" PLAYWRIGHT_CORE="$(scripts/tools.sh path playwright-core)" \
-  HUBBUB_E2E_UPLOAD_MAX_BYTES=2000000 HUBBUB_E2E_ORPHAN_SECS=8 \
+  HUBBUB_E2E_UPLOAD_MAX_BYTES=2000000 HUBBUB_E2E_ORPHAN_SECS=8 HUBBUB_E2E_KAFKA_MESSAGE_TIMEOUT_MS=4000 \
   node --test --test-reporter=spec scripts/e2e/
 
 step "load test smoke: seconds of chat over three nodes, every delivery checked"

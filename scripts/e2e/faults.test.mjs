@@ -10,7 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import net from "node:net";
 import { execFileSync, spawn } from "node:child_process";
-import { api, register, connect, nodeOfEventually, emitWithAck, sleep, suffix, PASSWORD, RUN } from "./lib.mjs";
+import { api, register, connect, connectElsewhere, nodeOfEventually, emitWithAck, nextEvent, collect, sleep, suffix, PASSWORD, RUN } from "./lib.mjs";
 
 // Where the servers of scripts/infra.sh keep their pids (the test infrastructure's run directory).
 const INFRA_RUN = process.env.HUBBUB_E2E_INFRA_RUN;
@@ -324,4 +324,86 @@ test("restart RabbitMQ under load: calls over it answer 503 meanwhile, every ser
   } finally {
     try { ctl("start_app"); } catch { /* running already */ }
   }
+});
+
+// The first publish of a removal fails: the Kafka-protocol server is frozen (SIGSTOP) for longer
+// than the producers' delivery timeout (HUBBUB_KAFKA__MESSAGE_TIMEOUT_MS, 4 s in the test stack)
+// but shorter than a consumer session (10 s) while an owner removes a member, so the group
+// service's publish of the removal times out. The outbox keeps the event and publishes it again
+// once the broker answers; the removed member's node takes its socket out of the group's room,
+// and it receives nothing sent after the removal, while the member who stays receives it all.
+test("a removed member on another node stops receiving even when the first publish of the removal fails", async (t) => {
+  assert.ok(INFRA_RUN, "HUBBUB_E2E_INFRA_RUN names the infrastructure's run directory");
+  const timeout = Number(process.env.HUBBUB_E2E_KAFKA_MESSAGE_TIMEOUT_MS ?? 10000);
+  const freeze = timeout + 3000;
+  assert.ok(freeze < 10000, `the stack's delivery timeout (${timeout} ms) must be well under a consumer session (10 s)`);
+  const tansu = processOf("tansu", INFRA_RUN);
+  const tag = suffix();
+  const [owner, leaver, stayer] = [await register(`own_${tag}`), await register(`out_${tag}`), await register(`in_${tag}`)];
+  const g = await api("POST", "/groups", { name: `removal ${tag}`, memberIds: [leaver.user.id, stayer.user.id] }, owner.accessToken);
+  assert.equal(g.status, 201, JSON.stringify(g.body));
+  const groupId = g.body.id;
+  const ownerSocket = await connect(owner.accessToken, "127.0.0.31");
+  const ownerNode = await nodeOfEventually(ownerSocket.id);
+  const { socket: leaverSocket, node: leaverNode } = await connectElsewhere(leaver.accessToken, ownerNode, 32);
+  const stayerSocket = await connect(stayer.accessToken, "127.0.0.41");
+  let frozen = false;
+  t.after(() => {
+    if (frozen) process.kill(tansu.pid, "SIGCONT");
+    [ownerSocket, leaverSocket, stayerSocket].forEach((s) => s.close());
+  });
+  // As a client does: an unconfirmed send is sent again with the same clientMsgId.
+  let resent = 0;
+  const send = async (content) => {
+    const clientMsgId = `r-${suffix()}`;
+    for (let attempt = 0; attempt < 30; attempt++) {
+      const ack = await emitWithAck(ownerSocket, "chat.message.send", { groupId, content, clientMsgId }).catch((e) => ({ ok: false, e }));
+      if (ack.ok) return ack.message.id;
+      resent++;
+      await sleep(1000);
+    }
+    assert.fail(`"${content}" was never acknowledged`);
+  };
+  const before = nextEvent(leaverSocket, "chat.message.incoming");
+  await send("before");
+  assert.equal((await before).content, "before", "the member receives while a member");
+
+  const leaverGot = collect(leaverSocket, "chat.message.incoming");
+  const stayerGot = collect(stayerSocket, "chat.message.incoming");
+  const told = nextEvent(leaverSocket, "group.member.removed", 60000);
+  const groupLog = path.join(RUN, "logs", "group.log");
+  const logFrom = fs.statSync(groupLog).size;
+  process.kill(tansu.pid, "SIGSTOP");
+  frozen = true;
+  const t0 = Date.now();
+  let removed;
+  try {
+    removed = await api("DELETE", `/groups/${groupId}/members/${leaver.user.id}`, null, owner.accessToken);
+    await sleep(Math.max(0, freeze - (Date.now() - t0)));
+  } finally {
+    process.kill(tansu.pid, "SIGCONT");
+    frozen = false;
+  }
+  assert.equal(removed.status, 204, JSON.stringify(removed.body));
+  const log = fs.readFileSync(groupLog).subarray(logFrom).toString("utf8");
+  const failedPublishes = log.split("\n").filter((l) => l.includes("publishing the outbox; retrying")).length;
+  assert.ok(failedPublishes > 0, "the first publish of the removal failed (the group service logged it)");
+  const removal = await told;
+  assert.equal(removal.userId, leaver.user.id);
+  const toldAfter = Date.now() - t0;
+
+  const after = [];
+  for (let i = 0; i < 5; i++) after.push(await send(`after ${i}`));
+  const until = Date.now() + 15000;
+  while (after.some((id) => !stayerGot.some((m) => m.id === id)) && Date.now() < until) await sleep(100);
+  await sleep(500);
+  const reachedStayer = after.filter((id) => stayerGot.some((m) => m.id === id)).length;
+  const leaked = leaverGot.filter((m) => after.includes(m.id)).length;
+  console.log(
+    `removal with its first publish failed (broker frozen ${freeze} ms, ${failedPublishes} failed publish attempts logged): ` +
+      `the removed member (on ${leaverNode}, the sender on ${ownerNode}) was told after ${toldAfter} ms; ` +
+      `of 5 messages sent after (${resent} sends repeated until confirmed), the member who stays got ${reachedStayer}, the removed member ${leaked}`,
+  );
+  assert.equal(reachedStayer, 5, "the member who stays receives every message");
+  assert.equal(leaked, 0, "the removed member receives nothing sent after the removal");
 });

@@ -2,6 +2,7 @@
 //! idempotent producer, consumers that wait at the broker for records (no polling), topics
 //! created at startup, and the request id carried in a header.
 
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -148,14 +149,14 @@ impl KafkaSettings {
 
     /// An idempotent producer that waits for all in-sync replicas.
     pub fn producer(&self) -> Result<Producer> {
-        let producer = self
-            .base()
+        let mut config = self.base();
+        config
             .set("acks", "all")
             .set("enable.idempotence", "true")
             .set("linger.ms", self.linger_ms.to_string())
-            .set("message.timeout.ms", self.message_timeout_ms.to_string())
-            .create()?;
-        Ok(Producer { inner: producer })
+            .set("message.timeout.ms", self.message_timeout_ms.to_string());
+        let producer = config.create()?;
+        Ok(Producer { inner: Arc::new(RwLock::new((0, producer))), config: Arc::new(config) })
     }
 
     /// A consumer in `group` subscribed to `topics` (short names; the group id gets the topic
@@ -217,13 +218,60 @@ impl Start {
     }
 }
 
-/// Produces records and waits for the broker to acknowledge them.
+/// Produces records and waits for the broker to acknowledge them. An idempotent producer that
+/// hits a fatal error (the broker fenced it, as tansu does after deliveries time out while it
+/// is unreachable) never sends again; this one is then replaced by a fresh one, so a broker
+/// outage ends with the process producing again by itself. The records that failed are the
+/// callers' to send again, as for any failure.
 #[derive(Clone)]
 pub struct Producer {
-    inner: FutureProducer,
+    /// The producer in use, and how many were replaced before it.
+    inner: Arc<RwLock<(u64, FutureProducer)>>,
+    config: Arc<ClientConfig>,
 }
 
 impl Producer {
+    fn current(&self) -> (u64, FutureProducer) {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Replaces producer `generation` if it is dead: in a fatal state, or refused by the broker
+    /// as a producer (`ProducerFenced` and its kin, which no retry of the same producer cures).
+    /// A no-op when another caller replaced it first.
+    fn heal(&self, generation: u64, used: &FutureProducer, error: &rdkafka::error::KafkaError) {
+        use rdkafka::producer::Producer as _;
+        let refused = error.rdkafka_error_code().is_some_and(|c| {
+            matches!(
+                c,
+                RDKafkaErrorCode::ProducerFenced
+                    | RDKafkaErrorCode::InvalidProducerEpoch
+                    | RDKafkaErrorCode::InvalidProducerIdMapping
+                    | RDKafkaErrorCode::OutOfOrderSequenceNumber
+                    | RDKafkaErrorCode::UnknownProducerId
+            )
+        });
+        let Some((code, reason)) = used
+            .client()
+            .fatal_error()
+            .or_else(|| refused.then(|| (RDKafkaErrorCode::ProducerFenced, error.to_string())))
+        else {
+            return;
+        };
+        let mut slot = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        if slot.0 != generation {
+            return;
+        }
+        match self.config.create::<FutureProducer>() {
+            Ok(fresh) => {
+                *slot = (generation + 1, fresh);
+                tracing::error!(?code, %reason, "the Kafka producer can send no more (fatal, or refused by the broker); replaced by a new one");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, ?code, %reason, "the Kafka producer can send no more; replacing it failed")
+            }
+        }
+    }
+
     /// Sends `payload` to `topic` (full name) with `key`; returns when the broker has it.
     pub async fn send(&self, topic: &str, key: &str, payload: &[u8], request_id: Option<&str>) -> Result<()> {
         let mut results = self.send_all(topic, &[(key, payload, request_id)]).await;
@@ -244,9 +292,13 @@ impl Producer {
             all = all.insert(Header { key: k, value: Some(v) });
         }
         let record = FutureRecord::to(topic).key(key).payload(payload).headers(all);
-        match self.inner.send(record, Duration::from_secs(30)).await {
+        let (generation, producer) = self.current();
+        match producer.send(record, Duration::from_secs(30)).await {
             Ok(_) => Ok(()),
-            Err((e, _)) => Err(Error::Kafka(e)),
+            Err((e, _)) => {
+                self.heal(generation, &producer, &e);
+                Err(Error::Kafka(e))
+            }
         }
     }
 
@@ -255,6 +307,19 @@ impl Producer {
     /// together. One result per record; from the first that cannot be queued on, every record
     /// fails without being queued.
     pub async fn send_all(&self, topic: &str, records: &[(&str, &[u8], Option<&str>)]) -> Vec<Result<()>> {
+        let (generation, producer) = self.current();
+        let out = Self::send_all_with(&producer, topic, records).await;
+        if let Some(Err(Error::Kafka(e))) = out.iter().find(|r| r.is_err()) {
+            self.heal(generation, &producer, e);
+        }
+        out
+    }
+
+    async fn send_all_with(
+        producer: &FutureProducer,
+        topic: &str,
+        records: &[(&str, &[u8], Option<&str>)],
+    ) -> Vec<Result<()>> {
         let mut waits = Vec::with_capacity(records.len());
         // A full local queue is waited out, but not for ever.
         let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -270,7 +335,7 @@ impl Producer {
                 record = record.headers(OwnedHeaders::new().insert(Header { key: REQUEST_ID_HEADER, value: Some(id) }));
             }
             loop {
-                match self.inner.send_result(record) {
+                match producer.send_result(record) {
                     Ok(delivery) => {
                         waits.push(Ok(delivery));
                         break;
@@ -325,7 +390,7 @@ impl Producer {
     /// Waits up to `timeout` for records still in flight (on shutdown).
     pub fn flush(&self, timeout: Duration) {
         use rdkafka::producer::Producer as _;
-        if let Err(e) = self.inner.flush(timeout) {
+        if let Err(e) = self.current().1.flush(timeout) {
             tracing::warn!(error = %e, "kafka producer flush");
         }
     }
