@@ -83,7 +83,8 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
 
     let app = axum::Router::new()
         .route("/health", axum::routing::get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
-        .layer(layer);
+        .layer(layer)
+        .layer(axum::middleware::map_request(compact_head));
     tracing::info!(addr = %listener.local_addr()?, node = %deps.chat.node_id, "chat node serving");
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
     shutdown.cancel();
@@ -94,4 +95,23 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
     receipts.await.context("receipt task")?;
     producer.flush(std::time::Duration::from_secs(5));
     served.context("chat node")
+}
+
+/// socketioxide keeps every socket's request head for as long as the socket lives (handlers may
+/// read it). hyper parses header values and the URI as slices of its read buffer, so each kept
+/// head would hold that whole buffer (16 KiB) alive: half of an idle socket's memory. Copies of
+/// them hold only their own bytes, and the buffer goes once the connection is upgraded.
+async fn compact_head(req: axum::extract::Request) -> axum::extract::Request {
+    let (mut parts, body) = req.into_parts();
+    let mut headers = axum::http::HeaderMap::with_capacity(parts.headers.len());
+    for (name, value) in &parts.headers {
+        if let Ok(copy) = axum::http::HeaderValue::from_bytes(value.as_bytes()) {
+            headers.append(name.clone(), copy);
+        }
+    }
+    parts.headers = headers;
+    if let Ok(uri) = axum::http::Uri::try_from(parts.uri.to_string()) {
+        parts.uri = uri;
+    }
+    axum::extract::Request::from_parts(parts, body)
 }
