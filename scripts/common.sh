@@ -49,8 +49,13 @@ start_bg() {
 
 # pid_alive NAME: true when the process we started under NAME still runs.
 pid_alive() {
-  local f="$HUBBUB_RUN/pids/$1.pid"
-  [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null
+  local f="$HUBBUB_RUN/pids/$1.pid" pid state
+  [[ -f $f ]] || return 1
+  pid=$(cat "$f")
+  kill -0 "$pid" 2>/dev/null || return 1
+  # A killed process that nobody has reaped yet (a zombie) is not alive.
+  state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
+  [[ -n $state && $state != Z ]]
 }
 
 # stop_pids NAME...: stop the processes we started under these names: TERM to all of them at

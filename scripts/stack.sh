@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole hubbub stack on loopback: infrastructure, gateway, auth, user, group, message, three
 # chat nodes, and nginx in front serving /api/v1/ and /socket.io/.
-#   scripts/stack.sh up | down | status
+#   scripts/stack.sh up | down | status     (`up` on a running stack starts only what is down)
 # Settings (environment):
 #   HUBBUB_HTTP_PORT   nginx's port (default 8080)
 #   HUBBUB_STORAGE_PORT  nginx's port in front of object storage, where signed URLs point
@@ -94,18 +94,30 @@ render_nginx() {
   echo "$conf"
 }
 
+# A stack with a dead process (a killed chat node, say) heals: `up` starts only what is down. A
+# port held by a process this run directory did not start is an error.
+start_unless_running() {
+  local name=$1 port=$2; shift 2
+  if pid_alive "$name"; then
+    return 0
+  fi
+  port_open "$port" && die "127.0.0.1:$port ($name) is taken by a process this stack did not start"
+  [[ -f $HUBBUB_RUN/pids/$name.pid ]] && log "$name is down: starting it again"
+  start_bg "$name" "$@"
+}
+
 up() {
-  port_open "$HTTP_PORT" && die "127.0.0.1:$HTTP_PORT is taken (is the stack already up? scripts/stack.sh status)"
   "$(dirname "$0")/infra.sh" up
   binary
   service_env
   local svc i
+  local -A ports=([gateway]=$BASE [auth]=$((BASE + 1)) [user]=$((BASE + 2)) [group]=$((BASE + 3)) [message]=$((BASE + 4)))
   for svc in "${SERVICES[@]}"; do
     # A name stable across restarts: consumer groups use static membership (see KafkaSettings).
-    pid_alive "$svc" || start_bg "$svc" env HUBBUB_KAFKA__INSTANCE_ID="$svc" "$BIN" "$svc"
+    start_unless_running "$svc" "${ports[$svc]}" env HUBBUB_KAFKA__INSTANCE_ID="$svc" "$BIN" "$svc"
   done
   for ((i = 1; i <= NODES; i++)); do
-    pid_alive "chat-$i" || start_bg "chat-$i" "$BIN" chat --port "$(chat_port "$i")" --node-id "chat-$i"
+    start_unless_running "chat-$i" "$(chat_port "$i")" "$BIN" chat --port "$(chat_port "$i")" --node-id "chat-$i"
   done
   started auth $((BASE + 1)); started user $((BASE + 2)); started group $((BASE + 3))
   started message $((BASE + 4)); started gateway "$BASE"
@@ -113,7 +125,8 @@ up() {
   command -v nginx >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
   local conf
   conf=$(render_nginx)
-  start_bg nginx nginx -e "$HUBBUB_RUN/logs/nginx-error.log" -p "$HUBBUB_RUN/nginx" -c "$conf" -g 'daemon off;'
+  pid_alive nginx || { port_open "$STORAGE_PORT" && die "127.0.0.1:$STORAGE_PORT (storage via nginx) is taken by a process this stack did not start"; }
+  start_unless_running nginx "$HTTP_PORT" nginx -e "$HUBBUB_RUN/logs/nginx-error.log" -p "$HUBBUB_RUN/nginx" -c "$conf" -g 'daemon off;'
   started nginx "$HTTP_PORT"
   cat <<MSG
 
