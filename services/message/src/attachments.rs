@@ -172,7 +172,9 @@ pub(crate) async fn check<S: MessageStore>(
     let now_ms = mongodb::bson::DateTime::now().timestamp_millis();
     let orphan_ms = settings.upload_orphan_secs.saturating_mul(1000);
     let expiry_ms = i64::try_from(orphan_ms - ORPHAN_MARGIN_MS.min(orphan_ms / 10)).unwrap_or(i64::MAX);
-    let mut claimed: HashSet<&str> = HashSet::new();
+    // Keys claimed by earlier posts of the batch, and by which post (sender, client id): a repeat
+    // of that very post in the same batch is not refused for it (it becomes its first copy).
+    let mut claimed: HashMap<&str, (&str, &str)> = HashMap::new();
     let mut verdicts = Vec::with_capacity(posts.len());
     for post in posts {
         let mut measured = Vec::with_capacity(post.attachments.len());
@@ -193,11 +195,19 @@ pub(crate) async fn check<S: MessageStore>(
                 refusal = Some(format!("attachment {n} does not match its upload (name, contentType and size)"));
                 break;
             }
-            if taken.contains(a.key.as_str()) || !claimed.insert(a.key.as_str()) {
+            let this = (post.sender_id.as_str(), post.client_msg_id.as_str());
+            let claimed_by = claimed.get(a.key.as_str()).copied();
+            if taken.contains(a.key.as_str())
+                || claimed_by.is_some_and(|other| other != this)
+                || mine.contains(&a.key.as_str())
+            {
                 refusal = Some(format!("attachment {n} is attached to a message already: upload it again"));
                 break;
             }
-            mine.push(a.key.as_str());
+            if claimed_by.is_none() {
+                claimed.insert(a.key.as_str(), this);
+                mine.push(a.key.as_str());
+            }
             if now_ms - upload.created_at_ms > expiry_ms {
                 refusal = Some(format!("attachment {n} was uploaded too long ago: upload it again"));
                 break;
