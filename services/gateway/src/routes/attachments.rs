@@ -23,6 +23,7 @@ pub struct UploadBody {
     size: u64,
 }
 
+/// A signed upload, as the API answers it (attachments and avatars alike).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Upload {
@@ -34,6 +35,25 @@ pub struct Upload {
     expires_at: String,
 }
 
+impl Upload {
+    /// The answer for a PUT to `key`, signed as `url` with `headers`, valid until `expires_at_ms`.
+    pub(crate) fn new(
+        key: String,
+        url: String,
+        method: String,
+        headers: impl IntoIterator<Item = (String, String)>,
+        expires_at_ms: i64,
+    ) -> Self {
+        Self {
+            key,
+            url,
+            method,
+            headers: headers.into_iter().collect(),
+            expires_at: hubbub_api::timestamp(expires_at_ms),
+        }
+    }
+}
+
 /// `POST /api/v1/uploads {groupId, name, contentType, size}` → 201 with a presigned PUT for
 /// exactly that type and size, once, for members of the group.
 pub async fn create(
@@ -43,16 +63,8 @@ pub async fn create(
 ) -> Result<(StatusCode, axum::Json<Upload>), ApiError> {
     let req = CreateUploadRequest { group_id: b.group_id, name: b.name, content_type: b.content_type, size: b.size };
     let signed = s.messages.clone().create_upload(ctx.request(req)).await.map_err(too_large)?.into_inner();
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(Upload {
-            key: signed.key,
-            url: signed.url,
-            method: signed.method,
-            headers: signed.headers.into_iter().collect(),
-            expires_at: hubbub_api::timestamp(signed.expires_at_ms),
-        }),
-    ))
+    let upload = Upload::new(signed.key, signed.url, signed.method, signed.headers, signed.expires_at_ms);
+    Ok((StatusCode::CREATED, axum::Json(upload)))
 }
 
 /// A file over the size limit is 413, as for avatars.

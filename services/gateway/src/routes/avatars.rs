@@ -2,14 +2,13 @@
 //! upload, `PATCH /api/v1/users/me {avatarKey}` adopts it, `GET /api/v1/users/{id}/avatar`
 //! redirects to a short-lived download URL.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hubbub_proto::user::GetUserRequest;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+use super::attachments::Upload;
 use crate::error::ApiError;
 use crate::extract::{Caller, Json};
 use crate::startup::AppState;
@@ -19,17 +18,6 @@ use crate::startup::AppState;
 pub struct UploadBody {
     content_type: String,
     size: u64,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Upload {
-    key: String,
-    url: String,
-    method: String,
-    /// Send these exactly: they are part of the signature.
-    headers: BTreeMap<String, String>,
-    expires_at: String,
 }
 
 fn extension(content_type: &str) -> &'static str {
@@ -68,13 +56,8 @@ pub async fn upload(
     let content_type = b.content_type.to_ascii_lowercase();
     let key = format!("avatars/{}/{}.{}", claims.sub, uuid::Uuid::new_v4().simple(), extension(&content_type));
     let signed = s.storage.presign_put(&key, &content_type, b.size, None).await.map_err(storage_error)?;
-    Ok(axum::Json(Upload {
-        key,
-        url: signed.url,
-        method: signed.method,
-        headers: signed.headers.into_iter().collect(),
-        expires_at: hubbub_api::timestamp(hubbub_api::unix_ms(signed.expires_at)),
-    }))
+    let expires_at_ms = hubbub_api::unix_ms(signed.expires_at);
+    Ok(axum::Json(Upload::new(key, signed.url, signed.method, signed.headers, expires_at_ms)))
 }
 
 /// Checks that an avatar key names the caller's own uploaded object, of an allowed type and
