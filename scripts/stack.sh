@@ -7,7 +7,8 @@
 #   HUBBUB_STORAGE_PORT  nginx's port in front of object storage, where signed URLs point
 #                      (default HTTP_PORT + 1)
 #   HUBBUB_PORT_BASE   services bind BASE (gateway), BASE+1..4 (auth, user, group, message gRPC),
-#                      BASE+11.. (chat nodes); default 3000
+#                      BASE+11.. (chat nodes); default 3000. Each process's /health, /ready and
+#                      /metrics: BASE+20 (gateway), BASE+21..24, BASE+40+N (chat-N)
 #   HUBBUB_CHAT_NODES  number of chat nodes (default 3)
 #   HUBBUB_PROFILE     release (default) or debug build of the hubbub binary
 #   HUBBUB_NAMESPACE   prefix of queues, topics and databases (default hubbub)
@@ -114,10 +115,12 @@ up() {
   local -A ports=([gateway]=$BASE [auth]=$((BASE + 1)) [user]=$((BASE + 2)) [group]=$((BASE + 3)) [message]=$((BASE + 4)))
   for svc in "${SERVICES[@]}"; do
     # A name stable across restarts: consumer groups use static membership (see KafkaSettings).
-    start_unless_running "$svc" "${ports[$svc]}" env HUBBUB_KAFKA__INSTANCE_ID="$svc" "$BIN" "$svc"
+    start_unless_running "$svc" "${ports[$svc]}" env HUBBUB_KAFKA__INSTANCE_ID="$svc" \
+      HUBBUB_OPS__PORT=$((${ports[$svc]} + 20)) "$BIN" "$svc"
   done
   for ((i = 1; i <= NODES; i++)); do
-    start_unless_running "chat-$i" "$(chat_port "$i")" "$BIN" chat --port "$(chat_port "$i")" --node-id "chat-$i"
+    start_unless_running "chat-$i" "$(chat_port "$i")" env HUBBUB_OPS__PORT=$((BASE + 40 + i)) \
+      "$BIN" chat --port "$(chat_port "$i")" --node-id "chat-$i"
   done
   started auth $((BASE + 1)); started user $((BASE + 2)); started group $((BASE + 3))
   started message $((BASE + 4)); started gateway "$BASE"

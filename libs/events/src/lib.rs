@@ -125,6 +125,11 @@ impl KafkaSettings {
         c
     }
 
+    /// A client for [`KafkaSettings::answers`] (made once; it connects as it is used).
+    pub fn probe(&self) -> Result<Probe> {
+        Ok(Probe { client: Arc::new(self.base().create()?) })
+    }
+
     /// Creates the topics (full names from `topic`) that do not exist yet.
     pub async fn ensure_topics(&self, names: &[&str]) -> Result<()> {
         let admin: AdminClient<DefaultClientContext> = self.base().create()?;
@@ -215,6 +220,24 @@ impl Start {
             Start::Earliest => "earliest",
             Start::Latest => "latest",
         }
+    }
+}
+
+/// Asks the brokers for their metadata: whether Kafka answers at all (readiness).
+#[derive(Clone)]
+pub struct Probe {
+    client: Arc<rdkafka::producer::BaseProducer>,
+}
+
+impl Probe {
+    /// `Ok` when a broker answered a metadata request within `timeout`.
+    pub async fn answers(&self, timeout: Duration) -> std::result::Result<(), String> {
+        use rdkafka::producer::Producer as _;
+        let client = self.client.clone();
+        tokio::task::spawn_blocking(move || client.client().fetch_metadata(None, timeout).map(|_| ()))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
     }
 }
 

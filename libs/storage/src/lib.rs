@@ -145,6 +145,17 @@ impl Storage {
         Self { client: client(&settings.endpoint), signer: client(public), settings }
     }
 
+    /// `Ok` when the service answers and the bucket exists (readiness).
+    pub async fn answers(&self) -> Result<()> {
+        self.client
+            .head_bucket()
+            .bucket(&self.settings.bucket)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::Service(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))
+    }
+
     /// Creates the bucket unless it exists.
     pub async fn ensure_bucket(&self) -> Result<()> {
         let bucket = &self.settings.bucket;

@@ -41,6 +41,7 @@ pub async fn handle(io: &SocketIo, chat: &Chat, payload: &[u8]) {
             let (group, seq, sender) = (message.group_id.clone(), message.seq, message.sender_id.clone());
             let json = hubbub_api::Message::from(message);
             let sent = io.to(room.clone()).except(except.clone()).emit("chat.message.incoming", &json).await;
+            metrics::counter!("chat_messages_fanned_out_total").increment(1);
             // Everyone but the sender who was handed it here has it delivered.
             let handed = io.to(room).except(except).sockets();
             let users = handed

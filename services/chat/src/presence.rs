@@ -63,6 +63,8 @@ pub async fn run(io: SocketIo, chat: Chat, shutdown: CancellationToken) {
             }
         }
         let count = u64::try_from(sockets.len()).unwrap_or(u64::MAX);
+        #[allow(clippy::cast_precision_loss)] // a socket count fits an f64 exactly
+        metrics::gauge!("chat_sockets_connected").set(count as f64);
         if let Err(e) = chat.redis.node_report(&chat.settings.node_id, count, now, lease(&chat)).await {
             tracing::warn!(error = %e, "reporting the node");
         }

@@ -32,6 +32,7 @@ impl ApiError {
 
     /// 429 RATE_LIMIT_EXCEEDED with `Retry-After` (whole seconds, at least one).
     pub fn rate_limited(what: &str, wait: std::time::Duration) -> Self {
+        metrics::counter!("rate_limit_refusals_total", "where" => "rest").increment(1);
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT_EXCEEDED", format!("{what}, try again later"));
         e.retry_after = Some(secs.max(1));

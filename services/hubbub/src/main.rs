@@ -72,7 +72,102 @@ async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))
 }
 
+/// What each role needs to answer before it is ready.
+#[derive(Clone, Copy, PartialEq)]
+enum Need {
+    Mongo,
+    Redis,
+    Kafka,
+    Storage,
+}
+
+fn needs(command: &Command) -> &'static [Need] {
+    match command {
+        Command::Gateway => &[Need::Redis, Need::Storage],
+        Command::Auth => &[Need::Mongo, Need::Redis, Need::Kafka],
+        Command::User => &[Need::Mongo, Need::Redis],
+        Command::Group => &[Need::Mongo, Need::Kafka],
+        Command::Message => &[Need::Mongo, Need::Kafka, Need::Storage],
+        Command::Chat { .. } => &[Need::Redis, Need::Kafka],
+        Command::All => &[Need::Mongo, Need::Redis, Need::Kafka, Need::Storage],
+    }
+}
+
+/// The readiness checks of `needs`, each with a client of its own made once.
+async fn checks(s: &Settings, needs: &[Need]) -> anyhow::Result<Vec<(&'static str, hubbub_ops::Check)>> {
+    let mut out = Vec::new();
+    for need in needs {
+        let check = match need {
+            Need::Mongo => {
+                let db = s.mongo.database("ops").await.context("mongodb client")?;
+                (
+                    "mongodb",
+                    hubbub_ops::check(move || {
+                        let db = db.clone();
+                        async move { hubbub_mongo::ping(&db).await.map_err(|e| e.to_string()) }
+                    }),
+                )
+            }
+            Need::Redis => {
+                let (settings, client) = (s.redis.clone(), std::sync::Arc::new(tokio::sync::OnceCell::new()));
+                (
+                    "redis",
+                    hubbub_ops::check(move || {
+                        let (settings, client) = (settings.clone(), client.clone());
+                        async move {
+                            let redis = client
+                                .get_or_try_init(|| hubbub_redis::Redis::connect(&settings))
+                                .await
+                                .map_err(|e| e.to_string())?;
+                            redis.ping().await.map_err(|e| e.to_string())
+                        }
+                    }),
+                )
+            }
+            Need::Kafka => {
+                let probe = s.kafka.probe().context("kafka client")?;
+                (
+                    "kafka",
+                    hubbub_ops::check(move || {
+                        let probe = probe.clone();
+                        async move { probe.answers(Duration::from_secs(2)).await }
+                    }),
+                )
+            }
+            Need::Storage => {
+                let storage = hubbub_storage::Storage::new(s.storage.clone());
+                (
+                    "storage",
+                    hubbub_ops::check(move || {
+                        let storage = storage.clone();
+                        async move { storage.answers().await.map_err(|e| e.to_string()) }
+                    }),
+                )
+            }
+        };
+        out.push(check);
+    }
+    Ok(out)
+}
+
 async fn run(command: Command, s: &mut Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let ops = if s.ops.port == 0 {
+        None
+    } else {
+        hubbub_ops::metrics();
+        let listener = bind(&format!("{}:{}", s.ops.bind, s.ops.port)).await?;
+        let checks = checks(s, needs(&command)).await?;
+        Some(tokio::spawn(hubbub_ops::serve(listener, checks, shutdown.clone())))
+    };
+    let ran = serve(command, s, shutdown.clone()).await;
+    shutdown.cancel();
+    if let Some(ops) = ops {
+        ops.await.context("operations endpoints")?;
+    }
+    ran
+}
+
+async fn serve(command: Command, s: &mut Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     match command {
         Command::Gateway => gateway(s, shutdown).await,
         Command::Auth => auth(s, shutdown).await,

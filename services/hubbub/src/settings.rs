@@ -30,4 +30,6 @@ pub struct Settings {
     pub gateway: hubbub_gateway::GatewaySettings,
     /// `[chat]`.
     pub chat: hubbub_chat::ChatSettings,
+    /// `[ops]`: `/health`, `/ready` and `/metrics` on a port of their own.
+    pub ops: hubbub_ops::OpsSettings,
 }

@@ -414,6 +414,7 @@ impl<S: MessageStore> Worker<S> {
         let payload = record.payload().unwrap_or_default();
         let origin = format!("{}/{}/{}", self.topic, self.partition, record.offset());
         tracing::error!(%origin, reason = %why, "a command cannot be done: set aside in the dead-letter topic");
+        metrics::counter!("commands_set_aside_total").increment(1);
         let request_id = hubbub_events::request_id(record);
         let headers = [(DEAD_REASON_HEADER, why), (DEAD_ORIGIN_HEADER, origin.as_str())];
         let mut backoff = Backoff::default();
@@ -566,6 +567,10 @@ impl<S: MessageStore> Worker<S> {
         if !self.attach(&outcomes, shutdown).await {
             return false;
         }
+        let stored = outcomes.iter().filter(|o| matches!(o, Some(Outcome::New(_)))).count();
+        metrics::counter!("messages_stored_total").increment(u64::try_from(stored).unwrap_or(0));
+        #[allow(clippy::cast_precision_loss)] // a batch is at most `batch_max` commands
+        metrics::histogram!("pipeline_batch_commands").record(batch.len() as f64);
         // Edits, deletes and previews, in order, after the inserts they may refer to.
         let mut changes: Vec<Outcome> = Vec::new();
         for (_, command) in &commands {

@@ -33,6 +33,7 @@ impl From<(&'static str, String)> for Refusal {
 
 /// A refusal for going past a limit: `RATE_LIMIT_EXCEEDED`, with when to try again.
 pub fn limited(what: &str, retry_after: Duration) -> Refusal {
+    metrics::counter!("rate_limit_refusals_total", "where" => "socket").increment(1);
     let ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX).max(1);
     Refusal(json!({ "ok": false, "error": {
         "code": "RATE_LIMIT_EXCEEDED",

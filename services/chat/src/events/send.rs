@@ -108,13 +108,21 @@ async fn send(s: &SocketRef, chat: &Chat, turn: Turn, p: Payload) -> Result<Valu
         return Err(("SERVER_ERROR", "message could not be queued, try again".into()));
     }
     turn.finish();
+    let started = std::time::Instant::now();
     let settled = tokio::time::timeout(chat.ack_timeout(), outcome).await;
+    metrics::histogram!("chat_send_ack_seconds").record(started.elapsed().as_secs_f64());
     match settled {
-        Ok(Ok(Outcome::Posted(m))) => Ok(json!({ "ok": true, "message": hubbub_api::Message::from(m) })),
+        Ok(Ok(Outcome::Posted(m))) => {
+            metrics::counter!("chat_messages_sent_total", "outcome" => "acked").increment(1);
+            Ok(json!({ "ok": true, "message": hubbub_api::Message::from(m) }))
+        }
         Ok(Ok(Outcome::Rejected { code, message })) => {
-            Err((super::client_code(&code).unwrap_or("SERVER_ERROR"), message))
+            let code = super::client_code(&code).unwrap_or("SERVER_ERROR");
+            metrics::counter!("chat_messages_sent_total", "outcome" => code).increment(1);
+            Err((code, message))
         }
         Ok(Err(_)) | Err(_) => {
+            metrics::counter!("chat_messages_sent_total", "outcome" => "unconfirmed").increment(1);
             chat.waiters().abandon(&key);
             // The command is in Kafka and may still be stored: a retry with the same
             // clientMsgId is safe and will be acknowledged with the one stored message.
