@@ -212,6 +212,15 @@ impl Redis {
         Ok(live > 0)
     }
 
+    /// The live sockets of `user_id` on every node, as the nodes name them (`node:socket`),
+    /// with the Unix ms their leases run to.
+    pub async fn sockets_of(&self, user_id: &str, now_ms: i64) -> Result<Vec<(String, i64)>> {
+        let mut c = self.conn.clone();
+        let live: Vec<(String, i64)> =
+            c.zrangebyscore_withscores(self.key(&["presence", user_id]), now_ms, "+inf").await?;
+        Ok(live)
+    }
+
     /// Whether `user_id` has a live socket anywhere.
     pub async fn online(&self, user_id: &str, now_ms: i64) -> Result<bool> {
         let mut c = self.conn.clone();

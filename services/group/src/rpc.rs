@@ -543,13 +543,13 @@ impl<S: GroupStore> Groups<S> {
         Ok(ListGroupsResponse { groups, next_cursor })
     }
 
-    async fn public(&self, r: ListPublicRequest) -> Result<ListGroupsResponse> {
+    async fn public(&self, only_public: bool, r: ListPublicRequest) -> Result<ListGroupsResponse> {
         let prefix = r.query.trim().to_lowercase();
         if prefix.chars().count() > self.settings.name_max {
             return Err(Error::Invalid("q is too long".into()));
         }
         let limit = self.limit(r.limit);
-        let groups = self.store.public(&prefix, cursor_pair(&r.cursor)?, limit).await?;
+        let groups = self.store.public(only_public, &prefix, cursor_pair(&r.cursor)?, limit).await?;
         let next_cursor = match groups.last() {
             Some(g) if groups.len() == limit as usize => hubbub_api::cursor::encode(&[&g.name.to_lowercase(), &g.id]),
             _ => String::new(),
@@ -602,7 +602,26 @@ impl<S: GroupStore> GroupService for Groups<S> {
     }
 
     async fn list_public(&self, req: Request<ListPublicRequest>) -> Result<Response<ListGroupsResponse>, Status> {
-        Ok(Response::new(self.public(req.into_inner()).await?))
+        Ok(Response::new(self.public(true, req.into_inner()).await?))
+    }
+
+    async fn admin_list_groups(&self, req: Request<ListPublicRequest>) -> Result<Response<ListGroupsResponse>, Status> {
+        Ok(Response::new(self.public(false, req.into_inner()).await?))
+    }
+
+    async fn admin_get_group(&self, req: Request<GetGroupRequest>) -> Result<Response<Group>, Status> {
+        let group = self.group(&req.into_inner().id).await?;
+        Ok(Response::new(to_proto(group, None)))
+    }
+
+    async fn admin_delete_group(&self, req: Request<DeleteGroupRequest>) -> Result<Response<Empty>, Status> {
+        let (ctx, caller) = called(&req)?;
+        let id = req.into_inner().id;
+        self.group(&id).await?;
+        let events = self.outgoing(&ctx, &id, group_event::Event::Deleted(GroupDeleted {}));
+        self.store.delete(&id, &events).await?;
+        tracing::info!(group_id = %id, admin = %caller, "group deleted by an administrator");
+        Ok(Response::new(Empty {}))
     }
 
     async fn list_members(&self, req: Request<ListMembersRequest>) -> Result<Response<ListMembersResponse>, Status> {

@@ -139,9 +139,11 @@ pub trait GroupStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<(GroupRecord, MemberRecord)>>> + Send;
     /// Moves a group's last activity forward to `at_ms` (never back).
     fn touch_activity(&self, group_id: &str, at_ms: i64) -> impl Future<Output = Result<()>> + Send;
-    /// Public groups whose lowercased name starts with `prefix`, by name, after `(name, id)`.
+    /// Groups whose lowercased name starts with `prefix`, by name, after `(name, id)`: public
+    /// ones only, or (for administrators) every group of every kind.
     fn public(
         &self,
+        only_public: bool,
         prefix: &str,
         after: Option<(String, String)>,
         limit: u32,

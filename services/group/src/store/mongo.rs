@@ -445,9 +445,19 @@ impl GroupStore for MongoStore {
         Ok(())
     }
 
-    async fn public(&self, prefix: &str, after: Option<(String, String)>, limit: u32) -> Result<Vec<GroupRecord>> {
+    async fn public(
+        &self,
+        only_public: bool,
+        prefix: &str,
+        after: Option<(String, String)>,
+        limit: u32,
+    ) -> Result<Vec<GroupRecord>> {
         let mut range = doc! { "$gte": prefix, "$lt": format!("{prefix}\u{10FFFF}") };
-        let mut filter = doc! { "visibility": Visibility::Public as i32 };
+        let mut filter = if only_public {
+            doc! { "visibility": Visibility::Public as i32 }
+        } else {
+            doc! {}
+        };
         if let Some((name, id)) = after {
             filter.insert(
                 "$or",
