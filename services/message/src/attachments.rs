@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use futures_util::future::{join_all, try_join, try_join_all};
 use hubbub_events::rdkafka::Message as _;
-use hubbub_events::rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use hubbub_events::rdkafka::consumer::StreamConsumer;
 use hubbub_events::{Backoff, Producer};
 use hubbub_proto::events::{AttachThumbnail, AuthEvent, MessageCommand, PostMessage, auth_event, message_command};
 use hubbub_proto::message::Attachment;
@@ -412,8 +412,9 @@ impl<S: MessageStore + Clone> Janitor<S> {
         self.store.forget_upload(&u.key).await
     }
 
-    /// Removes deleted accounts' avatars until `shutdown` (auth events, its own consumer group,
-    /// offsets committed after the work).
+    /// Removes deleted accounts' avatars until `shutdown`: every replica follows `auth.events`
+    /// from the end and removes the prefix (twice is harmless). An account deleted while no
+    /// replica runs keeps its avatar objects.
     pub(crate) async fn accounts(self: Arc<Self>, consumer: StreamConsumer, shutdown: CancellationToken) {
         while let Some(record) = hubbub_events::next(&consumer, &shutdown, "auth events").await {
             if let Ok(AuthEvent { user_id, event: Some(auth_event::Event::AccountDeleted(_)), .. }) =
@@ -435,9 +436,6 @@ impl<S: MessageStore + Clone> Janitor<S> {
                         }
                     }
                 }
-            }
-            if let Err(e) = consumer.commit_message(&record, CommitMode::Async) {
-                tracing::warn!(error = %e, "committing an auth event offset");
             }
         }
     }

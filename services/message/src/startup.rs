@@ -49,10 +49,10 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
         // Messaging goes on without storage; attachments wait for it.
         tracing::warn!(error = %e, "object storage is not answering; attachments are refused until it does");
     }
-    let accounts = deps
-        .kafka
-        .group_consumer(&format!("{}-accounts", deps.message.consumer_group), &[AUTH_EVENTS], Start::Earliest)
-        .context("kafka account event consumer")?;
+    // Every replica follows account deletions from the end (no consumer group: a second group
+    // per replica made tansu's rebalances, when a replica joins or leaves, lose partitions of
+    // the pipeline's group). Removing a prefix twice is harmless.
+    let accounts = deps.kafka.tail_consumer(&[AUTH_EVENTS]).context("kafka account event consumer")?;
     let consumer = deps
         .kafka
         .group_consumer(&deps.message.consumer_group, &[MESSAGE_COMMANDS], Start::Earliest)
