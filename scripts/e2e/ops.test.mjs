@@ -78,3 +78,17 @@ test("/ready says which dependency does not answer, and recovers with it", async
   }
   assert.fail("the gateway did not become ready again");
 });
+
+test("the Grafana dashboard queries only metrics the processes export", async () => {
+  const dashboard = JSON.parse(fs.readFileSync(new URL("../../deploy/grafana/hubbub.json", import.meta.url), "utf8"));
+  const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr));
+  const functions = new Set(["sum", "rate", "histogram_quantile", "by", "le", "route", "status", "outcome", "where", "quantile", "instance"]);
+  const queried = new Set(exprs.flatMap((e) => [...e.matchAll(/\b([a-z][a-z_]+)\b/g)].map((m) => m[1])).filter((n) => !functions.has(n) && n.includes("_")));
+  const texts = await Promise.all(Object.keys(PROCESSES).map(async (name) => (await ops(name, "/metrics")).text()));
+  const exported = new Set(texts.join("\n").split("\n").filter((l) => l && !l.startsWith("#")).map((l) => l.split(/[{ ]/)[0]));
+  const missing = [...queried].filter((n) => !exported.has(n));
+  console.log(`the dashboard queries ${queried.size} metrics; the processes export ${exported.size} series names`);
+  assert.ok(queried.size >= 8, [...queried].join(", "));
+  assert.deepEqual(missing, [], "every metric the dashboard queries is exported");
+});
+

@@ -32,6 +32,10 @@ pub struct Deps<'a> {
 
 /// Serves Socket.IO (and `/health`) on `listener` until `shutdown`.
 pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    // Counters exist from the start (at zero), so a rate over them is defined before the first event.
+    metrics::counter!("rate_limit_refusals_total", "where" => "socket").increment(0);
+    metrics::counter!("chat_messages_sent_total", "outcome" => "acked").increment(0);
+    metrics::counter!("chat_messages_fanned_out_total").increment(0);
     deps.kafka
         .ensure_topics(&[MESSAGE_COMMANDS, MESSAGE_EVENTS, GROUP_EVENTS, AUTH_EVENTS])
         .await

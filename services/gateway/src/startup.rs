@@ -43,6 +43,9 @@ pub struct Deps<'a> {
 
 /// Serves the HTTP API on `listener` until `shutdown`.
 pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    // Counters exist from the start (at zero), so a rate over them is defined before the first
+    // refusal.
+    metrics::counter!("rate_limit_refusals_total", "where" => "rest").increment(0);
     let connector = Connector::new(deps.rpc.clone());
     let rpc = deps.rpc;
     let storage = Storage::new(deps.storage.clone());

@@ -37,6 +37,9 @@ pub struct Deps<'a> {
 
 /// Runs the write pipeline and serves history until `shutdown`.
 pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    // Counters exist from the start (at zero), so a rate over them is defined before the first event.
+    metrics::counter!("messages_stored_total").increment(0);
+    metrics::counter!("commands_set_aside_total").increment(0);
     let db = deps.mongo.database("message").await.context("mongodb")?;
     let store = MongoStore::new(&db).await.context("preparing the messages collection")?;
     deps.kafka
