@@ -300,13 +300,19 @@ test("restart RabbitMQ under load: calls over it answer 503 meanwhile, every ser
   const { members, groups } = await cast(t, "broker", 140);
   const ctl = (...args) => execFileSync("rabbitmqctl", args, { stdio: "ignore", timeout: 60000 });
   let during = null;
+  let ready = null;
   let down = 0;
+  // The user service's operations port (scripts/stack.sh: BASE+22).
+  const userOps = `http://127.0.0.1:${Number(process.env.HUBBUB_E2E_PORT_BASE ?? 13000) + 22}/ready`;
   try {
     const { acked, retried } = await stream(groups, async () => {
       const t0 = Date.now();
       ctl("stop_app");
       // The user service is reached over RabbitMQ: refused at once, not after a hang.
       during = await api("GET", "/users/me", null, members[0].token);
+      // And it says it is not ready, naming RabbitMQ.
+      const r = await fetch(userOps);
+      ready = { status: r.status, body: await r.json() };
       ctl("start_app");
       down = Date.now() - t0;
     });
@@ -316,6 +322,9 @@ test("restart RabbitMQ under load: calls over it answer 503 meanwhile, every ser
       members, groups, acked, retried,
     );
     assert.equal(during.status, 503, JSON.stringify(during.body));
+    assert.equal(ready.status, 503, JSON.stringify(ready.body));
+    assert.notEqual(ready.body.checks.rabbitmq, "ok");
+    assert.equal(ready.body.checks.mongodb, "ok");
     assert.ok(during.ms < 10000, `answered within the RPC deadline: ${during.ms} ms`);
     assert.notEqual(back, null, "the services serve their queues again without a restart");
     // Every service answers over RabbitMQ again: auth too (a login).

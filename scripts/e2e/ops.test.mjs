@@ -11,10 +11,10 @@ const PORT_BASE = Number(process.env.HUBBUB_E2E_PORT_BASE ?? 13000);
 const INFRA_RUN = process.env.HUBBUB_E2E_INFRA_RUN;
 const PROCESSES = {
   gateway: { port: PORT_BASE + 20, needs: ["redis", "storage"] },
-  auth: { port: PORT_BASE + 21, needs: ["mongodb", "redis", "kafka"] },
-  user: { port: PORT_BASE + 22, needs: ["mongodb", "redis"] },
-  group: { port: PORT_BASE + 23, needs: ["mongodb", "kafka"] },
-  message: { port: PORT_BASE + 24, needs: ["mongodb", "kafka", "storage"] },
+  auth: { port: PORT_BASE + 21, needs: ["mongodb", "redis", "kafka", "rabbitmq"] },
+  user: { port: PORT_BASE + 22, needs: ["mongodb", "redis", "rabbitmq"] },
+  group: { port: PORT_BASE + 23, needs: ["mongodb", "kafka", "rabbitmq"] },
+  message: { port: PORT_BASE + 24, needs: ["mongodb", "kafka", "storage", "rabbitmq"] },
   "chat-1": { port: PORT_BASE + 41, needs: ["redis", "kafka"] },
   "chat-2": { port: PORT_BASE + 42, needs: ["redis", "kafka"] },
   "chat-3": { port: PORT_BASE + 43, needs: ["redis", "kafka"] },

@@ -168,3 +168,29 @@ impl Connector {
         Ok(Channel::new(inner, credentials))
     }
 }
+
+/// Whether the RabbitMQ broker answers (readiness): one connection, made on the first ask and
+/// again whenever it was lost.
+pub struct BrokerProbe {
+    url: String,
+    connection: tokio::sync::Mutex<Option<lapin::Connection>>,
+}
+
+impl BrokerProbe {
+    /// A probe of the broker in `settings` (nothing is dialed yet).
+    pub fn new(settings: &RpcSettings) -> Self {
+        Self { url: settings.amqp_url.clone(), connection: tokio::sync::Mutex::new(None) }
+    }
+
+    /// `Ok` when the broker holds an open connection with this process.
+    pub async fn answers(&self) -> Result<(), String> {
+        let mut held = self.connection.lock().await;
+        if held.as_ref().is_some_and(|c| c.status().connected()) {
+            return Ok(());
+        }
+        let properties = lapin::ConnectionProperties::default().with_connection_name("hubbub-ready-probe".into());
+        let connection = lapin::Connection::connect(&self.url, properties).await.map_err(|e| e.to_string())?;
+        *held = Some(connection);
+        Ok(())
+    }
+}

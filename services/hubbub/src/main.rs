@@ -79,17 +79,19 @@ enum Need {
     Redis,
     Kafka,
     Storage,
+    /// RabbitMQ: every service serves its RPC queue there.
+    Rabbit,
 }
 
 fn needs(command: &Command) -> &'static [Need] {
     match command {
         Command::Gateway => &[Need::Redis, Need::Storage],
-        Command::Auth => &[Need::Mongo, Need::Redis, Need::Kafka],
-        Command::User => &[Need::Mongo, Need::Redis],
-        Command::Group => &[Need::Mongo, Need::Kafka],
-        Command::Message => &[Need::Mongo, Need::Kafka, Need::Storage],
+        Command::Auth => &[Need::Mongo, Need::Redis, Need::Kafka, Need::Rabbit],
+        Command::User => &[Need::Mongo, Need::Redis, Need::Rabbit],
+        Command::Group => &[Need::Mongo, Need::Kafka, Need::Rabbit],
+        Command::Message => &[Need::Mongo, Need::Kafka, Need::Storage, Need::Rabbit],
         Command::Chat { .. } => &[Need::Redis, Need::Kafka],
-        Command::All => &[Need::Mongo, Need::Redis, Need::Kafka, Need::Storage],
+        Command::All => &[Need::Mongo, Need::Redis, Need::Kafka, Need::Storage, Need::Rabbit],
     }
 }
 
@@ -131,6 +133,16 @@ async fn checks(s: &Settings, needs: &[Need]) -> anyhow::Result<Vec<(&'static st
                     hubbub_ops::check(move || {
                         let probe = probe.clone();
                         async move { probe.answers(Duration::from_secs(2)).await }
+                    }),
+                )
+            }
+            Need::Rabbit => {
+                let probe = std::sync::Arc::new(hubbub_rpc::BrokerProbe::new(&s.rpc));
+                (
+                    "rabbitmq",
+                    hubbub_ops::check(move || {
+                        let probe = probe.clone();
+                        async move { probe.answers().await }
                     }),
                 )
             }
