@@ -3,9 +3,10 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use hubbub_proto::auth::DisconnectRequest;
-use hubbub_proto::group::{DeleteGroupRequest, GetGroupRequest, ListPublicRequest};
+use hubbub_proto::group::{DeleteGroupRequest, GetGroupRequest};
 use serde::{Deserialize, Serialize};
 
+use super::groups::{GroupPage, PageQuery};
 use crate::error::ApiError;
 use crate::extract::Admin;
 use crate::startup::AppState;
@@ -85,38 +86,15 @@ pub async fn connections(
     Ok(axum::Json(Connections { user_id, connections }))
 }
 
-#[derive(Deserialize)]
-pub struct GroupsQuery {
-    q: Option<String>,
-    limit: Option<u32>,
-    cursor: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GroupPage {
-    groups: Vec<hubbub_api::Group>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_cursor: Option<String>,
-}
-
 /// `GET /api/v1/admin/groups?q=&limit=&cursor=`: every group, room and direct chat by name prefix.
 pub async fn groups(
     State(s): State<AppState>,
     Admin(ctx): Admin,
-    q: Result<Query<GroupsQuery>, axum::extract::rejection::QueryRejection>,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<GroupPage>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::validation(e.body_text()))?;
-    let req = ListPublicRequest {
-        query: q.q.unwrap_or_default(),
-        limit: q.limit.unwrap_or(0),
-        cursor: q.cursor.unwrap_or_default(),
-    };
+    let req = super::groups::query(q)?.by_name();
     let page = s.groups.clone().admin_list_groups(ctx.request(req)).await?.into_inner();
-    Ok(axum::Json(GroupPage {
-        groups: page.groups.into_iter().map(Into::into).collect(),
-        next_cursor: Some(page.next_cursor).filter(|c| !c.is_empty()),
-    }))
+    Ok(axum::Json(page.into()))
 }
 
 /// `GET /api/v1/admin/groups/{id}`: any group, whoever its members are.

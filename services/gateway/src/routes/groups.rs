@@ -94,8 +94,30 @@ pub struct GroupPage {
     next_cursor: Option<String>,
 }
 
-fn query(q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>) -> Result<PageQuery, ApiError> {
+pub(crate) fn query(
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<PageQuery, ApiError> {
     q.map(|Query(q)| q).map_err(|e| ApiError::validation(e.body_text()))
+}
+
+impl PageQuery {
+    /// The name-prefix search it asks for.
+    pub(crate) fn by_name(self) -> ListPublicRequest {
+        ListPublicRequest {
+            query: self.q.unwrap_or_default(),
+            limit: self.limit.unwrap_or(0),
+            cursor: self.cursor.unwrap_or_default(),
+        }
+    }
+}
+
+impl From<hubbub_proto::group::ListGroupsResponse> for GroupPage {
+    fn from(page: hubbub_proto::group::ListGroupsResponse) -> Self {
+        GroupPage {
+            groups: page.groups.into_iter().map(Into::into).collect(),
+            next_cursor: Some(page.next_cursor).filter(|c| !c.is_empty()),
+        }
+    }
 }
 
 /// `GET /api/v1/groups?cursor=&limit=` → my groups with their newest message and unread count
@@ -136,17 +158,9 @@ pub async fn public(
     Caller(ctx, _): Caller,
     q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<GroupPage>, ApiError> {
-    let q = query(q)?;
-    let req = ListPublicRequest {
-        query: q.q.unwrap_or_default(),
-        limit: q.limit.unwrap_or(0),
-        cursor: q.cursor.unwrap_or_default(),
-    };
+    let req = query(q)?.by_name();
     let page = s.groups.clone().list_public(ctx.request(req)).await?.into_inner();
-    Ok(axum::Json(GroupPage {
-        groups: page.groups.into_iter().map(Into::into).collect(),
-        next_cursor: Some(page.next_cursor).filter(|c| !c.is_empty()),
-    }))
+    Ok(axum::Json(page.into()))
 }
 
 /// `GET /api/v1/groups/{id}` → Group.
