@@ -263,7 +263,7 @@ impl Producer {
     /// A no-op when another caller replaced it first.
     fn heal(&self, generation: u64, used: &FutureProducer, error: &rdkafka::error::KafkaError) {
         use rdkafka::producer::Producer as _;
-        let refused = error.rdkafka_error_code().is_some_and(|c| {
+        let refused = error.rdkafka_error_code().filter(|c| {
             matches!(
                 c,
                 RDKafkaErrorCode::ProducerFenced
@@ -273,10 +273,7 @@ impl Producer {
                     | RDKafkaErrorCode::UnknownProducerId
             )
         });
-        let Some((code, reason)) = used
-            .client()
-            .fatal_error()
-            .or_else(|| refused.then(|| (RDKafkaErrorCode::ProducerFenced, error.to_string())))
+        let Some((code, reason)) = used.client().fatal_error().or_else(|| refused.map(|c| (c, error.to_string())))
         else {
             return;
         };

@@ -42,7 +42,7 @@ const SWEEP_PAGE: u32 = 200;
 /// An upload is refused by a post this long (at most; a tenth of the orphan age at least) before
 /// it would be swept as an orphan, so a sweep never removes what a message being written is
 /// about to hold.
-const ORPHAN_MARGIN_MS: u64 = 60_000;
+const ORPHAN_MARGIN_MS: i64 = 60_000;
 
 /// A new upload key in a group: unguessable, and scoped to the group by its prefix.
 pub(crate) fn new_key(group_id: &str) -> String {
@@ -59,10 +59,16 @@ pub(crate) fn thumbnail_key(key: &str) -> String {
 pub(crate) fn upload_of(key: &str) -> Option<&str> {
     let base = key.strip_suffix(THUMB_SUFFIX).unwrap_or(key);
     let (group, random) = base.strip_prefix(PREFIX)?.split_once('/')?;
-    let safe = |s: &str, max: usize| {
-        !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
-    (safe(group, 64) && random.len() == 32 && safe(random, 32)).then_some(base)
+    (group_id_ok(group) && random.len() == 32 && segment_ok(random, 32)).then_some(base)
+}
+
+/// Whether a group id can stand in a key: 1–64 letters, digits, `-` or `_`.
+pub(crate) fn group_id_ok(group_id: &str) -> bool {
+    segment_ok(group_id, 64)
+}
+
+fn segment_ok(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// A content type as compared: lower case, without parameters.
@@ -137,11 +143,11 @@ pub(crate) type Verdict = std::result::Result<Vec<Attachment>, String>;
 
 /// Checks the attachments of every post, in order (an upload claimed by an earlier post of the
 /// batch is taken for the later ones). Errors are the store's or storage's: try again.
-pub(crate) async fn check<S: MessageStore>(
+pub(crate) async fn check<'a, S: MessageStore>(
     store: &S,
     storage: &Storage,
     settings: &MessageSettings,
-    posts: &[&PostMessage],
+    posts: &[&'a PostMessage],
 ) -> Result<Vec<Verdict>> {
     let mut keys: Vec<String> = posts.iter().flat_map(|p| p.attachments.iter().map(|a| a.key.clone())).collect();
     keys.sort();
@@ -170,56 +176,45 @@ pub(crate) async fn check<S: MessageStore>(
         images.iter().copied().zip(probes).filter_map(|(k, bytes)| Some((k, bytes?))).collect();
 
     let now_ms = mongodb::bson::DateTime::now().timestamp_millis();
-    let orphan_ms = settings.upload_orphan_secs.saturating_mul(1000);
-    let expiry_ms = i64::try_from(orphan_ms - ORPHAN_MARGIN_MS.min(orphan_ms / 10)).unwrap_or(i64::MAX);
+    let orphan_ms = settings.upload_orphan_ms();
+    let expiry_ms = orphan_ms - ORPHAN_MARGIN_MS.min(orphan_ms / 10);
     // Keys claimed by earlier posts of the batch, and by which post (sender, client id): a repeat
     // of that very post in the same batch is not refused for it (it becomes its first copy).
     let mut claimed: HashMap<&str, (&str, &str)> = HashMap::new();
     let mut verdicts = Vec::with_capacity(posts.len());
     for post in posts {
-        let mut measured = Vec::with_capacity(post.attachments.len());
+        let this = (post.sender_id.as_str(), post.client_msg_id.as_str());
         let mut mine: Vec<&str> = Vec::new();
-        let mut refusal = None;
-        for (i, a) in post.attachments.iter().enumerate() {
-            let n = i + 1;
+        let mut one = |a: &'a hubbub_proto::message::Attachment| -> std::result::Result<Attachment, String> {
             let upload = uploads
                 .get(a.key.as_str())
                 .filter(|u| u.group_id == post.group_id && u.uploader_id == post.sender_id)
-                .filter(|_| upload_of(&a.key) == Some(a.key.as_str()));
-            let Some(upload) = upload else {
-                refusal = Some(format!("attachment {n} is not an upload of yours to this group"));
-                break;
-            };
+                .filter(|_| upload_of(&a.key) == Some(a.key.as_str()))
+                .ok_or("is not an upload of yours to this group")?;
             if a.name != upload.name || normalize_type(&a.content_type) != upload.content_type || a.size != upload.size
             {
-                refusal = Some(format!("attachment {n} does not match its upload (name, contentType and size)"));
-                break;
+                return Err("does not match its upload (name, contentType and size)".into());
             }
-            let this = (post.sender_id.as_str(), post.client_msg_id.as_str());
             let claimed_by = claimed.get(a.key.as_str()).copied();
             if taken.contains(a.key.as_str())
                 || claimed_by.is_some_and(|other| other != this)
                 || mine.contains(&a.key.as_str())
             {
-                refusal = Some(format!("attachment {n} is attached to a message already: upload it again"));
-                break;
+                return Err("is attached to a message already: upload it again".into());
             }
             if claimed_by.is_none() {
                 claimed.insert(a.key.as_str(), this);
                 mine.push(a.key.as_str());
             }
             if now_ms - upload.created_at_ms > expiry_ms {
-                refusal = Some(format!("attachment {n} was uploaded too long ago: upload it again"));
-                break;
+                return Err("was uploaded too long ago: upload it again".into());
             }
             let Some(Some(object)) = heads.get(a.key.as_str()) else {
-                refusal = Some(format!("attachment {n} is not uploaded yet"));
-                break;
+                return Err("is not uploaded yet".into());
             };
             let stored_type = object.content_type.as_deref().map(normalize_type).unwrap_or_default();
             if object.size != upload.size || stored_type != upload.content_type {
-                refusal = Some(format!("attachment {n} in storage does not match its upload"));
-                break;
+                return Err("in storage does not match its upload".into());
             }
             let mut stored = Attachment {
                 key: upload.key.clone(),
@@ -232,23 +227,23 @@ pub(crate) async fn check<S: MessageStore>(
             // only a file.
             if let Some(format) = image_format(&upload.content_type).filter(|_| post.r#type == "image") {
                 let bytes = probes.get(a.key.as_str()).map(Vec::as_slice).unwrap_or_default();
-                match measure(bytes, format, settings.image_max_pixels) {
-                    Ok((w, h)) => (stored.width, stored.height) = (w, h),
-                    Err(why) => {
-                        refusal = Some(format!("attachment {n} {why}"));
-                        break;
-                    }
-                }
+                (stored.width, stored.height) = measure(bytes, format, settings.image_max_pixels)?;
             }
-            measured.push(stored);
-        }
-        if refusal.is_some() {
+            Ok(stored)
+        };
+        let verdict: Verdict = post
+            .attachments
+            .iter()
+            .enumerate()
+            .map(|(i, a)| one(a).map_err(|why| format!("attachment {} {why}", i + 1)))
+            .collect();
+        if verdict.is_err() {
             // What this post claimed is free again for the posts after it.
             for k in mine {
                 claimed.remove(k);
             }
         }
-        verdicts.push(refusal.map_or(Ok(measured), Err));
+        verdicts.push(verdict);
     }
     Ok(verdicts)
 }
@@ -303,25 +298,9 @@ impl<S: MessageStore + Clone> Janitor<S> {
     }
 
     async fn preview(&self, upload: &Upload) -> Result<()> {
-        let Some(format) = image_format(&upload.content_type) else {
+        let Some(jpeg) = self.make_preview(upload).await? else {
             self.store.thumbnail_made(&upload.key, None).await?;
             return Ok(());
-        };
-        let Some(bytes) = self.storage.read(&upload.key, self.settings.upload_max_bytes).await? else {
-            self.store.thumbnail_made(&upload.key, None).await?;
-            return Ok(());
-        };
-        let (max_pixels, max_side) = (self.settings.image_max_pixels, self.settings.thumbnail_max_side);
-        let made = tokio::task::spawn_blocking(move || preview(&bytes, format, max_pixels, max_side))
-            .await
-            .unwrap_or_else(|e| Err(format!("the decoder failed: {e}")));
-        let jpeg = match made {
-            Ok(jpeg) => jpeg,
-            Err(why) => {
-                tracing::info!(key = %upload.key, %why, "no preview for this image");
-                self.store.thumbnail_made(&upload.key, None).await?;
-                return Ok(());
-            }
         };
         let thumb = thumbnail_key(&upload.key);
         self.storage.write(&thumb, "image/jpeg", jpeg).await?;
@@ -344,6 +323,20 @@ impl<S: MessageStore + Clone> Janitor<S> {
             self.storage.remove(&thumb).await?;
         }
         Ok(())
+    }
+
+    /// The JPEG preview of an upload; `None` when it is no image we preview, gone, or refused
+    /// by the decoder's bounds.
+    async fn make_preview(&self, upload: &Upload) -> Result<Option<Vec<u8>>> {
+        let Some(format) = image_format(&upload.content_type) else { return Ok(None) };
+        let Some(bytes) = self.storage.read(&upload.key, self.settings.upload_max_bytes).await? else {
+            return Ok(None);
+        };
+        let (max_pixels, max_side) = (self.settings.image_max_pixels, self.settings.thumbnail_max_side);
+        let made = tokio::task::spawn_blocking(move || preview(&bytes, format, max_pixels, max_side))
+            .await
+            .unwrap_or_else(|e| Err(format!("the decoder failed: {e}")));
+        Ok(made.inspect_err(|why| tracing::info!(key = %upload.key, %why, "no preview for this image")).ok())
     }
 
     /// Sweeps until `shutdown`: every `upload_sweep_secs`, or at once when told of discards.
@@ -375,8 +368,7 @@ impl<S: MessageStore + Clone> Janitor<S> {
                 break;
             }
         }
-        let orphan_ms = i64::try_from(self.settings.upload_orphan_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-        let before = mongodb::bson::DateTime::now().timestamp_millis().saturating_sub(orphan_ms);
+        let before = mongodb::bson::DateTime::now().timestamp_millis().saturating_sub(self.settings.upload_orphan_ms());
         loop {
             let stale = self.store.stale_uploads(before, SWEEP_PAGE).await?;
             let keys: Vec<String> = stale.iter().map(|u| u.key.clone()).collect();

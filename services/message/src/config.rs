@@ -70,6 +70,11 @@ pub struct MessageSettings {
 }
 
 impl MessageSettings {
+    /// `upload_orphan_secs` in milliseconds.
+    pub fn upload_orphan_ms(&self) -> i64 {
+        i64::try_from(self.upload_orphan_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+
     /// Whether attachments may be of this (lower-case, parameterless) type.
     pub fn upload_allowed(&self, content_type: &str) -> bool {
         listed(&self.upload_types, content_type)

@@ -840,15 +840,10 @@ impl<S: MessageStore> Worker<S> {
                 continue;
             }
             let keys: Vec<String> = m.attachments.iter().map(|a| a.key.clone()).collect();
-            // Only an image message's images get previews.
-            let images: Vec<String> = m
-                .attachments
-                .iter()
-                .filter(|a| m.r#type == "image" && crate::attachments::image_format(&a.content_type).is_some())
-                .map(|a| a.key.clone())
-                .collect();
+            // An image message carries images only (validated): they all get previews.
+            let images: &[String] = if m.r#type == "image" { &keys } else { &[] };
             previews |= !images.is_empty();
-            if self.retry(shutdown, || self.shared.store.attach_uploads(&m.id, &keys, &images)).await.is_none() {
+            if self.retry(shutdown, || self.shared.store.attach_uploads(&m.id, &keys, images)).await.is_none() {
                 return false;
             }
         }

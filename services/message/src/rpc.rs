@@ -230,10 +230,7 @@ impl<S: MessageStore> History<S> {
     async fn create_upload(&self, ctx: &Ctx, r: CreateUploadRequest) -> Result<SignedUpload> {
         let caller = ctx.caller()?;
         let s = &self.settings;
-        let group_ok = !r.group_id.is_empty()
-            && r.group_id.len() <= 64
-            && r.group_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !group_ok {
+        if !attachments::group_id_ok(&r.group_id) {
             return Err(Error::UploadRefused("VALIDATION_ERROR", "groupId is required".into()));
         }
         if !attachments::name_ok(&r.name, s.upload_name_max) {
@@ -270,16 +267,12 @@ impl<S: MessageStore> History<S> {
                 thumbnail_key: None,
             })
             .await?;
-        let expires_at_ms = signed
-            .expires_at
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         Ok(SignedUpload {
             key,
             url: signed.url,
             method: signed.method,
             headers: signed.headers.into_iter().collect(),
-            expires_at_ms,
+            expires_at_ms: hubbub_api::unix_ms(signed.expires_at),
         })
     }
 

@@ -30,6 +30,11 @@ fn extension(content_type: &str) -> &'static str {
     }
 }
 
+/// Whether `content_type` is in the comma-separated `allowed` list.
+fn avatar_type(allowed: &str, content_type: &str) -> bool {
+    allowed.split(',').map(str::trim).any(|t| t.eq_ignore_ascii_case(content_type))
+}
+
 pub(crate) fn storage_error(e: hubbub_storage::Error) -> ApiError {
     tracing::error!(error = %e, "object storage");
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "a dependency is unavailable, try again")
@@ -42,8 +47,7 @@ pub async fn upload(
     Caller(_, claims): Caller,
     Json(b): Json<UploadBody>,
 ) -> Result<axum::Json<Upload>, ApiError> {
-    let allowed = s.settings.avatar_types.split(',').map(str::trim).any(|t| t.eq_ignore_ascii_case(&b.content_type));
-    if !allowed {
+    if !avatar_type(&s.settings.avatar_types, &b.content_type) {
         return Err(ApiError::validation(format!("contentType must be one of {}", s.settings.avatar_types)));
     }
     if b.size == 0 || b.size > s.settings.avatar_max_bytes {
@@ -76,7 +80,7 @@ pub async fn check_uploaded(s: &AppState, caller: &str, key: &str) -> Result<(),
         return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "FILE_TOO_LARGE", "avatar too large"));
     }
     let stored = object.content_type.unwrap_or_default();
-    if !s.settings.avatar_types.split(',').map(str::trim).any(|t| t.eq_ignore_ascii_case(&stored)) {
+    if !avatar_type(&s.settings.avatar_types, &stored) {
         return Err(ApiError::validation(format!("an avatar must be one of {}", s.settings.avatar_types)));
     }
     Ok(())
