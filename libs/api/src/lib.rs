@@ -30,7 +30,7 @@ pub fn timestamp(ms: i64) -> String {
 }
 
 /// API.md `User`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     pub id: String,
@@ -40,8 +40,10 @@ pub struct User {
     pub avatar_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bio: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub last_seen_at: Option<String>,
 }
 
@@ -60,19 +62,24 @@ impl From<pu::User> for User {
 }
 
 /// API.md `Group`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Group {
     pub id: String,
+    /// `group`, `direct` (a two-person chat) or `room` (public, joined by anyone).
+    #[schema(pattern = "^(group|direct|room)$")]
     pub kind: String,
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    #[schema(pattern = "^(public|private)$")]
     pub visibility: String,
     pub owner_id: String,
     pub member_count: u32,
+    #[schema(format = DateTime)]
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^(owner|admin|member)$")]
     pub my_role: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_message: Option<Message>,
@@ -109,11 +116,13 @@ impl From<pg::Group> for Group {
 }
 
 /// API.md `Member`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
     pub user_id: String,
+    #[schema(pattern = "^(owner|admin|member)$")]
     pub role: String,
+    #[schema(format = DateTime)]
     pub joined_at: String,
 }
 
@@ -150,7 +159,7 @@ pub fn role_name(role: pg::Role) -> Option<&'static str> {
 /// API.md `Attachment`. A client sends `{key, name, contentType, size}` (from its upload); the
 /// rest is the service's: `url` (a redirect to the bytes, for members), and for images `width`,
 /// `height` and, once made, a `thumbnailUrl`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Attachment {
     pub key: String,
@@ -199,21 +208,26 @@ impl From<Attachment> for pm::Attachment {
 }
 
 /// API.md `Message`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Message {
     pub id: String,
     pub group_id: String,
+    /// The message's place in its group: 1, 2, 3, … with no gaps.
+    #[schema(minimum = 1)]
     pub seq: u64,
     pub sender_id: String,
     pub content: String,
     #[serde(rename = "type")]
+    #[schema(pattern = "^(text|image|file|system)$")]
     pub kind: String,
     pub attachments: Vec<Attachment>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_msg_id: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub edited_at: Option<String>,
     pub deleted: bool,
 }

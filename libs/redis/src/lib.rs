@@ -176,9 +176,25 @@ impl Redis {
 
     // ---- presence ---------------------------------------------------------------------------
 
-    /// Marks a socket of `user_id` live until `now + ttl` (chat nodes refresh it).
-    pub async fn socket_alive(&self, user_id: &str, socket: &str, now_ms: i64, ttl: Duration) -> Result<()> {
-        self.sockets_alive(&[(user_id, socket)], now_ms, ttl).await
+    /// Records (or renews) a socket's lease; returns whether the user had no live socket before
+    /// it, anywhere: they came online. Atomic, so of two sockets connecting at once on two nodes
+    /// exactly one sees the user come online.
+    pub async fn socket_alive(&self, user_id: &str, socket: &str, now_ms: i64, ttl: Duration) -> Result<bool> {
+        let mut c = self.conn.clone();
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let k = self.key(&["presence", user_id]);
+        let (before,): (u64,) = redis::pipe()
+            .atomic()
+            .zrembyscore(&k, "-inf", now_ms)
+            .ignore()
+            .zcard(&k)
+            .zadd(&k, socket, now_ms.saturating_add(ttl_ms))
+            .ignore()
+            .pexpire(&k, ttl_ms)
+            .ignore()
+            .query_async(&mut c)
+            .await?;
+        Ok(before == 0)
     }
 
     /// Renews many sockets' leases (`(user, socket)` pairs) in one pipelined round trip.
@@ -369,14 +385,16 @@ mod tests {
     async fn a_user_is_online_while_one_socket_lives() {
         let r = redis().await;
         let ttl = Duration::from_secs(60);
-        r.socket_alive("u", "n1:a", 1_000, ttl).await.unwrap();
-        r.socket_alive("u", "n2:b", 1_000, ttl).await.unwrap();
+        assert!(r.socket_alive("u", "n1:a", 1_000, ttl).await.unwrap(), "the first socket brings the user online");
+        assert!(!r.socket_alive("u", "n2:b", 1_000, ttl).await.unwrap(), "a second one does not");
+        assert!(!r.socket_alive("u", "n1:a", 1_500, ttl).await.unwrap(), "nor does a renewal");
         assert!(r.online("u", 2_000).await.unwrap());
         assert!(r.socket_gone("u", "n1:a", 2_000).await.unwrap());
         assert!(!r.socket_gone("u", "n2:b", 2_000).await.unwrap());
         assert!(!r.online("u", 2_000).await.unwrap());
         // A socket whose node died stops counting once its lease ends.
-        r.socket_alive("u", "n3:c", 1_000, ttl).await.unwrap();
+        assert!(r.socket_alive("u", "n3:c", 1_000, ttl).await.unwrap());
         assert!(!r.online("u", 1_000 + 61_000).await.unwrap());
+        assert!(r.socket_alive("u", "n4:d", 1_000 + 61_000, ttl).await.unwrap(), "online again after the lapse");
     }
 }

@@ -1,16 +1,41 @@
 //! Presence: each socket holds a lease in Redis that this node renews; a user is online while
-//! any lease lives, on any node. When a user's last socket closes, the user service records
-//! last-seen. The node also reports itself (and its connection count) for the admin view.
+//! any lease lives, on any node. When a user's first socket connects or their last one closes,
+//! the change crosses every node through Redis pub/sub and reaches the members of the user's
+//! groups as `user.presence {userId, online, lastSeenAt?}` (not the user's own sockets); the
+//! user service records last-seen. The node also reports itself (and its connection count) for
+//! the admin view.
 
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
 use hubbub_proto::user::TouchLastSeenRequest;
 use hubbub_rpc::Ctx;
+use serde::{Deserialize, Serialize};
 use socketioxide::SocketIo;
+use socketioxide::extract::SocketRef;
 use tokio_util::sync::CancellationToken;
 
-use crate::session::User;
+use crate::session::{User, group_of_room, group_room, user_room};
 use crate::state::Chat;
+
+/// The pub/sub channel (under the Redis key prefix).
+const CHANNEL: &str = "presence";
+
+/// A user came online or went offline, and the groups whose members are told.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Change {
+    user_id: String,
+    online: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_seen_at: Option<String>,
+    groups: Vec<String>,
+}
+
+/// The groups a socket is in (its group rooms).
+fn groups_of(s: &SocketRef) -> Vec<String> {
+    s.rooms().iter().filter_map(|r| group_of_room(r).map(str::to_owned)).collect()
+}
 
 fn lease(chat: &Chat) -> Duration {
     Duration::from_secs(chat.settings.presence_ttl_secs)
@@ -20,25 +45,62 @@ fn member(chat: &Chat, sid: &str) -> String {
     format!("{}:{sid}", chat.settings.node_id)
 }
 
-/// A socket of `user` connected.
-pub async fn socket_alive(chat: &Chat, user: &str, sid: &str) {
-    if let Err(e) = chat.redis.socket_alive(user, &member(chat, sid), hubbub_api::now_ms(), lease(chat)).await {
-        tracing::warn!(error = %e, "recording presence");
+/// A socket `s` of `user` connected (or renewed its lease); when the user had no other live
+/// socket, their groups hear they are online.
+pub async fn socket_alive(chat: &Chat, s: &SocketRef, user: &str) {
+    match chat.redis.socket_alive(user, &member(chat, &s.id.to_string()), hubbub_api::now_ms(), lease(chat)).await {
+        Ok(true) => announce(chat, Change { user_id: user.to_owned(), online: true, last_seen_at: None, groups: groups_of(s) }).await,
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "recording presence"),
     }
 }
 
-/// A socket of `user` closed; when it was the last one, record last-seen.
-pub async fn socket_gone(chat: &Chat, user: &str, sid: &str) {
+/// A socket `s` of `user` closed; when it was the last one, record last-seen and tell their
+/// groups they are offline.
+pub async fn socket_gone(chat: &Chat, s: &SocketRef, user: &str) {
     let now = hubbub_api::now_ms();
-    match chat.redis.socket_gone(user, &member(chat, sid), now).await {
+    let sid = s.id.to_string();
+    match chat.redis.socket_gone(user, &member(chat, &sid), now).await {
         Ok(true) => {}
         Ok(false) => {
-            let req = Ctx::new(sid).request(TouchLastSeenRequest { id: user.to_owned(), at_ms: now });
+            let req = Ctx::new(&sid).request(TouchLastSeenRequest { id: user.to_owned(), at_ms: now });
             if let Err(e) = chat.users.clone().touch_last_seen(req).await {
                 tracing::warn!(error = %e, "recording last-seen");
             }
+            let last_seen_at = Some(hubbub_api::timestamp(now));
+            announce(chat, Change { user_id: user.to_owned(), online: false, last_seen_at, groups: groups_of(s) }).await;
         }
         Err(e) => tracing::warn!(error = %e, "clearing presence"),
+    }
+}
+
+async fn announce(chat: &Chat, change: Change) {
+    if change.groups.is_empty() {
+        return;
+    }
+    let payload = serde_json::to_vec(&change).unwrap_or_default();
+    if let Err(e) = chat.redis.publish(CHANNEL, &payload).await {
+        tracing::warn!(error = %e, "publishing presence");
+    }
+}
+
+/// Relays presence changes from every node to this node's sockets until `shutdown`.
+pub async fn relay(io: SocketIo, chat: Chat, shutdown: CancellationToken) {
+    while let Some(mut changes) = crate::state::subscribe(&chat, CHANNEL, &shutdown).await {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                payload = changes.next() => {
+                    let Some(payload) = payload else { break }; // the connection broke: subscribe again
+                    let Ok(c) = serde_json::from_slice::<Change>(&payload) else { continue };
+                    let rooms: Vec<String> = c.groups.iter().map(|g| group_room(g)).collect();
+                    let out = serde_json::json!({ "userId": c.user_id, "online": c.online, "lastSeenAt": c.last_seen_at });
+                    if let Err(e) = io.to(rooms).except(user_room(&c.user_id)).emit("user.presence", &out).await {
+                        tracing::warn!(error = %e, "emitting user.presence");
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -25,6 +25,11 @@ pub fn group_room(group_id: &str) -> String {
     format!("g:{group_id}")
 }
 
+/// The group a room is the room of, if it is a group's.
+pub fn group_of_room(room: &str) -> Option<&str> {
+    room.strip_prefix("g:")
+}
+
 /// The room of one socket (to leave it out of a broadcast).
 pub fn socket_room(sid: &str) -> String {
     format!("s:{sid}")
@@ -124,7 +129,7 @@ pub async fn on_connect(s: SocketRef, State(chat): State<Chat>) {
         let _ = s.disconnect();
         return;
     }
-    crate::presence::socket_alive(&chat, &user, &s.id.to_string()).await;
+    crate::presence::socket_alive(&chat, &s, &user).await;
 }
 
 /// The socket's event handlers. Registered by the middleware, before socketioxide sends the
@@ -145,6 +150,6 @@ fn register_events(s: &SocketRef, chat: &Chat) {
 
 async fn on_disconnect(s: SocketRef, State(chat): State<Chat>) {
     if let Some(User(user)) = s.extensions.get::<User>() {
-        crate::presence::socket_gone(&chat, &user, &s.id.to_string()).await;
+        crate::presence::socket_gone(&chat, &s, &user).await;
     }
 }

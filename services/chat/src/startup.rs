@@ -74,6 +74,7 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
     io.ns("/", crate::session::on_connect.with(crate::session::authenticate));
     let presence = tokio::spawn(crate::presence::run(io.clone(), chat.clone(), shutdown.clone()));
     let typing = tokio::spawn(crate::typing::run(io.clone(), chat.clone(), shutdown.clone()));
+    let presence_relay = tokio::spawn(crate::presence::relay(io.clone(), chat.clone(), shutdown.clone()));
     let receipts = tokio::spawn(crate::receipts::run(chat.clone(), shutdown.clone()));
     let events = tokio::spawn(crate::consume::run(io.clone(), chat, consumer, topics, shutdown.clone()));
     // Open websockets would hold a graceful HTTP shutdown forever: close the sockets first.
@@ -96,6 +97,7 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
     closer.await.context("socket closer task")?;
     presence.await.context("presence task")?;
     typing.await.context("typing task")?;
+    presence_relay.await.context("presence relay task")?;
     receipts.await.context("receipt task")?;
     producer.flush(std::time::Duration::from_secs(5));
     served.context("chat node")

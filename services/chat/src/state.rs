@@ -88,3 +88,26 @@ impl Chat {
         &self.0.receipts
     }
 }
+
+/// Messages of a Redis pub/sub channel.
+pub type Subscription = std::pin::Pin<Box<dyn futures_util::Stream<Item = Vec<u8>> + Send>>;
+
+/// Subscribes to the pub/sub `channel`, trying again each second while Redis cannot be reached;
+/// `None` once `shutdown` fires.
+pub async fn subscribe(chat: &Chat, channel: &str, shutdown: &tokio_util::sync::CancellationToken) -> Option<Subscription> {
+    loop {
+        if shutdown.is_cancelled() {
+            return None;
+        }
+        match chat.redis.subscribe(channel).await {
+            Ok(stream) => return Some(Box::pin(stream)),
+            Err(e) => {
+                tracing::warn!(error = %e, channel, "subscribing; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+}

@@ -66,17 +66,7 @@ pub async fn run(io: SocketIo, chat: Chat, shutdown: CancellationToken) {
     // (group, user) → when the typist is taken to have stopped.
     let mut typists: HashMap<(String, Arc<str>), Instant> = HashMap::new();
     let mut sweep = tokio::time::interval(ttl / 4);
-    while !shutdown.is_cancelled() {
-        let mut news = match chat.redis.subscribe(CHANNEL).await {
-            Ok(stream) => Box::pin(stream),
-            Err(e) => {
-                tracing::warn!(error = %e, "subscribing to typing; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                }
-            }
-        };
+    while let Some(mut news) = crate::state::subscribe(&chat, CHANNEL, &shutdown).await {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,

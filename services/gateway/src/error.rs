@@ -15,6 +15,25 @@ pub fn request_id() -> String {
     REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
 }
 
+/// Every error response's body: `{ "error": { "code", "message", "requestId" } }`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `VALIDATION_ERROR`, `UNAUTHORIZED`, `NOT_A_MEMBER`, `RATE_LIMIT_EXCEEDED`, …
+    #[schema(pattern = "^[A-Z][A-Z0-9_]*$")]
+    code: String,
+    /// For people; internal failures never carry their details here.
+    message: String,
+    /// The `x-request-id` of the request, as in every service's logs.
+    request_id: String,
+}
+
 /// An error as API.md shows it.
 #[derive(Debug)]
 pub struct ApiError {
@@ -88,9 +107,7 @@ impl From<tonic::Status> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "error": { "code": self.code, "message": self.message, "requestId": request_id() }
-        });
+        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message, request_id: request_id() } };
         let mut resp = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));

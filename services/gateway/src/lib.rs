@@ -5,6 +5,7 @@
 pub mod config;
 mod error;
 mod extract;
+mod openapi;
 mod routes;
 mod startup;
 

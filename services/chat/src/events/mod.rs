@@ -159,7 +159,7 @@ pub fn ctx_of(s: &SocketRef, user: &str) -> Ctx {
 pub async fn heartbeat(s: SocketRef, ack: AckSender, State(chat): State<Chat>) {
     respond(&s, &chat, ack, Ok::<(), std::convert::Infallible>(()), |()| async {
         let user = user_of(&s).map_err(Refusal::from)?;
-        crate::presence::socket_alive(&chat, &user, &s.id.to_string()).await;
+        crate::presence::socket_alive(&chat, &s, &user).await;
         Ok::<_, Refusal>(json!({ "ok": true }))
     })
     .await;

@@ -9,12 +9,13 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hubbub_proto::message::{CreateUploadRequest, GetAttachmentRequest};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Caller, Json};
 use crate::startup::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UploadBody {
     group_id: String,
@@ -24,7 +25,7 @@ pub struct UploadBody {
 }
 
 /// A signed upload, as the API answers it (attachments and avatars alike).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Upload {
     key: String,
@@ -32,6 +33,7 @@ pub struct Upload {
     method: String,
     /// Send these exactly: they are part of the signature.
     headers: BTreeMap<String, String>,
+    #[schema(format = DateTime)]
     expires_at: String,
 }
 
@@ -56,6 +58,13 @@ impl Upload {
 
 /// `POST /api/v1/uploads {groupId, name, contentType, size}` → 201 with a presigned PUT for
 /// exactly that type and size, once, for members of the group.
+#[utoipa::path(post, operation_id = "createUpload", path = "/uploads", tag = "attachments", request_body = UploadBody,
+    responses(
+        (status = 201, description = "A presigned PUT for exactly that type and size", body = Upload),
+        (status = 403, description = "NOT_A_MEMBER", body = ErrorBody),
+        (status = 404, description = "GROUP_NOT_FOUND", body = ErrorBody),
+        (status = 413, description = "FILE_TOO_LARGE", body = ErrorBody),
+    ))]
 pub async fn create(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,
@@ -78,6 +87,12 @@ fn too_large(status: tonic::Status) -> ApiError {
 
 /// `GET /api/v1/attachments/{key}` → 302 to a short-lived download URL; 404 for anyone who is
 /// not a member of the attachment's group, whether or not the key exists.
+#[utoipa::path(get, operation_id = "getAttachment", path = "/api/v1/attachments/{key}", tag = "attachments",
+    params(("key" = String, Path, description = "The attachment's key (it contains slashes)")),
+    responses(
+        (status = 302, description = "To a short-lived download URL", headers(("location" = String, description = "The signed URL"))),
+        (status = 404, description = "NOT_FOUND: no such attachment, or not yours to see", body = ErrorBody),
+    ))]
 pub async fn download(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,

@@ -6,12 +6,13 @@ use hubbub_proto::auth::{
     AuthResponse, ChangePasswordRequest, LoginRequest, LogoutRequest, RefreshRequest, RegisterRequest,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Anonymous, Caller, Json};
 use crate::startup::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterBody {
     username: String,
@@ -20,34 +21,37 @@ pub struct RegisterBody {
     display_name: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct LoginBody {
     login: String,
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshBody {
     refresh_token: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PasswordBody {
     current_password: String,
     new_password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Tokens {
     user: Option<hubbub_api::User>,
+    /// `Authorization: Bearer <accessToken>`, and `auth: {token}` in the Socket.IO handshake.
     access_token: String,
+    /// For `POST /api/v1/auth/refresh`, once.
     refresh_token: String,
     /// Seconds until the access token expires.
     expires_in: u32,
     /// `admin` or `user`.
+    #[schema(pattern = "^(admin|user)$")]
     role: String,
 }
 
@@ -64,6 +68,11 @@ impl From<AuthResponse> for Tokens {
 }
 
 /// `POST /api/v1/auth/register` → 201 tokens.
+#[utoipa::path(post, operation_id = "register", path = "/auth/register", tag = "auth", security(()), request_body = RegisterBody,
+    responses(
+        (status = 201, description = "The account, signed in", body = Tokens),
+        (status = 409, description = "USERNAME_TAKEN or EMAIL_TAKEN", body = ErrorBody),
+    ))]
 pub async fn register(
     State(s): State<AppState>,
     Anonymous(ctx): Anonymous,
@@ -76,6 +85,11 @@ pub async fn register(
 }
 
 /// `POST /api/v1/auth/login` → 200 tokens.
+#[utoipa::path(post, operation_id = "login", path = "/auth/login", tag = "auth", security(()), request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in", body = Tokens),
+        (status = 401, description = "INVALID_CREDENTIALS", body = ErrorBody),
+    ))]
 pub async fn login(
     State(s): State<AppState>,
     Anonymous(ctx): Anonymous,
@@ -86,6 +100,11 @@ pub async fn login(
 }
 
 /// `POST /api/v1/auth/refresh` → 200 a new pair; the old refresh token is spent.
+#[utoipa::path(post, operation_id = "refresh", path = "/auth/refresh", tag = "auth", security(()), request_body = RefreshBody,
+    responses(
+        (status = 200, description = "A new pair; the old refresh token is spent", body = Tokens),
+        (status = 401, description = "An unknown, expired or spent refresh token (a spent one revokes its family)", body = ErrorBody),
+    ))]
 pub async fn refresh(
     State(s): State<AppState>,
     Anonymous(ctx): Anonymous,
@@ -96,6 +115,11 @@ pub async fn refresh(
 }
 
 /// `POST /api/v1/auth/logout` → 204; the session's tokens stop working.
+#[utoipa::path(post, operation_id = "logout", path = "/auth/logout", tag = "auth", security(()), request_body = RefreshBody,
+    responses(
+        (status = 204, description = "The session's tokens stop working"),
+        (status = 401, description = "An unknown refresh token", body = ErrorBody),
+    ))]
 pub async fn logout(
     State(s): State<AppState>,
     Anonymous(ctx): Anonymous,
@@ -106,6 +130,11 @@ pub async fn logout(
 }
 
 /// `POST /api/v1/auth/password` → 204; every other session is revoked.
+#[utoipa::path(post, operation_id = "changePassword", path = "/auth/password", tag = "auth", request_body = PasswordBody,
+    responses(
+        (status = 204, description = "Changed; every other session is revoked"),
+        (status = 403, description = "WRONG_PASSWORD: the current password is wrong", body = ErrorBody),
+    ))]
 pub async fn password(
     State(s): State<AppState>,
     Caller(ctx, claims): Caller,

@@ -7,13 +7,14 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hubbub_proto::user::GetUserRequest;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::attachments::Upload;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Caller, Json};
 use crate::startup::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UploadBody {
     content_type: String,
@@ -42,6 +43,11 @@ pub(crate) fn storage_error(e: hubbub_storage::Error) -> ApiError {
 
 /// `POST /api/v1/users/me/avatar {contentType, size}` → a presigned PUT for exactly that type
 /// and size.
+#[utoipa::path(post, operation_id = "createAvatarUpload", path = "/users/me/avatar", tag = "users", request_body = UploadBody,
+    responses(
+        (status = 200, description = "A presigned PUT for exactly that type and size; then `PATCH /users/me {avatarKey}`", body = Upload),
+        (status = 413, description = "FILE_TOO_LARGE", body = ErrorBody),
+    ))]
 pub async fn upload(
     State(s): State<AppState>,
     Caller(_, claims): Caller,
@@ -87,6 +93,11 @@ pub async fn check_uploaded(s: &AppState, caller: &str, key: &str) -> Result<(),
 }
 
 /// `GET /api/v1/users/{id}/avatar` → 302 to a short-lived download URL.
+#[utoipa::path(get, operation_id = "getAvatar", path = "/users/{id}/avatar", tag = "users", params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 302, description = "To a short-lived download URL", headers(("location" = String, description = "The signed URL"))),
+        (status = 404, description = "USER_NOT_FOUND, or NOT_FOUND: no avatar", body = ErrorBody),
+    ))]
 pub async fn download(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,

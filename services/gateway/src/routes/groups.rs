@@ -9,8 +9,9 @@ use hubbub_proto::group::{
 };
 use hubbub_proto::message::LastMessagesRequest;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Caller, Json};
 use crate::startup::AppState;
 
@@ -25,19 +26,26 @@ fn visibility(v: Option<&str>) -> Result<Visibility, ApiError> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateBody {
     name: String,
     description: Option<String>,
+    #[schema(pattern = "^(public|private)$")]
     visibility: Option<String>,
     /// `group` (default) or `room`.
+    #[schema(pattern = "^(group|room)$")]
     kind: Option<String>,
     #[serde(default)]
     member_ids: Vec<String>,
 }
 
 /// `POST /api/v1/groups` → 201 Group (the caller is its owner).
+#[utoipa::path(post, operation_id = "createGroup", path = "/groups", tag = "groups", request_body = CreateBody,
+    responses(
+        (status = 201, description = "The group; the caller is its owner", body = hubbub_api::Group),
+        (status = 404, description = "USER_NOT_FOUND: a memberIds entry", body = ErrorBody),
+    ))]
 pub async fn create(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,
@@ -59,13 +67,19 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(group.into())))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DirectBody {
     user_id: String,
 }
 
 /// `POST /api/v1/groups/direct {userId}` → the one direct chat of the pair (201 once, then 200).
+#[utoipa::path(post, operation_id = "getOrCreateDirect", path = "/groups/direct", tag = "groups", request_body = DirectBody,
+    responses(
+        (status = 201, description = "The direct chat of the pair, made now", body = hubbub_api::Group),
+        (status = 200, description = "The direct chat of the pair, as it was", body = hubbub_api::Group),
+        (status = 404, description = "USER_NOT_FOUND", body = ErrorBody),
+    ))]
 pub async fn direct(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,
@@ -79,14 +93,18 @@ pub async fn direct(
     Ok((status, axum::Json(group.into())))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// A name prefix (where the list searches by name).
     q: Option<String>,
+    /// At most this many (`group.list_max_limit` caps it).
     limit: Option<u32>,
+    /// `nextCursor` of the previous page.
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupPage {
     groups: Vec<hubbub_api::Group>,
@@ -122,6 +140,8 @@ impl From<hubbub_proto::group::ListGroupsResponse> for GroupPage {
 
 /// `GET /api/v1/groups?cursor=&limit=` → my groups with their newest message and unread count
 /// (the group's last seq − my seen watermark), from two calls whatever the page size.
+#[utoipa::path(get, operation_id = "listMyGroups", path = "/groups", tag = "groups", params(PageQuery),
+    responses((status = 200, description = "My groups, most recent activity first, with `lastMessage` and `unreadCount`", body = GroupPage)))]
 pub async fn mine(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,
@@ -153,6 +173,8 @@ pub async fn mine(
 }
 
 /// `GET /api/v1/groups/public?q=&cursor=&limit=` → public groups and rooms by name prefix.
+#[utoipa::path(get, operation_id = "listPublicGroups", path = "/groups/public", tag = "groups", params(PageQuery),
+    responses((status = 200, description = "Public groups and rooms whose name starts with `q`", body = GroupPage)))]
 pub async fn public(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,
@@ -164,6 +186,8 @@ pub async fn public(
 }
 
 /// `GET /api/v1/groups/{id}` → Group.
+#[utoipa::path(get, operation_id = "getGroup", path = "/groups/{id}", tag = "groups", params(("id" = String, Path, description = "The group's id")),
+    responses((status = 200, description = "The group", body = hubbub_api::Group), (status = 404, description = "GROUP_NOT_FOUND (also for a private group you are not in)", body = ErrorBody)))]
 pub async fn get(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,
@@ -173,7 +197,7 @@ pub async fn get(
     Ok(axum::Json(group.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PatchBody {
     name: Option<String>,
@@ -182,6 +206,9 @@ pub struct PatchBody {
 }
 
 /// `PATCH /api/v1/groups/{id}` (admin+) → Group.
+#[utoipa::path(patch, operation_id = "updateGroup", path = "/groups/{id}", tag = "groups", params(("id" = String, Path, description = "The group's id")), request_body = PatchBody,
+    responses((status = 200, description = "The group as changed", body = hubbub_api::Group), (status = 403, description = "FORBIDDEN or NOT_A_MEMBER", body = ErrorBody), (status = 404, description = "GROUP_NOT_FOUND (also for a private group you are not in)", body = ErrorBody),
+        (status = 422, description = "DIRECT_CHAT: a direct chat has no settings", body = ErrorBody)))]
 pub async fn update(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,
@@ -198,6 +225,8 @@ pub async fn update(
 }
 
 /// `DELETE /api/v1/groups/{id}` (owner) → 204.
+#[utoipa::path(delete, operation_id = "deleteGroup", path = "/groups/{id}", tag = "groups", params(("id" = String, Path, description = "The group's id")),
+    responses((status = 204, description = "Deleted; members are told on every node"), (status = 403, description = "FORBIDDEN or NOT_A_MEMBER", body = ErrorBody), (status = 404, description = "GROUP_NOT_FOUND (also for a private group you are not in)", body = ErrorBody)))]
 pub async fn delete(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,
@@ -207,7 +236,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberPage {
     members: Vec<hubbub_api::Member>,
@@ -216,6 +245,8 @@ pub struct MemberPage {
 }
 
 /// `GET /api/v1/groups/{id}/members` (members only).
+#[utoipa::path(get, operation_id = "listMembers", path = "/groups/{id}/members", tag = "groups", params(("id" = String, Path, description = "The group's id"), PageQuery),
+    responses((status = 200, description = "A page of members", body = MemberPage), (status = 403, description = "FORBIDDEN or NOT_A_MEMBER", body = ErrorBody), (status = 404, description = "GROUP_NOT_FOUND (also for a private group you are not in)", body = ErrorBody)))]
 pub async fn members(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,
@@ -231,13 +262,19 @@ pub async fn members(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AddBody {
     user_id: String,
 }
 
 /// `POST /api/v1/groups/{id}/members {userId}` (admin+) → 201 Member.
+#[utoipa::path(post, operation_id = "addMember", path = "/groups/{id}/members", tag = "groups", params(("id" = String, Path, description = "The group's id")), request_body = AddBody,
+    responses(
+        (status = 201, description = "The new member", body = hubbub_api::Member), (status = 403, description = "FORBIDDEN or NOT_A_MEMBER", body = ErrorBody), (status = 404, description = "GROUP_NOT_FOUND (also for a private group you are not in)", body = ErrorBody),
+        (status = 409, description = "ALREADY_A_MEMBER", body = ErrorBody),
+        (status = 422, description = "DIRECT_CHAT: a direct chat has exactly two members", body = ErrorBody),
+    ))]
 pub async fn add_member(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,
@@ -249,6 +286,12 @@ pub async fn add_member(
 }
 
 /// `DELETE /api/v1/groups/{id}/members/{userId}` (admin+, or yourself = leave) → 204.
+#[utoipa::path(delete, operation_id = "removeMember", path = "/groups/{id}/members/{user_id}", tag = "groups", params(("id" = String, Path, description = "The group's id"), ("user_id" = String, Path, description = "The member's user id")),
+    responses(
+        (status = 204, description = "Removed (or left); they stop receiving the group at once"), (status = 403, description = "FORBIDDEN or NOT_A_MEMBER", body = ErrorBody),
+        (status = 404, description = "GROUP_NOT_FOUND or MEMBER_NOT_FOUND", body = ErrorBody),
+        (status = 422, description = "DIRECT_CHAT: end a direct chat by deleting it", body = ErrorBody),
+    ))]
 pub async fn remove_member(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,
@@ -258,12 +301,19 @@ pub async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RoleBody {
+    #[schema(pattern = "^(owner|admin|member)$")]
     role: String,
 }
 
 /// `PUT /api/v1/groups/{id}/members/{userId}/role {role}` (owner) → Member.
+#[utoipa::path(put, operation_id = "setRole", path = "/groups/{id}/members/{user_id}/role", tag = "groups", params(("id" = String, Path, description = "The group's id"), ("user_id" = String, Path, description = "The member's user id")), request_body = RoleBody,
+    responses(
+        (status = 200, description = "The member with the new role", body = hubbub_api::Member), (status = 403, description = "FORBIDDEN or NOT_A_MEMBER", body = ErrorBody),
+        (status = 404, description = "GROUP_NOT_FOUND or MEMBER_NOT_FOUND", body = ErrorBody),
+        (status = 422, description = "LAST_OWNER (a group needs an owner) or DIRECT_CHAT", body = ErrorBody),
+    ))]
 pub async fn set_role(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,
@@ -277,6 +327,11 @@ pub async fn set_role(
 }
 
 /// `POST /api/v1/groups/{id}/join` (public groups) → Group.
+#[utoipa::path(post, operation_id = "joinGroup", path = "/groups/{id}/join", tag = "groups", params(("id" = String, Path, description = "The group's id")),
+    responses(
+        (status = 200, description = "Joined (or already in)", body = hubbub_api::Group), (status = 403, description = "FORBIDDEN or NOT_A_MEMBER", body = ErrorBody), (status = 404, description = "GROUP_NOT_FOUND (also for a private group you are not in)", body = ErrorBody),
+        (status = 409, description = "ALREADY_A_MEMBER", body = ErrorBody),
+    ))]
 pub async fn join(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,
@@ -285,15 +340,19 @@ pub async fn join(
     Ok(axum::Json(s.groups.clone().join_group(ctx.request(JoinGroupRequest { group_id })).await?.into_inner().into()))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InviteBody {
     code: String,
     group_id: String,
+    #[schema(format = DateTime)]
     expires_at: String,
 }
 
 /// `POST /api/v1/groups/{id}/invites` (admin+) → 201 `{code, expiresAt}`.
+#[utoipa::path(post, operation_id = "createInvite", path = "/groups/{id}/invites", tag = "groups", params(("id" = String, Path, description = "The group's id")),
+    responses((status = 201, description = "An invite code", body = InviteBody), (status = 403, description = "FORBIDDEN or NOT_A_MEMBER", body = ErrorBody), (status = 404, description = "GROUP_NOT_FOUND (also for a private group you are not in)", body = ErrorBody),
+        (status = 422, description = "DIRECT_CHAT: a direct chat takes no invites", body = ErrorBody)))]
 pub async fn invite(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,
@@ -311,6 +370,12 @@ pub async fn invite(
 }
 
 /// `POST /api/v1/invites/{code}/accept` → Group.
+#[utoipa::path(post, operation_id = "acceptInvite", path = "/invites/{code}/accept", tag = "groups", params(("code" = String, Path, description = "The invite code")),
+    responses(
+        (status = 200, description = "The group, now with you in it", body = hubbub_api::Group),
+        (status = 404, description = "INVITE_NOT_FOUND: unknown or expired", body = ErrorBody),
+        (status = 409, description = "ALREADY_A_MEMBER", body = ErrorBody),
+    ))]
 pub async fn accept(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,

@@ -6,21 +6,26 @@ use hubbub_proto::message::{
     DeleteMessageRequest, EditMessageRequest, ListMessagesRequest, MarkReadRequest, PostMessageRequest,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Caller, Json};
 use crate::startup::AppState;
 
 type JsonMessage = axum::Json<hubbub_api::Message>;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Messages before this seq, newest of them (default: the newest messages).
     before: Option<u64>,
+    /// Messages after this seq, oldest of them.
     after: Option<u64>,
+    /// At most this many (default 50, at most 200).
     limit: Option<u32>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Page {
     messages: Vec<hubbub_api::Message>,
     /// More messages lie beyond this page (older for `before`/newest, newer for `after`).
@@ -28,6 +33,8 @@ pub struct Page {
 }
 
 /// `GET /api/v1/groups/{id}/messages?before=|after=&limit=` → `{messages, more}` in seq order.
+#[utoipa::path(get, operation_id = "listMessages", path = "/groups/{id}/messages", tag = "messages", params(("id" = String, Path, description = "The group's id"), ListQuery),
+    responses((status = 200, description = "A page in seq order", body = Page), (status = 403, description = "NOT_A_MEMBER", body = ErrorBody), (status = 404, description = "GROUP_NOT_FOUND", body = ErrorBody)))]
 pub async fn list(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,
@@ -40,21 +47,31 @@ pub async fn list(
     Ok(axum::Json(Page { messages: resp.messages.into_iter().map(Into::into).collect(), more: resp.more }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SendBody {
     /// Optional when the message has attachments (a caption).
     #[serde(default)]
     content: String,
+    /// `text` (default), `image` or `file`.
     #[serde(rename = "type")]
+    #[schema(pattern = "^(text|image|file)$")]
     kind: Option<String>,
+    /// From `POST /api/v1/uploads`, after the upload.
     #[serde(default)]
     attachments: Vec<hubbub_api::Attachment>,
+    /// The client's own id for this message: a retry with the same one never makes a second.
     client_msg_id: Option<String>,
 }
 
 /// `POST /api/v1/groups/{id}/messages` → 201 Message once durable (200 with the first message
 /// when the `clientMsgId` was used before), through the same pipeline as a socket send.
+#[utoipa::path(post, operation_id = "postMessage", path = "/groups/{id}/messages", tag = "messages", params(("id" = String, Path, description = "The group's id")), request_body = SendBody,
+    responses(
+        (status = 201, description = "Stored (durable) and on its way to every member", body = hubbub_api::Message),
+        (status = 200, description = "This clientMsgId was sent before: the first message", body = hubbub_api::Message), (status = 403, description = "NOT_A_MEMBER", body = ErrorBody), (status = 404, description = "GROUP_NOT_FOUND", body = ErrorBody),
+        (status = 422, description = "An attachment is not uploaded, not yours, or not what it claims", body = ErrorBody),
+    ))]
 pub async fn send(
     State(s): State<AppState>,
     Caller(ctx, claims): Caller,
@@ -81,12 +98,18 @@ pub async fn send(
     Ok((status, axum::Json(message.into())))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct EditBody {
     content: String,
 }
 
 /// `PATCH /api/v1/messages/{id} {content}` → the edited message (sender only).
+#[utoipa::path(patch, operation_id = "editMessage", path = "/messages/{id}", tag = "messages", params(("id" = String, Path, description = "The message's id")), request_body = EditBody,
+    responses(
+        (status = 200, description = "The message as edited", body = hubbub_api::Message),
+        (status = 403, description = "FORBIDDEN: only its sender edits a message", body = ErrorBody),
+        (status = 404, description = "MESSAGE_NOT_FOUND", body = ErrorBody),
+    ))]
 pub async fn edit(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,
@@ -98,6 +121,12 @@ pub async fn edit(
 }
 
 /// `DELETE /api/v1/messages/{id}` → the message as deleted (sender, or group admin+).
+#[utoipa::path(delete, operation_id = "deleteMessage", path = "/messages/{id}", tag = "messages", params(("id" = String, Path, description = "The message's id")),
+    responses(
+        (status = 200, description = "The message as deleted (content and attachments gone)", body = hubbub_api::Message),
+        (status = 403, description = "FORBIDDEN: its sender or a group admin deletes a message", body = ErrorBody),
+        (status = 404, description = "MESSAGE_NOT_FOUND", body = ErrorBody),
+    ))]
 pub async fn delete(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,
@@ -107,13 +136,15 @@ pub async fn delete(
     Ok(axum::Json(s.messages.clone().delete_message(ctx.request(req)).await?.into_inner().into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ReadBody {
     seq: u64,
 }
 
 /// `POST /api/v1/groups/{id}/read {seq}` → 204: the caller has seen everything up to `seq`
 /// (moved forward only, clamped to the group's last seq, applied within a moment).
+#[utoipa::path(post, operation_id = "markRead", path = "/groups/{id}/read", tag = "messages", params(("id" = String, Path, description = "The group's id")), request_body = ReadBody,
+    responses((status = 204, description = "Seen up to seq (a watermark: forward only, clamped to the last seq)"), (status = 403, description = "NOT_A_MEMBER", body = ErrorBody), (status = 404, description = "GROUP_NOT_FOUND", body = ErrorBody)))]
 pub async fn read(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,

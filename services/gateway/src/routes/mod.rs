@@ -1,7 +1,7 @@
 //! The router: one file per resource.
 
 mod admin;
-mod attachments;
+pub(crate) mod attachments;
 mod auth;
 mod avatars;
 mod groups;
@@ -14,49 +14,75 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post, put};
+use axum::routing::get;
 use hubbub_telemetry::REQUEST_ID_HEADER;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{ApiError, REQUEST_ID};
 use crate::startup::AppState;
 
-/// Every route of the gateway.
-pub fn router(state: AppState, body_limit: usize) -> Router {
-    let api = Router::new()
-        .route("/auth/register", post(auth::register))
-        .route("/auth/login", post(auth::login))
-        .route("/auth/refresh", post(auth::refresh))
-        .route("/auth/logout", post(auth::logout))
-        .route("/auth/password", post(auth::password))
-        .route("/users", get(users::search))
-        .route("/users/me", get(users::me).patch(users::update).delete(users::delete))
-        .route("/users/me/avatar", post(avatars::upload))
-        .route("/users/{id}/avatar", get(avatars::download))
-        .route("/users/{id}", get(users::get))
-        .route("/users/{id}/presence", get(users::presence))
-        .route("/admin/nodes", get(admin::nodes))
-        .route("/admin/users/{id}/connections", delete(admin::disconnect))
-        .route("/admin/connections", get(admin::connections))
-        .route("/admin/groups", get(admin::groups))
-        .route("/admin/groups/{id}", get(admin::group).delete(admin::delete_group))
-        .route("/groups", post(groups::create).get(groups::mine))
-        .route("/groups/direct", post(groups::direct))
-        .route("/groups/public", get(groups::public))
-        .route("/groups/{id}", get(groups::get).patch(groups::update).delete(groups::delete))
-        .route("/groups/{id}/members", get(groups::members).post(groups::add_member))
-        .route("/groups/{id}/members/{user_id}", delete(groups::remove_member))
-        .route("/groups/{id}/members/{user_id}/role", put(groups::set_role))
-        .route("/groups/{id}/join", post(groups::join))
-        .route("/groups/{id}/invites", post(groups::invite))
-        .route("/invites/{code}/accept", post(groups::accept))
-        .route("/groups/{id}/messages", get(messages::list).post(messages::send))
-        .route("/groups/{id}/read", post(messages::read))
-        .route("/messages/{id}", patch(messages::edit).delete(messages::delete))
-        .route("/uploads", post(attachments::create))
+/// Every route of the gateway, each registered together with its OpenAPI operation.
+fn api() -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::password))
+        .routes(routes!(users::search))
+        .routes(routes!(users::me, users::update, users::delete))
+        .routes(routes!(avatars::upload))
+        .routes(routes!(avatars::download))
+        .routes(routes!(users::get))
+        .routes(routes!(users::presence))
+        .routes(routes!(admin::nodes))
+        .routes(routes!(admin::disconnect))
+        .routes(routes!(admin::connections))
+        .routes(routes!(admin::groups))
+        .routes(routes!(admin::group, admin::delete_group))
+        .routes(routes!(groups::create, groups::mine))
+        .routes(routes!(groups::direct))
+        .routes(routes!(groups::public))
+        .routes(routes!(groups::get, groups::update, groups::delete))
+        .routes(routes!(groups::members, groups::add_member))
+        .routes(routes!(groups::remove_member))
+        .routes(routes!(groups::set_role))
+        .routes(routes!(groups::join))
+        .routes(routes!(groups::invite))
+        .routes(routes!(groups::accept))
+        .routes(routes!(messages::list, messages::send))
+        .routes(routes!(messages::read))
+        .routes(routes!(messages::edit, messages::delete))
+        .routes(routes!(attachments::create))
+        // A key holds slashes: axum's wildcard, documented as `{key}` in `openapi::ApiDoc`.
         .route("/attachments/{*key}", get(attachments::download));
-    Router::new()
-        .nest("/api/v1", api)
-        .route("/health", get(ops::health))
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi()).nest("/api/v1", v1).routes(routes!(ops::health))
+}
+
+/// The routes and their OpenAPI document, common errors added.
+fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut spec) = api().split_for_parts();
+    crate::openapi::complete(&mut spec);
+    (router, spec)
+}
+
+/// The OpenAPI document of every route.
+#[cfg(test)]
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    parts().1
+}
+
+/// Every route of the gateway, its OpenAPI document at `/api/v1/openapi.json` and the docs
+/// page at `/api/v1/docs`.
+pub fn router(state: AppState, body_limit: usize) -> Router {
+    let (router, spec) = parts();
+    let events = std::sync::Arc::new(crate::openapi::asyncapi(&spec));
+    router
+        .route("/api/v1/asyncapi.json", get(move || std::future::ready(axum::Json(events.as_ref().clone()))))
+        .merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", spec))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))

@@ -1,8 +1,17 @@
 //! `/health`.
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The process answers.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    #[schema(pattern = "^ok$")]
+    status: &'static str,
+}
 
 /// Alive.
-pub async fn health() -> axum::Json<Value> {
-    axum::Json(json!({ "status": "ok" }))
+#[utoipa::path(get, operation_id = "health", path = "/health", tag = "ops", security(()), responses((status = 200, description = "Alive", body = Health)))]
+pub async fn health() -> axum::Json<Health> {
+    axum::Json(Health { status: "ok" })
 }

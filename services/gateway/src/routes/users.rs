@@ -5,12 +5,14 @@ use axum::http::StatusCode;
 use hubbub_proto::auth::DeleteAccountRequest;
 use hubbub_proto::user::{GetPresenceRequest, GetUserRequest, SearchUsersRequest, UpdateProfileRequest};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Caller, Json};
 use crate::startup::AppState;
 
 /// `GET /api/v1/users/me`.
+#[utoipa::path(get, operation_id = "getMe", path = "/users/me", tag = "users", responses((status = 200, description = "My profile", body = hubbub_api::User)))]
 pub async fn me(
     State(s): State<AppState>,
     Caller(ctx, claims): Caller,
@@ -19,7 +21,7 @@ pub async fn me(
     Ok(axum::Json(user.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PatchBody {
     display_name: Option<String>,
@@ -28,6 +30,12 @@ pub struct PatchBody {
 }
 
 /// `PATCH /api/v1/users/me {displayName?, bio?, avatarKey?}` → the profile.
+#[utoipa::path(patch, operation_id = "updateMe", path = "/users/me", tag = "users", request_body = PatchBody,
+    responses(
+        (status = 200, description = "The profile as changed", body = hubbub_api::User),
+        (status = 413, description = "FILE_TOO_LARGE: the avatar is over the limit", body = ErrorBody),
+        (status = 422, description = "AVATAR_NOT_UPLOADED: upload the avatar first", body = ErrorBody),
+    ))]
 pub async fn update(
     State(s): State<AppState>,
     Caller(ctx, claims): Caller,
@@ -43,19 +51,25 @@ pub async fn update(
 
 /// `DELETE /api/v1/users/me` → 204: credentials and profile go; messages stay, as a deleted
 /// user's; every token of the account stops working at once.
+#[utoipa::path(delete, operation_id = "deleteMe", path = "/users/me", tag = "users",
+    responses((status = 204, description = "The account is gone; its messages stay, as a deleted user's")))]
 pub async fn delete(State(s): State<AppState>, Caller(ctx, _): Caller) -> Result<StatusCode, ApiError> {
     s.auth.clone().delete_account(ctx.request(DeleteAccountRequest {})).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
+    /// A username or display name prefix.
     q: String,
+    /// At most this many (`user.search_max_limit` caps it; 50 by default).
     limit: Option<u32>,
+    /// `nextCursor` of the previous page.
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchPage {
     users: Vec<hubbub_api::User>,
@@ -65,6 +79,8 @@ pub struct SearchPage {
 }
 
 /// `GET /api/v1/users?q=<prefix>&limit=&cursor=`: by username or display name prefix.
+#[utoipa::path(get, operation_id = "searchUsers", path = "/users", tag = "users", params(SearchQuery),
+    responses((status = 200, description = "Users whose username or display name starts with `q`", body = SearchPage)))]
 pub async fn search(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,
@@ -80,6 +96,11 @@ pub async fn search(
 }
 
 /// `GET /api/v1/users/{id}`.
+#[utoipa::path(get, operation_id = "getUser", path = "/users/{id}", tag = "users", params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The profile", body = hubbub_api::User),
+        (status = 404, description = "USER_NOT_FOUND", body = ErrorBody),
+    ))]
 pub async fn get(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,
@@ -89,14 +110,20 @@ pub async fn get(
     Ok(axum::Json(user.into()))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PresenceBody {
     online: bool,
+    #[schema(format = DateTime)]
     last_seen_at: Option<String>,
 }
 
 /// `GET /api/v1/users/{id}/presence` → `{online, lastSeenAt}`.
+#[utoipa::path(get, operation_id = "getPresence", path = "/users/{id}/presence", tag = "users", params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "Online now, or when last seen", body = PresenceBody),
+        (status = 404, description = "USER_NOT_FOUND", body = ErrorBody),
+    ))]
 pub async fn presence(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,

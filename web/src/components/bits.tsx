@@ -1,0 +1,66 @@
+// Small shared pieces: avatars, presence dots, times, and a modal dialog.
+
+import { useEffect, useRef, type ReactNode } from "react";
+import { useChat } from "../store";
+
+export function Avatar({ name }: { name: string }) {
+  const letter = (name.trim()[0] ?? "?").toUpperCase();
+  let hue = 0;
+  for (const c of name) hue = (hue * 31 + c.charCodeAt(0)) % 360;
+  return (
+    <span className="avatar" aria-hidden="true" style={{ background: `hsl(${hue} 55% 45%)` }}>
+      {letter}
+    </span>
+  );
+}
+
+export function PresenceDot({ userId }: { userId: string }) {
+  const chat = useChat();
+  const p = chat.presence.get(userId);
+  if (!p) return null;
+  return (
+    <span
+      className={`presence ${p.online ? "online" : "offline"}`}
+      role="img"
+      aria-label={p.online ? "online" : "offline"}
+      data-testid="presence"
+      data-online={p.online}
+    />
+  );
+}
+
+export function shortTime(iso: string): string {
+  const d = new Date(iso);
+  const now = new Date();
+  return d.toDateString() === now.toDateString()
+    ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+    : d.toLocaleDateString([], { month: "short", day: "numeric" });
+}
+
+export function lastSeen(iso?: string | null): string {
+  if (!iso) return "offline";
+  const mins = Math.round((Date.now() - Date.parse(iso)) / 60000);
+  if (mins < 1) return "last seen just now";
+  if (mins < 60) return `last seen ${mins} min ago`;
+  return `last seen ${shortTime(iso)}`;
+}
+
+/** A modal dialog (the browser's own: focus is trapped, Escape closes it). */
+export function Modal({ title, onClose, children }: { title: string; onClose: () => void; children: ReactNode }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const d = ref.current;
+    if (d && !d.open) d.showModal();
+  }, []);
+  return (
+    <dialog ref={ref} aria-label={title} onClose={onClose} onCancel={onClose} className="modal">
+      <header className="row">
+        <h2>{title}</h2>
+        <button type="button" className="ghost" aria-label="Close" onClick={onClose}>
+          ✕
+        </button>
+      </header>
+      {children}
+    </dialog>
+  );
+}
