@@ -18,13 +18,16 @@ const INFRA_RUN = process.env.HUBBUB_E2E_INFRA_RUN;
 // A member's view: messages by id per group, the highest gapless seq, and what it counted.
 class Member {
   constructor(user, token, address) {
-    Object.assign(this, { user, token, address, socket: null, byId: new Map(), seqs: new Map(), live: 0, synced: 0, own: 0, repeats: 0, reconnects: 0, closed: false });
+    Object.assign(this, { user, token, address, socket: null, byId: new Map(), seqs: new Map(), live: 0, synced: 0, own: 0, repeats: 0, reconnects: 0, closed: false, reasons: [] });
   }
 
   async start() {
     this.socket = await connect(this.token, this.address);
     this.socket.on("chat.message.incoming", (m) => this.take(m, "live"));
-    this.socket.on("disconnect", () => { if (!this.closed) this.reconnect(); });
+    this.socket.on("disconnect", (reason) => {
+      this.reasons.push(reason);
+      if (!this.closed) this.reconnect();
+    });
   }
 
   take(m, how) {
@@ -249,6 +252,32 @@ test("kill -9 a chat node while its clients and others send: every acknowledged 
   const { acked, retried } = await stream(groups, () => process.kill(proc.pid, "SIGKILL"));
   await restartLike(proc);
   await settle(`killed ${victim} (${nodes.get(victim)} of 18 sockets) after 40 acks`, members, groups, acked, retried);
+});
+
+test("SIGTERM a chat node mid-stream (a drain): it exits within its grace period, its clients are let go as the official client reconnects from, and every acknowledged message reaches every member exactly once", async (t) => {
+  const { members, groups } = await cast(t, "drain", 180);
+  const on = new Map();
+  for (const m of members) on.set(m, await nodeOfEventually(m.socket.id));
+  const counts = new Map();
+  for (const node of on.values()) counts.set(node, (counts.get(node) ?? 0) + 1);
+  const victim = [...counts.entries()].sort((a, b) => b[1] - a[1])[0][0];
+  const proc = processOf(victim);
+  let exitMs = null;
+  const { acked, retried } = await stream(groups, async () => {
+    const t0 = Date.now();
+    process.kill(proc.pid, "SIGTERM");
+    await gone(proc.pid);
+    exitMs = Date.now() - t0;
+  });
+  await restartLike(proc);
+  const drained = members.filter((m) => on.get(m) === victim);
+  const reasons = drained.map((m) => m.reasons[0]);
+  console.log(`drained ${victim} (${drained.length} of 18 sockets): exited ${exitMs} ms after SIGTERM; its clients saw ${JSON.stringify([...new Set(reasons)])}`);
+  // socket.io-client reconnects by itself after a transport close, never after "io server disconnect".
+  for (const r of reasons) assert.ok(["transport close", "transport error", "ping timeout"].includes(r), r);
+  // The node's grace period is 10 s (services/hubbub/src/main.rs); a drain must not hang past it.
+  assert.ok(exitMs !== null && exitMs < 20000, `exited after ${exitMs} ms`);
+  await settle(`drained ${victim} after 40 acks`, members, groups, acked, retried);
 });
 
 test("kill -9 the message service mid-stream and restart it: nothing acknowledged is lost or stored twice", async (t) => {

@@ -4,7 +4,7 @@
 
 import { useSyncExternalStore } from "react";
 import { HubbubApi } from "./api/http";
-import { ChatSocket } from "./api/socket";
+import { ChatSocket, newClientMsgId } from "./api/socket";
 import { Timeline } from "./api/timeline";
 import type { Attachment, Group, Member, Message, User } from "./api/types";
 
@@ -334,7 +334,7 @@ export class ChatStore {
   async send(groupId: string, content: string, files: File[] = []): Promise<void> {
     const socket = this.socket;
     if (!socket) return;
-    const clientMsgId = crypto.randomUUID();
+    const clientMsgId = newClientMsgId();
     const p: Pending = {
       clientMsgId,
       groupId,

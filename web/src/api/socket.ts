@@ -35,6 +35,12 @@ export class AckFailure extends Error {
   }
 }
 
+/** A fresh clientMsgId (`crypto.randomUUID` exists only in secure contexts; this works in any). */
+export function newClientMsgId(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
 /** Errors worth sending again (the same clientMsgId makes it safe). */
 const RETRYABLE = new Set(["TIMEOUT", "SERVER_ERROR", "RATE_LIMIT_EXCEEDED", "DISCONNECTED"]);
 
@@ -113,7 +119,7 @@ export class ChatSocket {
    * failure is transient (no connection, no answer, a limit), for up to `giveUpMs`.
    */
   async send(req: SendRequest, giveUpMs = 60000): Promise<Message> {
-    const payload = { ...req, clientMsgId: req.clientMsgId ?? crypto.randomUUID() };
+    const payload = { ...req, clientMsgId: req.clientMsgId ?? newClientMsgId() };
     const until = Date.now() + giveUpMs;
     for (let attempt = 0; ; attempt++) {
       try {
