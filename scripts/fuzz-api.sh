@@ -4,7 +4,10 @@
 # signed in. Fails on a 5xx, a status, header, content type or body the document does not
 # allow, an operation that accepts what the document forbids, or one that ignores a missing
 # token. Prints what it ran. Part of scripts/test.sh.
-#   HUBBUB_URL          the stack (default http://127.0.0.1:${HUBBUB_HTTP_PORT:-8080})
+#   HUBBUB_URL          the gateway (default http://127.0.0.1:3000): the document describes it;
+#                       nginx in front refuses TRACE itself, without the Allow header RFC 9110
+#                       asks for, which is nginx's answer and not the API's
+# scripts/fuzz/schemathesis.toml says where a 400 to schema-valid input is the design.
 #   HUBBUB_FUZZ_LOGIN, HUBBUB_FUZZ_PASSWORD   an account to fuzz as (an administrator reaches the
 #                       admin routes too); default: a fresh account
 #   HUBBUB_FUZZ_SECONDS time budget (default 60)
@@ -12,10 +15,10 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$HUBBUB_ROOT"
 
-url=${HUBBUB_URL:-http://127.0.0.1:${HUBBUB_HTTP_PORT:-8080}}
+url=${HUBBUB_URL:-http://127.0.0.1:3000}
 py=$(scripts/tools.sh path pytools)
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+out="$HUBBUB_RUN/schemathesis"
+rm -rf "$out" && mkdir -p "$out"
 
 post() { curl -fsS -H 'content-type: application/json' -d "$2" "$url/api/v1$1"; }
 if [[ -n ${HUBBUB_FUZZ_LOGIN:-} ]]; then
@@ -30,7 +33,7 @@ token=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["accessToken"])'
 # the rest of the run: those three run unauthenticated only (as every operation also does).
 log "schemathesis against $url/api/v1/openapi.json for ${HUBBUB_FUZZ_SECONDS:-60}s"
 set +e
-"$py/schemathesis" run "$url/api/v1/openapi.json" \
+"$py/schemathesis" --config-file scripts/fuzz/schemathesis.toml run "$url/api/v1/openapi.json" \
   --url "$url" \
   --header "Authorization: Bearer $token" \
   --checks all \
@@ -46,5 +49,5 @@ rc=$?
 set -e
 # The summary: operations, test cases, and any failure with how to reproduce it.
 sed -n '/SUMMARY/,$p' "$out/run.log" | grep -v '^\s*$' | head -60 >&2 || tail -40 "$out/run.log" >&2
-[[ $rc -eq 0 ]] || { sed -n '/FAILURES/,/SUMMARY/p' "$out/run.log" | head -150 >&2; die "schemathesis found failures (exit $rc)"; }
+[[ $rc -eq 0 ]] || { sed -n '/FAILURES/,$p' "$out/run.log" | head -150 >&2; die "schemathesis found failures (exit $rc; all of it in $out/run.log)"; }
 log "schemathesis: no server errors, every response as the document says"

@@ -49,7 +49,10 @@ fn member(chat: &Chat, sid: &str) -> String {
 /// socket, their groups hear they are online.
 pub async fn socket_alive(chat: &Chat, s: &SocketRef, user: &str) {
     match chat.redis.socket_alive(user, &member(chat, &s.id.to_string()), hubbub_api::now_ms(), lease(chat)).await {
-        Ok(true) => announce(chat, Change { user_id: user.to_owned(), online: true, last_seen_at: None, groups: groups_of(s) }).await,
+        Ok(true) => {
+            announce(chat, Change { user_id: user.to_owned(), online: true, last_seen_at: None, groups: groups_of(s) })
+                .await
+        }
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "recording presence"),
     }
@@ -68,7 +71,8 @@ pub async fn socket_gone(chat: &Chat, s: &SocketRef, user: &str) {
                 tracing::warn!(error = %e, "recording last-seen");
             }
             let last_seen_at = Some(hubbub_api::timestamp(now));
-            announce(chat, Change { user_id: user.to_owned(), online: false, last_seen_at, groups: groups_of(s) }).await;
+            announce(chat, Change { user_id: user.to_owned(), online: false, last_seen_at, groups: groups_of(s) })
+                .await;
         }
         Err(e) => tracing::warn!(error = %e, "clearing presence"),
     }

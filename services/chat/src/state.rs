@@ -94,7 +94,11 @@ pub type Subscription = std::pin::Pin<Box<dyn futures_util::Stream<Item = Vec<u8
 
 /// Subscribes to the pub/sub `channel`, trying again each second while Redis cannot be reached;
 /// `None` once `shutdown` fires.
-pub async fn subscribe(chat: &Chat, channel: &str, shutdown: &tokio_util::sync::CancellationToken) -> Option<Subscription> {
+pub async fn subscribe(
+    chat: &Chat,
+    channel: &str,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Option<Subscription> {
     loop {
         if shutdown.is_cancelled() {
             return None;

@@ -128,6 +128,40 @@ mod tests {
         }
     }
 
+    /// utoipa names a schema after its type and keeps one per name: two bodies called the same
+    /// would silently document one route with the other's shape.
+    #[test]
+    fn no_two_documented_types_share_a_name() {
+        let mut names =
+            vec!["User", "Group", "Member", "Attachment", "Message"].into_iter().map(String::from).collect::<Vec<_>>();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = vec![dir.join("error.rs"), dir.join("openapi.rs")];
+        for entry in std::fs::read_dir(dir.join("routes")).unwrap_or_else(|e| panic!("{e}")).flatten() {
+            files.push(entry.path());
+        }
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            let mut documented = false;
+            for line in text.lines() {
+                if line.starts_with("#[derive(") && line.contains("ToSchema") {
+                    documented = true;
+                } else if documented
+                    && let Some(rest) = line.strip_prefix("pub struct ").or_else(|| line.strip_prefix("struct "))
+                {
+                    names.push(
+                        rest.split(|c: char| !c.is_alphanumeric() && c != '_').next().unwrap_or_default().to_owned(),
+                    );
+                    documented = false;
+                }
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for n in &names {
+            assert!(seen.insert(n.clone()), "two documented types are named {n}");
+        }
+        assert!(names.len() > 25, "{names:?}");
+    }
+
     #[test]
     fn every_reference_in_the_socket_events_document_resolves() {
         let doc = super::asyncapi(&crate::routes::openapi());

@@ -2,7 +2,7 @@ import { useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent } from
 import { ApiError, type Attachment, type Group, type Message } from "../api/types";
 import { store, useChat, type Pending, type Tick } from "../store";
 import { openGroup } from "./ChatScreen";
-import { Avatar, Modal, PresenceDot, lastSeen, shortTime } from "./bits";
+import { Avatar, Clip, Modal, PresenceDot, lastSeen, shortTime } from "./bits";
 
 /** One open conversation: who is in it, its history (older pages load as you scroll up), and the composer. */
 export function Conversation({ group }: { group: Group }) {
@@ -149,7 +149,7 @@ function TimelineView({ group }: { group: Group }) {
   );
 }
 
-const TICKS: Record<Tick, string> = { pending: "🕓", failed: "⚠", sent: "✓", delivered: "✓✓", seen: "✓✓" };
+const TICKS: Record<Tick, string> = { pending: "…", failed: "!", sent: "✓", delivered: "✓✓", seen: "✓✓" };
 
 function TickView({ tick }: { tick: Tick }) {
   return (
@@ -249,7 +249,7 @@ function PendingView({ pending: p }: { pending: Pending }) {
       <div className="bubble">
         {p.files.map((f) => (
           <p key={f.name} className="file small">
-            📎 {f.name}{" "}
+            <Clip /> {f.name}{" "}
             <progress max={1} value={f.progress} aria-label={`Uploading ${f.name}`}>
               {Math.round(f.progress * 100)}%
             </progress>
@@ -318,7 +318,7 @@ function AttachmentView({ attachment: a }: { attachment: Attachment }) {
   }
   return (
     <button type="button" className="file" onClick={() => void download()}>
-      📎 {a.name} <span className="muted small">{sizeOf(a.size)}</span>
+      <Clip /> {a.name} <span className="muted small">{sizeOf(a.size)}</span>
     </button>
   );
 }
@@ -358,7 +358,7 @@ function Composer({ group }: { group: Group }) {
         <ul className="chips" aria-label="Attachments to send">
           {files.map((f) => (
             <li key={f.name}>
-              📎 {f.name}
+              <Clip /> {f.name}
               <button type="button" className="ghost small" aria-label={`Remove ${f.name}`} onClick={() => setFiles(files.filter((x) => x !== f))}>
                 ✕
               </button>
@@ -368,7 +368,7 @@ function Composer({ group }: { group: Group }) {
       )}
       <div className="row">
         <label className="attach" title="Attach files">
-          <span aria-hidden="true">📎</span>
+          <Clip />
           <span className="sr-only">Attach files</span>
           <input
             ref={fileInput}

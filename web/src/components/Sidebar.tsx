@@ -68,7 +68,7 @@ function GroupItem({ group, active }: { group: Group; active: boolean }) {
   const preview = last
     ? last.deleted
       ? "Message deleted"
-      : last.content || (last.attachments.length > 0 ? `📎 ${last.attachments[0]?.name ?? "attachment"}` : "")
+      : last.content || (last.attachments.length > 0 ? `Attachment: ${last.attachments[0]?.name ?? "file"}` : "")
     : group.kind === "room"
       ? "Public room"
       : "No messages yet";

@@ -48,8 +48,8 @@ fn unavailable(what: &str, e: &hubbub_redis::Error) -> ApiError {
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct ConnectionsQuery {
-    /// Whose sockets (required).
-    user_id: Option<String>,
+    /// Whose sockets.
+    user_id: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -78,7 +78,8 @@ pub async fn connections(
     q: Result<Query<ConnectionsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<Connections>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::validation(e.body_text()))?;
-    let user_id = q.user_id.filter(|u| !u.is_empty()).ok_or_else(|| ApiError::validation("userId is required"))?;
+    let user_id =
+        Some(q.user_id).filter(|u| !u.is_empty()).ok_or_else(|| ApiError::validation("userId is required"))?;
     let live =
         s.redis.sockets_of(&user_id, hubbub_api::now_ms()).await.map_err(|e| unavailable("listing sockets", &e))?;
     let connections = live

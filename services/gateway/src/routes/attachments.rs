@@ -20,7 +20,10 @@ use crate::startup::AppState;
 pub struct UploadBody {
     group_id: String,
     name: String,
+    /// One of `message.upload_types`.
     content_type: String,
+    /// Exactly the bytes that will be sent, at most `message.upload_max_bytes` (25 MiB).
+    #[schema(minimum = 1)]
     size: u64,
 }
 

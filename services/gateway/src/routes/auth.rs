@@ -15,8 +15,12 @@ use crate::startup::AppState;
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterBody {
+    /// 3–32 of `a-z A-Z 0-9 _ . -` (`auth.username_min`, `auth.username_max`).
+    #[schema(pattern = "^[a-zA-Z0-9_.-]{3,32}$")]
     username: String,
     email: String,
+    /// 8–128 characters (`auth.password_min`, `auth.password_max`).
+    #[schema(min_length = 8, max_length = 128)]
     password: String,
     display_name: Option<String>,
 }

@@ -16,8 +16,11 @@ use crate::startup::AppState;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct UploadBody {
+pub struct AvatarUploadBody {
+    /// One of `gateway.avatar_types` (PNG, JPEG, WebP or GIF by default).
     content_type: String,
+    /// Exactly the bytes that will be sent, at most `gateway.avatar_max_bytes`.
+    #[schema(minimum = 1)]
     size: u64,
 }
 
@@ -43,7 +46,7 @@ pub(crate) fn storage_error(e: hubbub_storage::Error) -> ApiError {
 
 /// `POST /api/v1/users/me/avatar {contentType, size}` → a presigned PUT for exactly that type
 /// and size.
-#[utoipa::path(post, operation_id = "createAvatarUpload", path = "/users/me/avatar", tag = "users", request_body = UploadBody,
+#[utoipa::path(post, operation_id = "createAvatarUpload", path = "/users/me/avatar", tag = "users", request_body = AvatarUploadBody,
     responses(
         (status = 200, description = "A presigned PUT for exactly that type and size; then `PATCH /users/me {avatarKey}`", body = Upload),
         (status = 413, description = "FILE_TOO_LARGE", body = ErrorBody),
@@ -51,7 +54,7 @@ pub(crate) fn storage_error(e: hubbub_storage::Error) -> ApiError {
 pub async fn upload(
     State(s): State<AppState>,
     Caller(_, claims): Caller,
-    Json(b): Json<UploadBody>,
+    Json(b): Json<AvatarUploadBody>,
 ) -> Result<axum::Json<Upload>, ApiError> {
     if !avatar_type(&s.settings.avatar_types, &b.content_type) {
         return Err(ApiError::validation(format!("contentType must be one of {}", s.settings.avatar_types)));

@@ -99,8 +99,10 @@ pub struct PageQuery {
     /// A name prefix (where the list searches by name).
     q: Option<String>,
     /// At most this many (`group.list_max_limit` caps it).
+    #[param(minimum = 0, maximum = 4294967295_u64, format = Int64)]
     limit: Option<u32>,
     /// `nextCursor` of the previous page.
+    #[param(pattern = "^([0-9a-f]{2})*$", max_length = 512)]
     cursor: Option<String>,
 }
 
@@ -199,21 +201,21 @@ pub async fn get(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PatchBody {
+pub struct GroupPatch {
     name: Option<String>,
     description: Option<String>,
     visibility: Option<String>,
 }
 
 /// `PATCH /api/v1/groups/{id}` (admin+) → Group.
-#[utoipa::path(patch, operation_id = "updateGroup", path = "/groups/{id}", tag = "groups", params(("id" = String, Path, description = "The group's id")), request_body = PatchBody,
+#[utoipa::path(patch, operation_id = "updateGroup", path = "/groups/{id}", tag = "groups", params(("id" = String, Path, description = "The group's id")), request_body = GroupPatch,
     responses((status = 200, description = "The group as changed", body = hubbub_api::Group), (status = 403, description = "FORBIDDEN or NOT_A_MEMBER", body = ErrorBody), (status = 404, description = "GROUP_NOT_FOUND (also for a private group you are not in)", body = ErrorBody),
         (status = 422, description = "DIRECT_CHAT: a direct chat has no settings", body = ErrorBody)))]
 pub async fn update(
     State(s): State<AppState>,
     Caller(ctx, _): Caller,
     Path(id): Path<String>,
-    Json(b): Json<PatchBody>,
+    Json(b): Json<GroupPatch>,
 ) -> Result<JsonGroup, ApiError> {
     let req = UpdateGroupRequest {
         id,

@@ -18,10 +18,13 @@ type JsonMessage = axum::Json<hubbub_api::Message>;
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Messages before this seq, newest of them (default: the newest messages).
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
     before: Option<u64>,
     /// Messages after this seq, oldest of them.
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
     after: Option<u64>,
     /// At most this many (default 50, at most 200).
+    #[param(minimum = 0, maximum = 4294967295_u64, format = Int64)]
     limit: Option<u32>,
 }
 
@@ -42,6 +45,10 @@ pub async fn list(
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<Page>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::validation(e.body_text()))?;
+    // Seqs are documented (and stored) as signed 64-bit integers.
+    if q.before.into_iter().chain(q.after).any(|seq| i64::try_from(seq).is_err()) {
+        return Err(ApiError::validation("before and after are seqs: at most 9223372036854775807"));
+    }
     let req = ListMessagesRequest { group_id, before: q.before, after: q.after, limit: q.limit.unwrap_or(0) };
     let resp = s.messages.clone().list_messages(ctx.request(req)).await?.into_inner();
     Ok(axum::Json(Page { messages: resp.messages.into_iter().map(Into::into).collect(), more: resp.more }))

@@ -23,14 +23,14 @@ pub async fn me(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PatchBody {
+pub struct ProfilePatch {
     display_name: Option<String>,
     bio: Option<String>,
     avatar_key: Option<String>,
 }
 
 /// `PATCH /api/v1/users/me {displayName?, bio?, avatarKey?}` → the profile.
-#[utoipa::path(patch, operation_id = "updateMe", path = "/users/me", tag = "users", request_body = PatchBody,
+#[utoipa::path(patch, operation_id = "updateMe", path = "/users/me", tag = "users", request_body = ProfilePatch,
     responses(
         (status = 200, description = "The profile as changed", body = hubbub_api::User),
         (status = 413, description = "FILE_TOO_LARGE: the avatar is over the limit", body = ErrorBody),
@@ -39,7 +39,7 @@ pub struct PatchBody {
 pub async fn update(
     State(s): State<AppState>,
     Caller(ctx, claims): Caller,
-    Json(b): Json<PatchBody>,
+    Json(b): Json<ProfilePatch>,
 ) -> Result<axum::Json<hubbub_api::User>, ApiError> {
     if let Some(key) = b.avatar_key.as_deref().filter(|k| !k.is_empty()) {
         super::avatars::check_uploaded(&s, &claims.sub, key).await?;
@@ -64,8 +64,10 @@ pub struct SearchQuery {
     /// A username or display name prefix.
     q: String,
     /// At most this many (`user.search_max_limit` caps it; 50 by default).
+    #[param(minimum = 0, maximum = 4294967295_u64, format = Int64)]
     limit: Option<u32>,
     /// `nextCursor` of the previous page.
+    #[param(pattern = "^([0-9a-f]{2})*$", max_length = 512)]
     cursor: Option<String>,
 }
 
