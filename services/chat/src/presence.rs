@@ -5,6 +5,7 @@
 //! user service records last-seen. The node also reports itself (and its connection count) for
 //! the admin view.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
@@ -32,8 +33,16 @@ struct Change {
     groups: Vec<String>,
 }
 
+/// A socket's presence lease, in its extensions: the connect handler, heartbeats and the
+/// disconnect handler each hold it while they talk to Redis, and once the socket is gone nothing
+/// records a lease for it again. Without it a socket closed while its connect handler was still
+/// recording the lease (the client sees `connect` first) would leave a ghost lease behind, and
+/// its user would look online, with no `user.presence` offline, until the lease lapsed.
+#[derive(Clone, Default)]
+pub struct Lease(Arc<tokio::sync::Mutex<bool>>);
+
 /// The groups a socket is in (its group rooms).
-fn groups_of(s: &SocketRef) -> Vec<String> {
+pub fn groups_of(s: &SocketRef) -> Vec<String> {
     s.rooms().iter().filter_map(|r| group_of_room(r).map(str::to_owned)).collect()
 }
 
@@ -48,6 +57,11 @@ fn member(chat: &Chat, sid: &str) -> String {
 /// A socket `s` of `user` connected (or renewed its lease); when the user had no other live
 /// socket, their groups hear they are online.
 pub async fn socket_alive(chat: &Chat, s: &SocketRef, user: &str) {
+    let Some(Lease(held)) = s.extensions.get::<Lease>() else { return };
+    let gone = held.lock().await;
+    if *gone {
+        return;
+    }
     match chat.redis.socket_alive(user, &member(chat, &s.id.to_string()), hubbub_api::now_ms(), lease(chat)).await {
         Ok(true) => {
             announce(chat, Change { user_id: user.to_owned(), online: true, last_seen_at: None, groups: groups_of(s) })
@@ -58,21 +72,24 @@ pub async fn socket_alive(chat: &Chat, s: &SocketRef, user: &str) {
     }
 }
 
-/// A socket `s` of `user` closed; when it was the last one, record last-seen and tell their
-/// groups they are offline.
-pub async fn socket_gone(chat: &Chat, s: &SocketRef, user: &str) {
+/// A socket `s` of `user`, which was in `groups`, closed; when it was the last one, record
+/// last-seen and tell those groups they are offline.
+pub async fn socket_gone(chat: &Chat, s: &SocketRef, user: &str, groups: Vec<String>) {
+    let Some(Lease(held)) = s.extensions.get::<Lease>() else { return };
+    let mut gone = held.lock().await;
+    *gone = true;
     let now = hubbub_api::now_ms();
     let sid = s.id.to_string();
     match chat.redis.socket_gone(user, &member(chat, &sid), now).await {
         Ok(true) => {}
         Ok(false) => {
+            // Told first: the groups need not wait for the user service.
+            let last_seen_at = Some(hubbub_api::timestamp(now));
+            announce(chat, Change { user_id: user.to_owned(), online: false, last_seen_at, groups }).await;
             let req = Ctx::new(&sid).request(TouchLastSeenRequest { id: user.to_owned(), at_ms: now });
             if let Err(e) = chat.users.clone().touch_last_seen(req).await {
                 tracing::warn!(error = %e, "recording last-seen");
             }
-            let last_seen_at = Some(hubbub_api::timestamp(now));
-            announce(chat, Change { user_id: user.to_owned(), online: false, last_seen_at, groups: groups_of(s) })
-                .await;
         }
         Err(e) => tracing::warn!(error = %e, "clearing presence"),
     }

@@ -137,6 +137,7 @@ pub async fn on_connect(s: SocketRef, State(chat): State<Chat>) {
 /// sees `connect`; an event that arrived before its handler would be dropped.
 fn register_events(s: &SocketRef, chat: &Chat) {
     s.extensions.insert(crate::order::Line::default());
+    s.extensions.insert(crate::presence::Lease::default());
     s.extensions.insert(crate::events::Allowance::new(chat.settings.socket_events_per_sec));
     s.on("chat.message.send", crate::events::send::handle);
     s.on("chat.message.seen", crate::events::seen::handle);
@@ -145,11 +146,15 @@ fn register_events(s: &SocketRef, chat: &Chat) {
     s.on("chat.typing", crate::typing::handle);
     s.on("chat.sync", crate::events::sync::handle);
     s.on("user.heartbeat", crate::events::heartbeat);
-    s.on_disconnect(on_disconnect);
-}
-
-async fn on_disconnect(s: SocketRef, State(chat): State<Chat>) {
-    if let Some(User(user)) = s.extensions.get::<User>() {
-        crate::presence::socket_gone(&chat, &s, &user).await;
-    }
+    // The closure's own body runs at once, inside socketioxide's close, before the socket leaves
+    // its rooms; an async fn's body would first run later, when a second close (the transport
+    // ending after the client's DISCONNECT packet) may already have taken the rooms away.
+    s.on_disconnect(|s: SocketRef, State(chat): State<Chat>| {
+        let groups = crate::presence::groups_of(&s);
+        async move {
+            if let Some(User(user)) = s.extensions.get::<User>() {
+                crate::presence::socket_gone(&chat, &s, &user, groups).await;
+            }
+        }
+    });
 }
