@@ -30,8 +30,12 @@ test("every process answers /health and is /ready with each dependency it needs 
     assert.deepEqual(Object.keys(body.checks).sort(), [...p.needs].sort(), name);
     assert.ok(Object.values(body.checks).every((c) => c === "ok"), name);
   }
-  // Not reachable through the public nginx.
-  assert.equal((await fetch(`${BASE}/metrics`)).status, 404);
+  // Not reachable through the public nginx (whose other paths are the web client's).
+  for (const route of ["/metrics", "/ready"]) {
+    const r = await fetch(`${BASE}${route}`);
+    const text = await r.text();
+    assert.ok(!text.includes("# TYPE") && !text.includes('"checks"'), `${route} through nginx: ${r.status} ${text.slice(0, 80)}`);
+  }
 });
 
 test("/metrics counts requests by route template, sends by outcome and stored messages", async () => {

@@ -165,3 +165,76 @@ test("two people chat in the web client across two chat nodes: typing, ticks, an
   await a.getByRole("tab", { name: "Sign in" }).waitFor();
   assert.deepEqual(errors, [], "no console errors");
 });
+
+// The message whose text is exactly `text`.
+const message = (page, text) => page.locator("article.msg").filter({ has: page.locator("p.content", { hasText: new RegExp(`^${text}$`) }) });
+
+// Signs a page in with a session made through the API (the sign-in form is tested above).
+async function signedIn(browser, origin, who) {
+  const ctx = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  const page = await ctx.newPage();
+  await page.goto(origin);
+  const session = { accessToken: who.accessToken, refreshToken: who.refreshToken, user: who.user, role: who.role };
+  await page.evaluate((s) => localStorage.setItem("hubbub.session", JSON.stringify(s)), session);
+  await page.reload();
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+  return { ctx, page };
+}
+
+test("a group in the web client: an invite link, older pages as you scroll up, edits and deletes seen by the others", async (t) => {
+  const s = suffix();
+  const carol = await register(`webcarol_${s}`);
+  const dave = await register(`webdave_${s}`);
+  const browser = await launchChromium();
+  t.after(() => browser.close());
+  const errors = [];
+  const c = await signedIn(browser, nodeUrl(1), carol);
+  const d = await signedIn(browser, nodeUrl(2), dave);
+  watch(c.page, "carol", errors, new Set());
+  watch(d.page, "dave", errors, new Set());
+  c.page.on("dialog", (dialog) => void dialog.accept());
+
+  // Carol makes a group in the app and fills it with more than a page of history.
+  await c.page.getByRole("button", { name: "New group" }).click();
+  await c.page.getByLabel("Name").fill(`web team ${s}`);
+  await c.page.getByRole("button", { name: "Create" }).click();
+  await c.page.getByRole("heading", { name: `web team ${s}` }).waitFor();
+  const groupId = decodeURIComponent(new URL(c.page.url()).hash.split("/")[2]);
+  for (let i = 1; i <= 52; i++) {
+    const r = await api("POST", `/groups/${groupId}/messages`, { content: `seed ${i}`, clientMsgId: `seed-${s}-${i}` }, carol.accessToken);
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+  }
+  await message(c.page, "seed 52").waitFor();
+
+  // She invites Dave with a link; he opens it and is in.
+  await c.page.getByRole("button", { name: "Invite" }).click();
+  const link = await c.page.getByLabel("Link to share").inputValue();
+  assert.match(link, /#\/invite\//);
+  await c.page.getByRole("button", { name: "Close" }).click();
+  await d.page.goto(link.replace(new URL(link).origin, nodeUrl(2)));
+  await d.page.getByRole("heading", { name: `web team ${s}` }).waitFor();
+  await message(d.page, "seed 52").waitFor();
+  assert.equal(await message(d.page, "seed 1").count(), 0, "the first page is the newest 50");
+
+  // Scrolling up loads the older page, down to the start.
+  await d.page.getByRole("log", { name: "Messages" }).evaluate((el) => (el.scrollTop = 0));
+  await d.page.getByText("This is the start of the conversation.").waitFor();
+  await message(d.page, "seed 1").waitFor();
+  const seqs = await d.page.locator("article.msg").evaluateAll((els) => els.map((e) => Number(e.dataset.seq)));
+  assert.deepEqual(seqs, Array.from({ length: 52 }, (_, i) => i + 1), "every message once, in order");
+
+  // Carol edits one message and deletes another; Dave sees both.
+  const last = message(c.page, "seed 52");
+  await last.hover();
+  await last.getByRole("button", { name: "Edit" }).click();
+  await c.page.getByLabel("Edit message").fill("seed 52, edited");
+  await c.page.getByLabel("Edit message").press("Enter");
+  const edited = d.page.locator("article.msg").filter({ hasText: "seed 52, edited" });
+  await edited.waitFor();
+  assert.match(await edited.innerText(), /edited ·/);
+  const doomed = message(c.page, "seed 51");
+  await doomed.hover();
+  await doomed.getByRole("button", { name: "Delete" }).click();
+  await d.page.locator('article.msg[data-seq="51"]').filter({ hasText: "Message deleted" }).waitFor();
+  assert.deepEqual(errors, [], "no console errors");
+});

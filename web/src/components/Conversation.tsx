@@ -66,7 +66,7 @@ export function Conversation({ group }: { group: Group }) {
       {invite && (
         <Modal title="Invite link" onClose={() => setInvite(null)}>
           <p>Anyone signed in who opens this link joins {group.name}.</p>
-          <input readOnly value={invite} aria-label="Invite link" onFocus={(e) => e.currentTarget.select()} />
+          <input readOnly value={invite} aria-label="Link to share" onFocus={(e) => e.currentTarget.select()} />
           <button type="button" className="primary" onClick={() => void navigator.clipboard.writeText(invite)}>
             Copy
           </button>
