@@ -49,6 +49,7 @@ fn unavailable(what: &str, e: &hubbub_redis::Error) -> ApiError {
 #[into_params(parameter_in = Query)]
 pub struct ConnectionsQuery {
     /// Whose sockets.
+    #[param(min_length = 1)]
     user_id: String,
 }
 

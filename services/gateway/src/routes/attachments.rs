@@ -23,7 +23,7 @@ pub struct UploadBody {
     /// One of `message.upload_types`.
     content_type: String,
     /// Exactly the bytes that will be sent, at most `message.upload_max_bytes` (25 MiB).
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 9223372036854775807_i64)]
     size: u64,
 }
 

@@ -20,7 +20,7 @@ pub struct AvatarUploadBody {
     /// One of `gateway.avatar_types` (PNG, JPEG, WebP or GIF by default).
     content_type: String,
     /// Exactly the bytes that will be sent, at most `gateway.avatar_max_bytes`.
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 9223372036854775807_i64)]
     size: u64,
 }
 

@@ -45,10 +45,7 @@ pub async fn list(
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<Page>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::validation(e.body_text()))?;
-    // Seqs are documented (and stored) as signed 64-bit integers.
-    if q.before.into_iter().chain(q.after).any(|seq| i64::try_from(seq).is_err()) {
-        return Err(ApiError::validation("before and after are seqs: at most 9223372036854775807"));
-    }
+    seqs_in_range(q.before.into_iter().chain(q.after))?;
     let req = ListMessagesRequest { group_id, before: q.before, after: q.after, limit: q.limit.unwrap_or(0) };
     let resp = s.messages.clone().list_messages(ctx.request(req)).await?.into_inner();
     Ok(axum::Json(Page { messages: resp.messages.into_iter().map(Into::into).collect(), more: resp.more }))
@@ -145,7 +142,16 @@ pub async fn delete(
 
 #[derive(Deserialize, ToSchema)]
 pub struct ReadBody {
+    #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
     seq: u64,
+}
+
+/// Seqs are documented (and stored) as signed 64-bit integers.
+fn seqs_in_range(seqs: impl IntoIterator<Item = u64>) -> Result<(), ApiError> {
+    if seqs.into_iter().any(|seq| i64::try_from(seq).is_err()) {
+        return Err(ApiError::validation("a seq is at most 9223372036854775807"));
+    }
+    Ok(())
 }
 
 /// `POST /api/v1/groups/{id}/read {seq}` → 204: the caller has seen everything up to `seq`
@@ -158,6 +164,7 @@ pub async fn read(
     Path(group_id): Path<String>,
     Json(b): Json<ReadBody>,
 ) -> Result<StatusCode, ApiError> {
+    seqs_in_range([b.seq])?;
     s.messages.clone().mark_read(ctx.request(MarkReadRequest { group_id, seq: b.seq })).await?;
     Ok(StatusCode::NO_CONTENT)
 }
