@@ -75,7 +75,7 @@ HUBBUB_URL="http://127.0.0.1:${HUBBUB_E2E_HTTP_PORT:-18080}" HUBBUB_RUN="$E2E_RU
   node --test --test-reporter=spec scripts/e2e/
 
 step "API fuzz: schemathesis from the generated OpenAPI document"
-# A pinned seed: CI repeats a run that passed (unset HUBBUB_FUZZ_SEED to explore anew).
+# A pinned seed: CI repeats a run that passed (HUBBUB_FUZZ_SEED= empty explores anew).
 HUBBUB_FUZZ_SEED="${HUBBUB_FUZZ_SEED-333639068153282112387122223119443199488}" \
 HUBBUB_URL="http://127.0.0.1:${HUBBUB_E2E_PORT_BASE:-13000}" HUBBUB_FUZZ_LOGIN="$E2E_ADMIN" \
   HUBBUB_FUZZ_PASSWORD="$E2E_ADMIN_PASSWORD" scripts/fuzz-api.sh
