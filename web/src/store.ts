@@ -388,28 +388,27 @@ export class ChatStore {
     this.socket?.typing(groupId, isTyping);
   }
 
-  async createGroup(name: string, kind: "group" | "room", visibility: "public" | "private"): Promise<Group> {
-    const g = await this.api.createGroup({ name, kind, visibility });
+  /** A group the server answered with, shown at once. */
+  private async adopt(answer: Promise<Group>): Promise<Group> {
+    const g = await answer;
     this.upsertGroup(g);
     return g;
   }
 
-  async directWith(userId: string): Promise<Group> {
-    const g = await this.api.direct(userId);
-    this.upsertGroup(g);
-    return g;
+  createGroup(name: string, kind: "group" | "room", visibility: "public" | "private"): Promise<Group> {
+    return this.adopt(this.api.createGroup({ name, kind, visibility }));
   }
 
-  async join(groupId: string): Promise<Group> {
-    const g = await this.api.join(groupId);
-    this.upsertGroup(g);
-    return g;
+  directWith(userId: string): Promise<Group> {
+    return this.adopt(this.api.direct(userId));
   }
 
-  async acceptInvite(code: string): Promise<Group> {
-    const g = await this.api.acceptInvite(code);
-    this.upsertGroup(g);
-    return g;
+  join(groupId: string): Promise<Group> {
+    return this.adopt(this.api.join(groupId));
+  }
+
+  acceptInvite(code: string): Promise<Group> {
+    return this.adopt(this.api.acceptInvite(code));
   }
 
   async leave(groupId: string): Promise<void> {

@@ -1,6 +1,7 @@
 import { useState, type SubmitEvent } from "react";
 import { ApiError } from "../api/types";
 import { store } from "../store";
+import { ErrorLine } from "./bits";
 
 /** Sign in, or create an account. */
 export function AuthScreen() {
@@ -72,11 +73,7 @@ export function AuthScreen() {
               maxLength={128}
             />
           </label>
-          {error && (
-            <p role="alert" className="error">
-              {error}
-            </p>
-          )}
+          <ErrorLine error={error} />
           <button type="submit" className="primary" disabled={busy}>
             {mode === "login" ? "Sign in" : "Create account"}
           </button>

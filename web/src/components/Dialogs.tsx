@@ -5,26 +5,35 @@ import { useEffect, useState, type SubmitEvent } from "react";
 import { ApiError, type Group, type User } from "../api/types";
 import { store, useChat } from "../store";
 import { openGroup } from "./ChatScreen";
-import { Modal } from "./bits";
+import { ErrorLine, Modal, SearchField } from "./bits";
 
 const message = (e: unknown) => (e instanceof ApiError ? e.message : "Something went wrong. Try again.");
 
+/** Runs what a dialog does to reach a group; on success closes the dialog and opens the group. */
+function useOpening(onClose: () => void): [string | null, (reach: () => Promise<string>) => Promise<void>] {
+  const [error, setError] = useState<string | null>(null);
+  async function run(reach: () => Promise<string>) {
+    try {
+      const id = await reach();
+      onClose();
+      openGroup(id);
+    } catch (e) {
+      setError(message(e));
+    }
+  }
+  return [error, run];
+}
+
 export function NewGroup({ kind, onClose }: { kind: "group" | "room"; onClose: () => void }) {
   const chat = useChat();
-  const [error, setError] = useState<string | null>(null);
+  const [error, open] = useOpening(onClose);
   async function submit(e: SubmitEvent<HTMLFormElement>) {
     e.preventDefault();
     const f = new FormData(e.currentTarget);
     const value = f.get("name");
     const name = typeof value === "string" ? value.trim() : "";
     const visibility = kind === "room" || f.get("public") === "on" ? "public" : "private";
-    try {
-      const g = await chat.createGroup(name, kind, visibility);
-      onClose();
-      openGroup(g.id);
-    } catch (err) {
-      setError(message(err));
-    }
+    await open(async () => (await chat.createGroup(name, kind, visibility)).id);
   }
   return (
     <Modal title={kind === "room" ? "New public room" : "New group"} onClose={onClose}>
@@ -38,11 +47,7 @@ export function NewGroup({ kind, onClose }: { kind: "group" | "room"; onClose: (
             <input type="checkbox" name="public" /> Anyone can find and join it
           </label>
         )}
-        {error && (
-          <p role="alert" className="error">
-            {error}
-          </p>
-        )}
+        <ErrorLine error={error} />
         <button type="submit" className="primary">
           Create
         </button>
@@ -76,28 +81,13 @@ const findRooms = (q: string) => store.api.publicGroups(q).then((p) => p.items);
 export function NewDirect({ onClose }: { onClose: () => void }) {
   const chat = useChat();
   const [q, setQ] = useState("");
-  const [error, setError] = useState<string | null>(null);
+  const [error, open] = useOpening(onClose);
   const users = useSearch<User>(q, findUsers).filter((u) => u.id !== chat.me?.id);
-  async function start(u: User) {
-    try {
-      const g = await chat.directWith(u.id);
-      onClose();
-      openGroup(g.id);
-    } catch (e) {
-      setError(message(e));
-    }
-  }
+  const start = (u: User) => open(async () => (await chat.directWith(u.id)).id);
   return (
     <Modal title="Direct chat" onClose={onClose}>
-      <label>
-        Find someone by name
-        <input value={q} onChange={(e) => setQ(e.target.value)} autoFocus placeholder="username or name" />
-      </label>
-      {error && (
-        <p role="alert" className="error">
-          {error}
-        </p>
-      )}
+      <SearchField label="Find someone by name" placeholder="username or name" value={q} onChange={setQ} />
+      <ErrorLine error={error} />
       <ul className="results" aria-label="People">
         {users.map((u) => (
           <li key={u.id}>
@@ -114,28 +104,13 @@ export function NewDirect({ onClose }: { onClose: () => void }) {
 export function BrowseRooms({ onClose }: { onClose: () => void }) {
   const chat = useChat();
   const [q, setQ] = useState("");
-  const [error, setError] = useState<string | null>(null);
+  const [error, open] = useOpening(onClose);
   const rooms = useSearch<Group>(q, findRooms);
-  async function join(g: Group) {
-    try {
-      if (!chat.groups.has(g.id)) await chat.join(g.id);
-      onClose();
-      openGroup(g.id);
-    } catch (e) {
-      setError(message(e));
-    }
-  }
+  const join = (g: Group) => open(async () => (chat.groups.has(g.id) ? g.id : (await chat.join(g.id)).id));
   return (
     <Modal title="Find public rooms" onClose={onClose}>
-      <label>
-        Room name
-        <input value={q} onChange={(e) => setQ(e.target.value)} autoFocus placeholder="starts with…" />
-      </label>
-      {error && (
-        <p role="alert" className="error">
-          {error}
-        </p>
-      )}
+      <SearchField label="Room name" placeholder="starts with…" value={q} onChange={setQ} />
+      <ErrorLine error={error} />
       <ul className="results" aria-label="Rooms">
         {rooms.map((g) => (
           <li key={g.id}>

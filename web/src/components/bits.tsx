@@ -80,3 +80,23 @@ export function Clip() {
     </svg>
   );
 }
+
+/** An error to announce, if there is one. */
+export function ErrorLine({ error }: { error: string | null }) {
+  if (!error) return null;
+  return (
+    <p role="alert" className="error">
+      {error}
+    </p>
+  );
+}
+
+/** A labelled search box. */
+export function SearchField(props: { label: string; placeholder: string; value: string; onChange: (q: string) => void }) {
+  return (
+    <label>
+      {props.label}
+      <input value={props.value} onChange={(e) => props.onChange(e.target.value)} autoFocus placeholder={props.placeholder} />
+    </label>
+  );
+}
