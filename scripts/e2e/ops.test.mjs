@@ -54,6 +54,14 @@ test("/metrics counts requests by route template, sends by outcome and stored me
   assert.match(gateway, /http_requests_total\{method="POST",route="\/api\/v1\/groups\/\{id\}\/messages",status="201"\} \d+/);
   assert.match(gateway, /http_request_duration_seconds_bucket\{method="POST",route="\/api\/v1\/groups\/\{id\}\/messages",le="0.1"\}/);
   assert.ok(!gateway.includes(g.body.id), "no raw ids in labels");
+  // RPCs, counted where they are served, by method, transport and status code.
+  const rpcLine = (text, method, transport) =>
+    text.split("\n").find((l) => l.startsWith("rpc_requests_total{") && l.includes(`method="${method}"`) && l.includes(`transport="${transport}"`) && l.includes('code="Ok"'));
+  const group = await (await ops("group", "/metrics")).text();
+  assert.ok(rpcLine(group, "/hubbub.group.v1.GroupService/CreateGroup", "grpc"), "the group service counted CreateGroup over gRPC");
+  const auth = await (await ops("auth", "/metrics")).text();
+  assert.ok(rpcLine(auth, "/hubbub.auth.v1.AuthService/Register", "amqp"), "the auth service counted Register over RabbitMQ");
+  assert.match(auth, /rpc_request_duration_seconds_bucket\{method="\/hubbub\.auth\.v1\.AuthService\/Register",transport="amqp",le="0\.1"\}/);
   const message = await (await ops("message", "/metrics")).text();
   const stored = Number(message.match(/^messages_stored_total (\d+)/m)?.[1] ?? 0);
   assert.ok(stored >= 2, `messages_stored_total ${stored}`);

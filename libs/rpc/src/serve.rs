@@ -92,7 +92,11 @@ impl Server {
         };
         let grpc = async {
             let result = tonic::transport::Server::builder()
-                .layer(tower::layer::layer_fn(|inner| Verify { inner, credentials: credentials.clone() }))
+                .layer(tower::layer::layer_fn(|inner| Verify {
+                    inner,
+                    credentials: credentials.clone(),
+                    transport: "grpc",
+                }))
                 .add_routes(routes.clone())
                 .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.clone().cancelled_owned())
                 .await;
@@ -123,7 +127,7 @@ async fn serve_queues(
     let lost = shutdown.child_token();
     let queues = names.iter().map(|name| {
         let queue = amqp::queue_name(&settings.queue_prefix, name);
-        let served = Verify { inner: routes.clone(), credentials: credentials.clone() };
+        let served = Verify { inner: routes.clone(), credentials: credentials.clone(), transport: "amqp" };
         let (connection, lost) = (&connection, lost.clone());
         async move {
             let result = amqp::serve_queue(connection, queue.clone(), settings.prefetch, served, lost.clone()).await;
@@ -144,11 +148,32 @@ async fn serve_queues(
     Ok(())
 }
 
-/// Lets through only calls that carry a valid internal credential for the caller they name.
+/// Lets through only calls that carry a valid internal credential for the caller they name, and
+/// counts and times every call by method, transport and status code (`rpc_requests_total`,
+/// `rpc_request_duration_seconds`): the one place both transports pass through.
 #[derive(Clone)]
 pub struct Verify<S> {
     inner: S,
     credentials: Credentials,
+    transport: &'static str,
+}
+
+/// A call's status: a unary call that fails answers trailers-only, its `grpc-status` in the
+/// headers; one that succeeds carries it in the trailers, after the body.
+fn status_of(resp: &http::Response<Body>) -> tonic::Code {
+    resp.headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map_or(tonic::Code::Ok, tonic::Code::from)
+}
+
+fn record(method: String, transport: &'static str, code: tonic::Code, took: Duration) {
+    let code = format!("{code:?}");
+    metrics::counter!("rpc_requests_total", "method" => method.clone(), "transport" => transport, "code" => code)
+        .increment(1);
+    metrics::histogram!("rpc_request_duration_seconds", "method" => method, "transport" => transport)
+        .record(took.as_secs_f64());
 }
 
 impl<S> tower::Service<http::Request<Body>> for Verify<S>
@@ -165,11 +190,23 @@ where
     }
 
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        // A verified caller is one of ours, calling methods of the services we serve: the
+        // label's values stay few.
+        let method = req.uri().path().to_owned();
+        let transport = self.transport;
+        let started = std::time::Instant::now();
         if !self.credentials.verify_request(&req) {
-            tracing::warn!(path = %req.uri().path(), "refused an internal call without a valid credential");
+            tracing::warn!(path = %method, "refused an internal call without a valid credential");
+            // Anyone can send any path: refused calls share one label value.
+            record("refused".to_owned(), transport, tonic::Code::Unauthenticated, started.elapsed());
             let refused = tonic::Status::unauthenticated("internal credential missing or invalid").into_http();
             return Box::pin(async move { Ok(refused) });
         }
-        Box::pin(self.inner.call(req))
+        let answer = self.inner.call(req);
+        Box::pin(async move {
+            let resp = answer.await?;
+            record(method, transport, status_of(&resp), started.elapsed());
+            Ok(resp)
+        })
     }
 }
