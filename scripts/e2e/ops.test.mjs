@@ -62,6 +62,18 @@ test("/metrics counts requests by route template, sends by outcome and stored me
   const auth = await (await ops("auth", "/metrics")).text();
   assert.ok(rpcLine(auth, "/hubbub.auth.v1.AuthService/Register", "amqp"), "the auth service counted Register over RabbitMQ");
   assert.match(auth, /rpc_request_duration_seconds_bucket\{method="\/hubbub\.auth\.v1\.AuthService\/Register",transport="amqp",le="0\.1"\}/);
+  // Each consumer's lag behind every partition it reads, reported every few seconds.
+  const lagged = async (name, consumer) => {
+    for (let i = 0; i < 100; i++) {
+      const text = await (await ops(name, "/metrics")).text();
+      const line = text.split("\n").find((l) => l.startsWith(`kafka_consumer_lag{consumer="${consumer}"`));
+      if (line) return line;
+      await sleep(100);
+    }
+    return null;
+  };
+  assert.match((await lagged("message", "message")) ?? "", /topic="[^"]*message\.commands",partition="\d+"\} \d+/);
+  assert.match((await lagged("chat-1", "tail")) ?? "", /partition="\d+"\} \d+/);
   const message = await (await ops("message", "/metrics")).text();
   const stored = Number(message.match(/^messages_stored_total (\d+)/m)?.[1] ?? 0);
   assert.ok(stored >= 2, `messages_stored_total ${stored}`);

@@ -6,9 +6,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
@@ -65,6 +65,9 @@ pub struct KafkaSettings {
     /// its partitions back at once instead of waiting for its dead self to time out (tansu, our
     /// local Kafka stand-in, otherwise never hands a crashed member's partitions on).
     pub instance_id: String,
+    /// How often each consumer reports its lag behind the end of every partition it reads
+    /// (`kafka_consumer_lag`); 0 turns the reports off.
+    pub stats_interval_ms: u32,
 }
 
 impl Default for KafkaSettings {
@@ -79,9 +82,45 @@ impl Default for KafkaSettings {
             replication_factor: 1,
             min_insync_replicas: 1,
             instance_id: String::new(),
+            stats_interval_ms: 5000,
         }
     }
 }
+
+/// A consumer of ours: it reports, every `stats_interval_ms`, how many records of each
+/// partition it reads it has yet to get through, as the gauge
+/// `kafka_consumer_lag{consumer, topic, partition}`.
+pub type EventConsumer = StreamConsumer<Metered>;
+
+/// The consumer context that turns librdkafka's statistics into the lag gauge.
+pub struct Metered {
+    consumer: String,
+}
+
+impl ClientContext for Metered {
+    fn stats(&self, stats: rdkafka::Statistics) {
+        for (topic, t) in &stats.topics {
+            for (id, p) in &t.partitions {
+                // -1 is librdkafka's internal "unassigned" partition; offsets below 0 are unknown.
+                if *id < 0 || p.hi_offset < 0 {
+                    continue;
+                }
+                // A group consumer is behind its committed offset; the chat nodes' tail
+                // consumer commits nothing, so it is behind what it handed the application.
+                let done = if p.committed_offset >= 0 { p.committed_offset } else { p.app_offset };
+                if done < 0 {
+                    continue;
+                }
+                #[allow(clippy::cast_precision_loss)] // a record count fits an f64 exactly
+                let lag = (p.hi_offset - done).max(0) as f64;
+                metrics::gauge!("kafka_consumer_lag", "consumer" => self.consumer.clone(), "topic" => topic.clone(), "partition" => id.to_string())
+                    .set(lag);
+            }
+        }
+    }
+}
+
+impl ConsumerContext for Metered {}
 
 /// What went wrong talking to Kafka.
 #[derive(Debug, thiserror::Error)]
@@ -167,19 +206,20 @@ impl KafkaSettings {
     /// A consumer in `group` subscribed to `topics` (short names; the group id gets the topic
     /// prefix too, so namespaces never share a group). Offsets are committed only when the
     /// caller says so (`commit_message`), so a crash re-delivers what was not done.
-    pub fn group_consumer(&self, group: &str, topics: &[&str], start: Start) -> Result<StreamConsumer> {
+    pub fn group_consumer(&self, group: &str, topics: &[&str], start: Start) -> Result<EventConsumer> {
         let mut config = self.base();
+        config.set("statistics.interval.ms", self.stats_interval_ms.to_string());
         if !self.instance_id.is_empty() {
             config.set("group.instance.id", format!("{}-{group}", self.instance_id));
         }
-        let consumer: StreamConsumer = config
+        let consumer: EventConsumer = config
             .set("group.id", self.topic(group))
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", start.as_str())
             .set("fetch.wait.max.ms", self.fetch_wait_max_ms.to_string())
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
-            .create()?;
+            .create_with_context(Metered { consumer: group.to_owned() })?;
         let full: Vec<String> = topics.iter().map(|t| self.topic(t)).collect();
         let refs: Vec<&str> = full.iter().map(String::as_str).collect();
         consumer.subscribe(&refs)?;
@@ -189,13 +229,14 @@ impl KafkaSettings {
     /// A consumer reading every partition of `topics` from their ends as they are when it is
     /// made (every record produced after this call is seen), with no consumer group:
     /// how each chat node sees all events without rebalances, with one fetch loop.
-    pub fn tail_consumer(&self, topics: &[&str]) -> Result<StreamConsumer> {
-        let consumer: StreamConsumer = self
+    pub fn tail_consumer(&self, topics: &[&str]) -> Result<EventConsumer> {
+        let consumer: EventConsumer = self
             .base()
             .set("group.id", "hubbub-tail-unused")
             .set("enable.auto.commit", "false")
             .set("fetch.wait.max.ms", self.fetch_wait_max_ms.to_string())
-            .create()?;
+            .set("statistics.interval.ms", self.stats_interval_ms.to_string())
+            .create_with_context(Metered { consumer: "tail".to_owned() })?;
         let mut list = TopicPartitionList::new();
         for topic in topics {
             let full = self.topic(topic);
@@ -419,7 +460,7 @@ impl Producer {
 /// The next record of `consumer`, or `None` once `shutdown` fires. A consumer error is logged
 /// and retried after a pause: a broker hiccup must not end a service's loop.
 pub async fn next<'c>(
-    consumer: &'c StreamConsumer,
+    consumer: &'c EventConsumer,
     shutdown: &CancellationToken,
     what: &str,
 ) -> Option<rdkafka::message::BorrowedMessage<'c>> {

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use hubbub_events::EventConsumer;
 use hubbub_events::rdkafka::Message as _;
-use hubbub_events::rdkafka::consumer::StreamConsumer;
 use hubbub_events::{GROUP_EVENTS, KafkaSettings};
 use hubbub_mongo::MongoSettings;
 use hubbub_outbox::{Outbox, OutboxSettings, Outgoing};
@@ -18,7 +18,7 @@ struct Setup {
     db: Database,
     kafka: KafkaSettings,
     topic: String,
-    tail: StreamConsumer,
+    tail: EventConsumer,
 }
 
 async fn setup() -> Setup {
@@ -51,7 +51,7 @@ async fn change(db: &Database, outbox: &Outbox, events: &[Outgoing], commit: boo
 }
 
 /// What the topic carries from now on, until it is quiet for `quiet`.
-async fn published(tail: &StreamConsumer, quiet: Duration) -> Vec<String> {
+async fn published(tail: &EventConsumer, quiet: Duration) -> Vec<String> {
     let mut out = Vec::new();
     while let Ok(Ok(r)) = tokio::time::timeout(quiet, tail.recv()).await {
         out.push(String::from_utf8(r.payload().unwrap().to_vec()).unwrap());

@@ -2,8 +2,8 @@
 //! together (one fetch loop per process, not one per topic) and hands each record to its topic's
 //! handler, in the order the node receives them.
 
+use hubbub_events::EventConsumer;
 use hubbub_events::rdkafka::Message as _;
-use hubbub_events::rdkafka::consumer::StreamConsumer;
 use socketioxide::SocketIo;
 use tokio_util::sync::CancellationToken;
 
@@ -20,7 +20,7 @@ pub struct Topics {
 }
 
 /// Runs until `shutdown`.
-pub async fn run(io: SocketIo, chat: Chat, consumer: StreamConsumer, topics: Topics, shutdown: CancellationToken) {
+pub async fn run(io: SocketIo, chat: Chat, consumer: EventConsumer, topics: Topics, shutdown: CancellationToken) {
     while let Some(record) = hubbub_events::next(&consumer, &shutdown, "node events").await {
         let payload = record.payload().unwrap_or_default();
         let topic = record.topic();

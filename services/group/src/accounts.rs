@@ -5,8 +5,9 @@
 
 use std::sync::Arc;
 
+use hubbub_events::EventConsumer;
 use hubbub_events::rdkafka::Message as _;
-use hubbub_events::rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use hubbub_events::rdkafka::consumer::{CommitMode, Consumer};
 use hubbub_proto::events::{AuthEvent, auth_event::Event};
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
@@ -15,7 +16,7 @@ use crate::rpc::Groups;
 use crate::store::GroupStore;
 
 /// Runs until `shutdown`.
-pub async fn run<S: GroupStore>(groups: Arc<Groups<S>>, consumer: StreamConsumer, shutdown: CancellationToken) {
+pub async fn run<S: GroupStore>(groups: Arc<Groups<S>>, consumer: EventConsumer, shutdown: CancellationToken) {
     while let Some(record) = hubbub_events::next(&consumer, &shutdown, "auth events").await {
         if let Ok(AuthEvent { user_id, event: Some(Event::AccountDeleted(_)), .. }) =
             AuthEvent::decode(record.payload().unwrap_or_default())

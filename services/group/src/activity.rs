@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 
 use futures_util::FutureExt as _;
-use hubbub_events::rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use hubbub_events::EventConsumer;
+use hubbub_events::rdkafka::consumer::{CommitMode, Consumer};
 use hubbub_events::rdkafka::{Message as _, Offset, TopicPartitionList};
 use hubbub_proto::events::{MessageEvent, message_event::Event};
 use prost::Message as _;
@@ -18,7 +19,7 @@ use crate::store::GroupStore;
 const BATCH_MAX: usize = 1000;
 
 /// Runs until `shutdown`.
-pub async fn run<S: GroupStore>(store: S, consumer: StreamConsumer, shutdown: CancellationToken) {
+pub async fn run<S: GroupStore>(store: S, consumer: EventConsumer, shutdown: CancellationToken) {
     while let Some(first) = hubbub_events::next(&consumer, &shutdown, "message events").await {
         let mut latest: HashMap<String, i64> = HashMap::new();
         let mut offsets: HashMap<(String, i32), i64> = HashMap::new();

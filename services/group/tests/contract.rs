@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
+use hubbub_events::EventConsumer;
 use hubbub_events::rdkafka::Message as _;
-use hubbub_events::rdkafka::consumer::StreamConsumer;
 use hubbub_events::{GROUP_EVENTS, KafkaSettings};
 use hubbub_group::GroupSettings;
 use hubbub_mongo::MongoSettings;
@@ -29,7 +29,7 @@ use tonic::Code;
 
 struct Suite {
     groups: GroupServiceClient<Channel>,
-    events: StreamConsumer,
+    events: EventConsumer,
     running: Running,
 }
 

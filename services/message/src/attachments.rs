@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::{join_all, try_join, try_join_all};
+use hubbub_events::EventConsumer;
 use hubbub_events::rdkafka::Message as _;
-use hubbub_events::rdkafka::consumer::StreamConsumer;
 use hubbub_events::{Backoff, Producer};
 use hubbub_proto::events::{AttachThumbnail, AuthEvent, MessageCommand, PostMessage, auth_event, message_command};
 use hubbub_proto::message::Attachment;
@@ -407,7 +407,7 @@ impl<S: MessageStore + Clone> Janitor<S> {
     /// Removes deleted accounts' avatars until `shutdown`: every replica follows `auth.events`
     /// from the end and removes the prefix (twice is harmless). An account deleted while no
     /// replica runs keeps its avatar objects.
-    pub(crate) async fn accounts(self: Arc<Self>, consumer: StreamConsumer, shutdown: CancellationToken) {
+    pub(crate) async fn accounts(self: Arc<Self>, consumer: EventConsumer, shutdown: CancellationToken) {
         while let Some(record) = hubbub_events::next(&consumer, &shutdown, "auth events").await {
             if let Ok(AuthEvent { user_id, event: Some(auth_event::Event::AccountDeleted(_)), .. }) =
                 AuthEvent::decode(record.payload().unwrap_or_default())

@@ -25,7 +25,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hubbub_events::rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use hubbub_events::EventConsumer;
+use hubbub_events::rdkafka::consumer::{CommitMode, Consumer};
 use hubbub_events::rdkafka::message::OwnedMessage;
 use hubbub_events::rdkafka::{Message as _, Offset, TopicPartitionList};
 use hubbub_events::{Backoff, Producer};
@@ -79,7 +80,7 @@ impl<S: MessageStore> Pipeline<S> {
     /// falls behind (its dependency is slow, or it is retrying a command) never holds up the
     /// others: its records wait in its own lane, and once the lane is full its partition is
     /// paused at the broker until the task catches up.
-    pub async fn run(self, consumer: StreamConsumer, shutdown: CancellationToken) {
+    pub async fn run(self, consumer: EventConsumer, shutdown: CancellationToken) {
         let consumer = Arc::new(consumer);
         let shared = Arc::new(self);
         let mut lanes: HashMap<(String, i32), Lane> = HashMap::new();
@@ -136,7 +137,7 @@ struct Lane {
 impl Lane {
     fn start<S: MessageStore>(
         shared: &Arc<Pipeline<S>>,
-        consumer: &Arc<StreamConsumer>,
+        consumer: &Arc<EventConsumer>,
         key: &(String, i32),
         shutdown: &CancellationToken,
     ) -> Self {
@@ -164,7 +165,7 @@ impl Lane {
 
 /// Pauses (or resumes) fetching one partition; true when the broker client took it. On resume
 /// fetching goes on after the last record handed to us, so nothing is skipped or repeated.
-fn pause_partition(consumer: &StreamConsumer, (topic, partition): &(String, i32), pause: bool) -> bool {
+fn pause_partition(consumer: &EventConsumer, (topic, partition): &(String, i32), pause: bool) -> bool {
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition(topic, *partition);
     let done = if pause { consumer.pause(&tpl) } else { consumer.resume(&tpl) };
@@ -325,7 +326,7 @@ struct Worker<S> {
 impl<S: MessageStore> Worker<S> {
     fn new(
         shared: Arc<Pipeline<S>>,
-        consumer: Arc<StreamConsumer>,
+        consumer: Arc<EventConsumer>,
         topic: String,
         partition: i32,
         shutdown: CancellationToken,
@@ -1150,7 +1151,7 @@ impl<S: MessageStore> Worker<S> {
 /// writes, so a busy partition costs a few writes per window, not a few per batch.
 async fn keep_books<S: MessageStore>(
     shared: Arc<Pipeline<S>>,
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<EventConsumer>,
     mut rx: mpsc::Receiver<Books>,
     shutdown: CancellationToken,
 ) {

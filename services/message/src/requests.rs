@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use hubbub_events::EventConsumer;
 use hubbub_events::rdkafka::Message as _;
-use hubbub_events::rdkafka::consumer::StreamConsumer;
 use hubbub_events::{Producer, Waiters, post_key};
 use hubbub_proto::events::{MessageCommand, MessageEvent, message_event::Event};
 use hubbub_proto::message::Message;
@@ -96,7 +96,7 @@ impl Requests {
 }
 
 /// Follows `message.events` (from its end) until `shutdown`, settling this replica's requests.
-pub async fn follow(requests: Arc<Requests>, consumer: StreamConsumer, shutdown: CancellationToken) {
+pub async fn follow(requests: Arc<Requests>, consumer: EventConsumer, shutdown: CancellationToken) {
     while let Some(record) = hubbub_events::next(&consumer, &shutdown, "message events").await {
         match MessageEvent::decode(record.payload().unwrap_or_default()) {
             Ok(MessageEvent { event: Some(e) }) => requests.settle(e),

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use hubbub_events::EventConsumer;
 use hubbub_events::rdkafka::Message as _;
-use hubbub_events::rdkafka::consumer::StreamConsumer;
 use hubbub_events::{KafkaSettings, MESSAGE_COMMANDS, MESSAGE_DEAD, MESSAGE_EVENTS, Producer};
 use hubbub_message::MessageSettings;
 use hubbub_mongo::MongoSettings;
@@ -31,9 +31,9 @@ struct Suite {
     messages: MessageServiceClient<Channel>,
     producer: Producer,
     commands: String,
-    events: StreamConsumer,
+    events: EventConsumer,
     /// The dead-letter topic, read from its end as the suite starts.
-    dead: StreamConsumer,
+    dead: EventConsumer,
     mongo: MongoSettings,
     /// What a further replica of the message service needs.
     replica_deps: (MessageSettings, RpcSettings, KafkaSettings),
