@@ -35,7 +35,8 @@ token=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["accessToken"])'
 # the rest of the run: those three run unauthenticated only (as every operation also does).
 log "schemathesis against $url/api/v1/openapi.json for ${HUBBUB_FUZZ_SECONDS:-60}s"
 set +e
-"$py/schemathesis" --config-file scripts/fuzz/schemathesis.toml run "$url/api/v1/openapi.json" \
+# Run from the output directory: schemathesis keeps a cache (.schemathesis/) where it runs.
+(cd "$out" && "$py/schemathesis" --config-file "$HUBBUB_ROOT/scripts/fuzz/schemathesis.toml" run "$url/api/v1/openapi.json" \
   --url "$url" \
   --header "Authorization: Bearer $token" \
   --checks all \
@@ -47,7 +48,7 @@ set +e
   --exclude-operation-id deleteMe --exclude-operation-id changePassword --exclude-operation-id logout \
   --suppress-health-check all \
   --no-color \
-  --report junit --report-dir "$out" >"$out/run.log" 2>&1
+  --report junit --report-dir "$out") >"$out/run.log" 2>&1
 rc=$?
 set -e
 # The summary: operations, test cases, and any failure with how to reproduce it.
