@@ -26,6 +26,10 @@ pub struct GatewaySettings {
     pub message_limit: u32,
     /// The period of `message_limit`, in seconds.
     pub message_limit_secs: u64,
+    /// How long a request may take before it is answered 503 `REQUEST_TIMEOUT` (its work is
+    /// dropped; a send already handed to the pipeline still completes, and a retry with its
+    /// `clientMsgId` gets the first answer).
+    pub request_timeout_ms: u64,
 }
 
 impl Default for GatewaySettings {
@@ -40,6 +44,7 @@ impl Default for GatewaySettings {
             rest_per_minute_anonymous: 100,
             message_limit: 5,
             message_limit_secs: 10,
+            request_timeout_ms: 30_000,
         }
     }
 }

@@ -60,7 +60,8 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
         groups: GroupServiceClient::new(connector.channel(&rpc.group).await.context("group service channel")?),
         messages: MessageServiceClient::new(connector.channel(&rpc.message).await.context("message service channel")?),
     };
-    let app = crate::routes::router(state, deps.gateway.body_limit_bytes);
+    let timeout = std::time::Duration::from_millis(deps.gateway.request_timeout_ms.max(1));
+    let app = crate::routes::router(state, deps.gateway.body_limit_bytes, timeout);
     tracing::info!(addr = %listener.local_addr()?, "gateway serving");
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown.cancelled_owned())

@@ -77,7 +77,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// Every route of the gateway, its OpenAPI document at `/api/v1/openapi.json` and the docs
 /// page at `/api/v1/docs`.
-pub fn router(state: AppState, body_limit: usize) -> Router {
+pub fn router(state: AppState, body_limit: usize, timeout: std::time::Duration) -> Router {
     let (router, spec) = parts();
     let events = std::sync::Arc::new(crate::openapi::asyncapi(&spec));
     router
@@ -86,6 +86,8 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
+        .layer(middleware::map_response(timed_out))
         .layer(middleware::from_fn(measure))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
@@ -124,10 +126,57 @@ async fn request_id(req: Request, next: Next) -> Response {
     resp
 }
 
+/// tower-http answers a request past its time with an empty 503: give it the API's error shape
+/// (every error the API makes itself carries a JSON body).
+async fn timed_out(resp: Response) -> Response {
+    if resp.status() == StatusCode::SERVICE_UNAVAILABLE
+        && !resp.headers().contains_key(axum::http::header::CONTENT_TYPE)
+    {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "REQUEST_TIMEOUT",
+            "the request took too long; try again",
+        )
+        .into_response();
+    }
+    resp
+}
+
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route")
 }
 
 async fn method_not_allowed() -> impl IntoResponse {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "method not allowed on this route")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_past_its_time_is_answered_503_in_the_error_shape() {
+        let slow = get(|| async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            "late"
+        });
+        let app: Router = Router::new()
+            .route("/slow", slow)
+            .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Duration::from_millis(50),
+            ))
+            .layer(middleware::map_response(timed_out));
+        let req = Request::get("/slow").body(Body::empty()).unwrap_or_else(|e| panic!("{e}"));
+        let resp = app.oneshot(req).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(resp.into_body(), 4096).await.unwrap_or_else(|e| panic!("{e}"));
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(body["error"]["code"], "REQUEST_TIMEOUT");
+    }
 }
