@@ -38,6 +38,18 @@ struct Suite {
     /// What a further replica of the message service needs.
     replica_deps: (MessageSettings, RpcSettings, KafkaSettings),
     running: Running,
+    /// Held for the suite's life (dropped last): see [`TURNS`].
+    _turn: Turn,
+}
+
+/// The tests of this file run in parallel, except the replica test, which runs alone: a
+/// consumer-group rebalance on tansu (the Kafka stand-in) can stall past the test's patience
+/// when the other tests load the broker at the same moment.
+static TURNS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+enum Turn {
+    Shared(#[allow(dead_code)] tokio::sync::RwLockReadGuard<'static, ()>),
+    Alone(#[allow(dead_code)] tokio::sync::RwLockWriteGuard<'static, ()>),
 }
 
 const USERS: [&str; 4] = ["ann", "bob", "cat", "dan"];
@@ -47,8 +59,17 @@ impl Suite {
         Self::start_on(settings, 4).await
     }
 
+    /// The suite, with no other test of this file running meanwhile.
+    async fn start_alone(settings: MessageSettings) -> Self {
+        Self::start_with(settings, 4, Turn::Alone(TURNS.write().await)).await
+    }
+
     /// The suite with topics of `partitions` partitions.
     async fn start_on(settings: MessageSettings, partitions: i32) -> Self {
+        Self::start_with(settings, partitions, Turn::Shared(TURNS.read().await)).await
+    }
+
+    async fn start_with(settings: MessageSettings, partitions: i32, turn: Turn) -> Self {
         let ns = format!("t{}", uuid::Uuid::new_v4().simple());
         let listen = async || TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (group_l, user_l, message_l) = (listen().await, listen().await, listen().await);
@@ -110,6 +131,7 @@ impl Suite {
             mongo,
             replica_deps,
             running,
+            _turn: turn,
         }
     }
 
@@ -474,7 +496,7 @@ async fn a_partition_whose_task_is_stuck_holds_up_no_other_partition() {
 
 #[tokio::test]
 async fn a_replica_joining_and_leaving_mid_stream_keeps_every_group_gapless_and_in_send_order() {
-    let s = Suite::start(MessageSettings::default()).await;
+    let s = Suite::start_alone(MessageSettings::default()).await;
     let groups = [s.group("east").await, s.group("west").await, s.group("north").await];
     // 800 posts in 40 bursts over about 10 s; a second replica joins the consumer group after
     // the 8th burst (the partitions are shared out again) and leaves after the 28th (and again).
