@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Validates the deployment files without a cluster or an engine: deploy/Dockerfile with hadolint,
+# Validates the deployment files without a cluster or an engine: deploy/Dockerfile* with hadolint,
 # docker-compose.yml with `docker compose config` (and that it refuses to start without its
 # secrets), and every Kubernetes overlay rendered by `kubectl kustomize` against the Kubernetes
 # schemas in strict mode (an unknown field fails). Part of scripts/test.sh.

@@ -7,12 +7,12 @@
 #   HUBBUB_URL          the gateway (default http://127.0.0.1:3000): the document describes it;
 #                       nginx in front refuses TRACE itself, without the Allow header RFC 9110
 #                       asks for, which is nginx's answer and not the API's
-# scripts/fuzz/schemathesis.toml says where a 400 to schema-valid input is the design.
 #   HUBBUB_FUZZ_LOGIN, HUBBUB_FUZZ_PASSWORD   an account to fuzz as (an administrator reaches the
 #                       admin routes too); default: a fresh account
 #   HUBBUB_FUZZ_SECONDS time budget (default 60)
 #   HUBBUB_FUZZ_SEED    a seed, for a run that does the same again (scripts/test.sh pins one, so
-#                       CI repeats a run that passed); unset, each run explores anew
+#                       CI repeats a run that passed); unset or empty, each run explores anew
+# scripts/fuzz/schemathesis.toml says where a 400 to schema-valid input is the design.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$HUBBUB_ROOT"

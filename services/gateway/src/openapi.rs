@@ -75,7 +75,7 @@ pub fn complete(openapi: &mut utoipa::openapi::OpenApi) {
 
 fn add_errors(op: &mut Operation) {
     // No `security` of its own: the document's bearer requirement applies.
-    let anonymous = op.security.as_ref().is_some_and(|reqs| reqs.iter().all(is_empty_requirement));
+    let anonymous = op.security.as_ref().is_some_and(|reqs| reqs.iter().all(|r| *r == Default::default()));
     let mut errors = COMMON.to_vec();
     if !anonymous {
         errors.push(("401", "UNAUTHORIZED: no, an invalid, an expired or a revoked access token"));
@@ -83,10 +83,6 @@ fn add_errors(op: &mut Operation) {
     for (status, description) in errors {
         op.responses.responses.entry(status.to_owned()).or_insert_with(|| error_response(description));
     }
-}
-
-fn is_empty_requirement(req: &utoipa::openapi::security::SecurityRequirement) -> bool {
-    serde_json::to_value(req).is_ok_and(|v| v.as_object().is_some_and(serde_json::Map::is_empty))
 }
 
 /// The AsyncAPI document of the Socket.IO events (`docs/asyncapi.json`), its components filled

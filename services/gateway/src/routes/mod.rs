@@ -79,15 +79,16 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// page at `/api/v1/docs`.
 pub fn router(state: AppState, body_limit: usize, timeout: std::time::Duration) -> Router {
     let (router, spec) = parts();
-    let events = std::sync::Arc::new(crate::openapi::asyncapi(&spec));
-    router
-        .route("/api/v1/asyncapi.json", get(move || std::future::ready(axum::Json(events.as_ref().clone()))))
+    // Serialized once: the document is the same for every request.
+    let events = axum::body::Bytes::from(crate::openapi::asyncapi(&spec).to_string());
+    let events = move || std::future::ready(([(axum::http::header::CONTENT_TYPE, "application/json")], events.clone()));
+    let routes = router
+        .route("/api/v1/asyncapi.json", get(events))
         .merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", spec))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
-        .layer(middleware::map_response(timed_out))
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit));
+    bounded(routes, timeout)
         .layer(middleware::from_fn(measure))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
@@ -124,6 +125,13 @@ async fn request_id(req: Request, next: Next) -> Response {
         resp.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
     resp
+}
+
+/// Answers a request still running after `timeout` with 503 REQUEST_TIMEOUT (its work dropped).
+fn bounded<S: Clone + Send + Sync + 'static>(router: Router<S>, timeout: std::time::Duration) -> Router<S> {
+    router
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
+        .layer(middleware::map_response(timed_out))
 }
 
 /// tower-http answers a request past its time with an empty 503: give it the API's error shape
@@ -165,13 +173,7 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(5)).await;
             "late"
         });
-        let app: Router = Router::new()
-            .route("/slow", slow)
-            .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Duration::from_millis(50),
-            ))
-            .layer(middleware::map_response(timed_out));
+        let app: Router = bounded(Router::new().route("/slow", slow), Duration::from_millis(50));
         let req = Request::get("/slow").body(Body::empty()).unwrap_or_else(|e| panic!("{e}"));
         let resp = app.oneshot(req).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
