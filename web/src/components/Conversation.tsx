@@ -144,7 +144,6 @@ function TimelineView({ group }: { group: Group }) {
       ))}
       {count === 0 && timeline && <p className="muted center">No messages yet. Say hello.</p>}
       {chat.timelines.has(group.id) || <p className="muted center">Loading…</p>}
-      <span className="sr-only">{store.typists(group.id).join(", ")}</span>
     </div>
   );
 }

@@ -1,7 +1,7 @@
 // Starting conversations: a new group or room, a direct chat with someone found by name, and
 // public rooms to join.
 
-import { useEffect, useState, type SubmitEvent } from "react";
+import { useCallback, useEffect, useState, type ReactNode, type SubmitEvent } from "react";
 import { ApiError, type Group, type User } from "../api/types";
 import { store, useChat } from "../store";
 import { openGroup } from "./ChatScreen";
@@ -78,21 +78,32 @@ function useSearch<T>(q: string, find: (q: string) => Promise<T[]>, minLength = 
 const findUsers = (q: string) => store.api.searchUsers(q).then((p) => p.items);
 const findRooms = (q: string) => store.api.publicGroups(q).then((p) => p.items);
 
-export function NewDirect({ onClose }: { onClose: () => void }) {
-  const chat = useChat();
+/**
+ * A dialog that searches as you type and opens the group the picked result leads to: `reach`
+ * gives that group's id.
+ */
+function SearchDialog<T extends { id: string }>(props: {
+  title: string;
+  label: string;
+  placeholder: string;
+  results: string;
+  find: (q: string) => Promise<T[]>;
+  show: (item: T) => ReactNode;
+  reach: (item: T) => Promise<string>;
+  onClose: () => void;
+}) {
   const [q, setQ] = useState("");
-  const [error, open] = useOpening(onClose);
-  const users = useSearch<User>(q, findUsers).filter((u) => u.id !== chat.me?.id);
-  const start = (u: User) => open(async () => (await chat.directWith(u.id)).id);
+  const [error, open] = useOpening(props.onClose);
+  const found = useSearch<T>(q, props.find);
   return (
-    <Modal title="Direct chat" onClose={onClose}>
-      <SearchField label="Find someone by name" placeholder="username or name" value={q} onChange={setQ} />
+    <Modal title={props.title} onClose={props.onClose}>
+      <SearchField label={props.label} placeholder={props.placeholder} value={q} onChange={setQ} />
       <ErrorLine error={error} />
-      <ul className="results" aria-label="People">
-        {users.map((u) => (
-          <li key={u.id}>
-            <button type="button" onClick={() => void start(u)}>
-              <strong>{u.displayName}</strong> <span className="muted">@{u.username}</span>
+      <ul className="results" aria-label={props.results}>
+        {found.map((item) => (
+          <li key={item.id}>
+            <button type="button" onClick={() => void open(() => props.reach(item))}>
+              {props.show(item)}
             </button>
           </li>
         ))}
@@ -101,29 +112,51 @@ export function NewDirect({ onClose }: { onClose: () => void }) {
   );
 }
 
+export function NewDirect({ onClose }: { onClose: () => void }) {
+  const chat = useChat();
+  // Not yourself.
+  const find = useCallback(
+    (q: string) => findUsers(q).then((users) => users.filter((u) => u.id !== chat.me?.id)),
+    [chat],
+  );
+  return (
+    <SearchDialog<User>
+      title="Direct chat"
+      label="Find someone by name"
+      placeholder="username or name"
+      results="People"
+      find={find}
+      show={(u) => (
+        <>
+          <strong>{u.displayName}</strong> <span className="muted">@{u.username}</span>
+        </>
+      )}
+      reach={async (u) => (await chat.directWith(u.id)).id}
+      onClose={onClose}
+    />
+  );
+}
+
 export function BrowseRooms({ onClose }: { onClose: () => void }) {
   const chat = useChat();
-  const [q, setQ] = useState("");
-  const [error, open] = useOpening(onClose);
-  const rooms = useSearch<Group>(q, findRooms);
-  const join = (g: Group) => open(async () => (chat.groups.has(g.id) ? g.id : (await chat.join(g.id)).id));
   return (
-    <Modal title="Find public rooms" onClose={onClose}>
-      <SearchField label="Room name" placeholder="starts with…" value={q} onChange={setQ} />
-      <ErrorLine error={error} />
-      <ul className="results" aria-label="Rooms">
-        {rooms.map((g) => (
-          <li key={g.id}>
-            <button type="button" onClick={() => void join(g)}>
-              <strong>{g.name}</strong>{" "}
-              <span className="muted">
-                {g.memberCount} member{g.memberCount === 1 ? "" : "s"}
-                {chat.groups.has(g.id) ? " · joined" : " · join"}
-              </span>
-            </button>
-          </li>
-        ))}
-      </ul>
-    </Modal>
+    <SearchDialog<Group>
+      title="Find public rooms"
+      label="Room name"
+      placeholder="starts with…"
+      results="Rooms"
+      find={findRooms}
+      show={(g) => (
+        <>
+          <strong>{g.name}</strong>{" "}
+          <span className="muted">
+            {g.memberCount} member{g.memberCount === 1 ? "" : "s"}
+            {chat.groups.has(g.id) ? " · joined" : " · join"}
+          </span>
+        </>
+      )}
+      reach={async (g) => (chat.groups.has(g.id) ? g.id : (await chat.join(g.id)).id)}
+      onClose={onClose}
+    />
   );
 }

@@ -7,6 +7,14 @@ import { Avatar, PresenceDot, shortTime } from "./bits";
 
 type Open = null | "group" | "room" | "direct" | "browse";
 
+/** The ways to start a conversation, by the dialog each opens. */
+const STARTS: [Exclude<Open, null>, string][] = [
+  ["group", "New group"],
+  ["room", "New room"],
+  ["direct", "Direct chat"],
+  ["browse", "Find rooms"],
+];
+
 /** The signed-in user, what they can start, and their conversations, most recent first. */
 export function Sidebar() {
   const chat = useChat();
@@ -28,18 +36,11 @@ export function Sidebar() {
         </button>
       </header>
       <div className="actions" role="group" aria-label="Start a conversation">
-        <button type="button" onClick={() => setDialog("group")}>
-          New group
-        </button>
-        <button type="button" onClick={() => setDialog("room")}>
-          New room
-        </button>
-        <button type="button" onClick={() => setDialog("direct")}>
-          Direct chat
-        </button>
-        <button type="button" onClick={() => setDialog("browse")}>
-          Find rooms
-        </button>
+        {STARTS.map(([open, label]) => (
+          <button key={open} type="button" onClick={() => setDialog(open)}>
+            {label}
+          </button>
+        ))}
       </div>
       <ul className="groups">
         {chat.sortedGroups().map((g) => (
