@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Validates the deployment files without a cluster or an engine: deploy/Dockerfile* with hadolint,
+# Validates the deployment files without a cluster or an engine: every Dockerfile with hadolint,
 # docker-compose.yml with `docker compose config` (and that it refuses to start without its
 # secrets), and every Kubernetes overlay rendered by `kubectl kustomize` against the Kubernetes
 # schemas in strict mode (an unknown field fails). Part of scripts/test.sh.
@@ -11,7 +11,7 @@ py=$(scripts/tools.sh path pytools)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-for f in deploy/Dockerfile*; do
+for f in deploy/Dockerfile* deploy/standins/Dockerfile.*; do
   "$py/hadolint" --config .hadolint.yaml "$f"
   log "hadolint $f: clean"
 done

@@ -107,18 +107,6 @@ render_nginx() {
   echo "$conf"
 }
 
-# The web client, built once per change of its sources (a stamp in web/dist names their hash).
-web_client() {
-  local dir="$HUBBUB_ROOT/web" hash
-  command -v npm >/dev/null || { log "npm is not installed: the web client at / is not built"; return 0; }
-  web_packages
-  hash=$(cd "$dir" && find index.html vite.config.ts tsconfig.json package-lock.json src public -type f -print0 |
-    sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
-  [[ -f $dir/dist/.built-$hash ]] && return 0
-  log "building the web client"
-  (cd "$dir" && npx vite build --logLevel warn >/dev/null && touch "dist/.built-$hash")
-}
-
 # A stack with a dead process (a killed chat node, say) heals: `up` starts only what is down. A
 # port held by a process this run directory did not start is an error.
 start_unless_running() {

@@ -2,8 +2,8 @@
 # The test command: the deployment files validated, the web client type-checked and linted,
 # formatting, clippy with warnings denied, the whole test suite against real servers (installed
 # and started as needed), then the end-to-end tests through nginx with the official
-# socket.io-client and Chromium, an API fuzz run and a load-test smoke. Whatever it starts, it
-# stops.
+# socket.io-client and Chromium, an API fuzz run, a load-test smoke, and the docker-compose suite
+# brought up under dockerd with end-to-end tests through it. Whatever it starts, it stops.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$HUBBUB_ROOT"
@@ -83,4 +83,7 @@ HUBBUB_URL="http://127.0.0.1:${HUBBUB_E2E_PORT_BASE:-13000}" HUBBUB_FUZZ_LOGIN="
 step "load test smoke: seconds of chat over three nodes, every delivery checked"
 HUBBUB_RUN="$E2E_RUN" HUBBUB_HTTP_PORT="${HUBBUB_E2E_HTTP_PORT:-18080}" HUBBUB_LOADTEST_PROFILE=debug \
   scripts/loadtest.sh smoke
+step "docker-compose: the suite under dockerd with stand-in images, every docker-start.sh verb, end-to-end tests through its nginx"
+scripts/compose-test.sh
+
 step "all tests passed"

@@ -82,7 +82,7 @@ install_tansu() {
 }
 
 install_all() {
-  command -v apt-get >/dev/null && apt_install cmake nginx curl fonts-dejavu-core chromium
+  command -v apt-get >/dev/null && apt_install cmake nginx curl fonts-dejavu-core chromium docker.io debootstrap
   mkdir -p "$HUBBUB_TOOLS"
   cargo_tool "$(dirname "$(dirname "$(s3s_bin)")")" s3s-fs \
     s3s-fs --version "$S3S_FS_VERSION" --locked --features binary

@@ -12,6 +12,10 @@ export const RUN = process.env.HUBBUB_RUN;
 export const TOKEN_SECRET = process.env.HUBBUB_E2E_TOKEN_SECRET;
 export const ADMIN = process.env.HUBBUB_E2E_ADMIN;
 export const ADMIN_PASSWORD = process.env.HUBBUB_E2E_ADMIN_PASSWORD;
+// Client addresses are written 127.0.0.N; where nginx is reached on a container network
+// instead (scripts/compose-test.sh), HUBBUB_E2E_CLIENT_NET=A.B.C makes them A.B.C.N there.
+const CLIENT_NET = process.env.HUBBUB_E2E_CLIENT_NET;
+const clientAddress = (a) => (CLIENT_NET ? a.replace(/^127\.0\.0\./, `${CLIENT_NET}.`) : a);
 const require = createRequire(path.join(process.env.SOCKETIO_CLIENT, "package.json"));
 export const { io } = require("socket.io-client");
 
@@ -39,7 +43,7 @@ export function apiFrom(localAddress, method, route, body) {
     const data = body ? JSON.stringify(body) : "";
     const req = http.request(
       `${BASE}/api/v1${route}`,
-      { method, localAddress, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data) } },
+      { method, localAddress: clientAddress(localAddress), headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data) } },
       (res) => {
         let text = "";
         res.setEncoding("utf8");
@@ -70,7 +74,8 @@ export async function loginAdmin() {
 
 // Connects from a chosen loopback address, so nginx's hash by client address can place the
 // socket on a different node than another client's.
-export function connect(token, localAddress = "127.0.0.2") {
+export function connect(token, address = "127.0.0.2") {
+  const localAddress = clientAddress(address);
   const agent = new http.Agent({ localAddress, keepAlive: true });
   const socket = io(BASE, { auth: { token }, agent, localAddress, reconnection: false, timeout: 10000 });
   return new Promise((resolve, reject) => {

@@ -148,9 +148,10 @@ async fn serve_queues(
     Ok(())
 }
 
-/// Lets through only calls that carry a valid internal credential for the caller they name, and
-/// counts and times every call by method, transport and status code (`rpc_requests_total`,
-/// `rpc_request_duration_seconds`): the one place both transports pass through.
+/// Lets through only calls that carry a valid internal credential for the caller they name,
+/// runs each in a span with its request id, and counts and times every call by method,
+/// transport and status code (`rpc_requests_total`, `rpc_request_duration_seconds`): the one
+/// place both transports pass through.
 #[derive(Clone)]
 pub struct Verify<S> {
     inner: S,
@@ -202,11 +203,18 @@ where
             let refused = tonic::Status::unauthenticated("internal credential missing or invalid").into_http();
             return Box::pin(async move { Ok(refused) });
         }
-        let answer = self.inner.call(req);
-        Box::pin(async move {
-            let resp = answer.await?;
-            record(method, transport, status_of(&resp), started.elapsed());
-            Ok(resp)
-        })
+        // Every call runs in a span naming its request id, whichever transport brought it, so a
+        // request's lines in every service's log share the gateway's id.
+        let request_id = req.headers().get(crate::REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let span = tracing::info_span!("rpc", request_id, method = %method, transport);
+        let answer = span.in_scope(|| self.inner.call(req));
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                let resp = answer.await?;
+                record(method, transport, status_of(&resp), started.elapsed());
+                Ok(resp)
+            },
+            span,
+        ))
     }
 }

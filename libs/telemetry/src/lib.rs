@@ -9,12 +9,18 @@ use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 /// The header (HTTP), metadata key (gRPC), AMQP header and Kafka header carrying a request id.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// Installs the global subscriber: pretty logs on a terminal, JSON otherwise; `RUST_LOG` wins
-/// over the default level `info`. Calling it twice is harmless (tests do).
+/// Installs the global subscriber: compact text on a terminal, JSON lines otherwise, or as
+/// `HUBBUB_LOG_FORMAT` (`json` or `text`) asks; `RUST_LOG` wins over the default level `info`.
+/// Calling it twice is harmless (tests do).
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
-    let result = if std::io::stdout().is_terminal() {
+    let text = match std::env::var("HUBBUB_LOG_FORMAT").as_deref() {
+        Ok("json") => false,
+        Ok("text") => true,
+        _ => std::io::stdout().is_terminal(),
+    };
+    let result = if text {
         registry.with(fmt::layer().compact()).try_init()
     } else {
         registry.with(fmt::layer().json().flatten_event(true)).try_init()
@@ -28,19 +34,10 @@ pub fn new_request_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// A request id taken from a client is kept only if it is short and plain, so it can be logged
-/// and forwarded safely; otherwise a fresh one replaces it.
-pub fn accept_request_id(given: Option<&str>) -> String {
-    match given {
-        Some(id)
-            if !id.is_empty()
-                && id.len() <= 64
-                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
-        {
-            id.to_owned()
-        }
-        _ => new_request_id(),
-    }
+/// Whether a request id from a client is short and plain (1–64 of `[A-Za-z0-9_-]`), so it can
+/// be logged and forwarded safely; the gateway replaces any other with a fresh one.
+pub fn fit_request_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// One cancellation token for the process, cancelled by SIGTERM or ctrl-c. Every loop stops on
@@ -83,13 +80,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_plain_request_id_is_kept_and_a_hostile_one_replaced() {
-        assert_eq!(accept_request_id(Some("abc-123_x")), "abc-123_x");
-        for bad in ["", "a b", "x\ny", &"a".repeat(65)] {
-            let got = accept_request_id(Some(bad));
-            assert_ne!(got, bad);
-            assert_eq!(got.len(), 32);
+    fn a_plain_request_id_is_fit_and_a_hostile_one_is_not() {
+        assert!(fit_request_id("abc-123_x"));
+        assert!(fit_request_id(&"a".repeat(64)));
+        for bad in ["", "a b", "x\ny", "é", &"a".repeat(65)] {
+            assert!(!fit_request_id(bad), "{bad:?}");
         }
-        assert_eq!(accept_request_id(None).len(), 32);
+        assert_eq!(new_request_id().len(), 32);
+        assert!(fit_request_id(&new_request_id()));
     }
 }

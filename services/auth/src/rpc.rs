@@ -343,56 +343,43 @@ fn failure_key(account_id: Option<&str>, login: &str) -> String {
     }
 }
 
-fn ctx_of<T>(req: &Request<T>) -> Ctx {
-    let ctx = Ctx::from_request(req);
-    tracing::Span::current().record("request_id", ctx.request_id.as_str());
-    ctx
-}
-
 #[tonic::async_trait]
 impl<S: AccountStore + SessionStore> AuthService for Auth<S> {
-    #[tracing::instrument(skip_all, fields(request_id))]
     async fn register(&self, req: Request<RegisterRequest>) -> Result<Response<AuthResponse>, Status> {
-        let ctx = ctx_of(&req);
+        let ctx = Ctx::from_request(&req);
         Ok(Response::new(self.register_account(&ctx, req.into_inner()).await?))
     }
 
-    #[tracing::instrument(skip_all, fields(request_id))]
     async fn login(&self, req: Request<LoginRequest>) -> Result<Response<AuthResponse>, Status> {
-        let ctx = ctx_of(&req);
+        let ctx = Ctx::from_request(&req);
         Ok(Response::new(self.log_in(&ctx, req.into_inner()).await?))
     }
 
-    #[tracing::instrument(skip_all, fields(request_id))]
     async fn refresh(&self, req: Request<RefreshRequest>) -> Result<Response<AuthResponse>, Status> {
-        let ctx = ctx_of(&req);
+        let ctx = Ctx::from_request(&req);
         Ok(Response::new(self.refresh_session(&ctx, req.into_inner()).await?))
     }
 
-    #[tracing::instrument(skip_all, fields(request_id))]
     async fn logout(&self, req: Request<LogoutRequest>) -> Result<Response<Empty>, Status> {
-        let ctx = ctx_of(&req);
+        let ctx = Ctx::from_request(&req);
         self.log_out(&ctx, req.into_inner()).await?;
         Ok(Response::new(Empty {}))
     }
 
-    #[tracing::instrument(skip_all, fields(request_id))]
     async fn change_password(&self, req: Request<ChangePasswordRequest>) -> Result<Response<Empty>, Status> {
-        let ctx = ctx_of(&req);
+        let ctx = Ctx::from_request(&req);
         self.set_password(&ctx, req.into_inner()).await?;
         Ok(Response::new(Empty {}))
     }
 
-    #[tracing::instrument(skip_all, fields(request_id))]
     async fn delete_account(&self, req: Request<DeleteAccountRequest>) -> Result<Response<Empty>, Status> {
-        let ctx = ctx_of(&req);
+        let ctx = Ctx::from_request(&req);
         self.remove_account(&ctx).await?;
         Ok(Response::new(Empty {}))
     }
 
-    #[tracing::instrument(skip_all, fields(request_id))]
     async fn disconnect(&self, req: Request<DisconnectRequest>) -> Result<Response<Empty>, Status> {
-        let ctx = ctx_of(&req);
+        let ctx = Ctx::from_request(&req);
         self.disconnect_user(&ctx, req.into_inner()).await?;
         Ok(Response::new(Empty {}))
     }

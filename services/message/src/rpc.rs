@@ -303,11 +303,10 @@ impl<S: MessageStore> History<S> {
     }
 }
 
-/// Runs `f` with the request's context and records its request id on the span.
+/// Runs `f` with the request's context (the span with its request id is the RPC server's).
 macro_rules! serve {
     ($req:ident, |$ctx:ident, $body:ident| $f:expr) => {{
         let $ctx = Ctx::from_request(&$req);
-        tracing::Span::current().record("request_id", $ctx.request_id.as_str());
         let $body = $req.into_inner();
         let out: Result<_> = $f.await;
         Ok(Response::new(out?))
@@ -316,47 +315,38 @@ macro_rules! serve {
 
 #[tonic::async_trait]
 impl<S: MessageStore> MessageService for History<S> {
-    #[tracing::instrument(skip_all, fields(request_id))]
     async fn last_messages(&self, req: Request<LastMessagesRequest>) -> Result<Response<LastMessagesResponse>, Status> {
         serve!(req, |ctx, r| self.newest(&ctx, r))
     }
 
-    #[tracing::instrument(skip_all, fields(request_id))]
     async fn list_messages(&self, req: Request<ListMessagesRequest>) -> Result<Response<ListMessagesResponse>, Status> {
         serve!(req, |ctx, r| self.list(&ctx, r))
     }
 
-    #[tracing::instrument(skip_all, fields(request_id))]
     async fn post_message(&self, req: Request<PostMessageRequest>) -> Result<Response<PostMessageResponse>, Status> {
         serve!(req, |ctx, r| self.post(&ctx, r))
     }
 
-    #[tracing::instrument(skip_all, fields(request_id))]
     async fn edit_message(&self, req: Request<EditMessageRequest>) -> Result<Response<Message>, Status> {
         serve!(req, |ctx, r| self.change(&ctx, r.message_id, Some(r.content)))
     }
 
-    #[tracing::instrument(skip_all, fields(request_id))]
     async fn delete_message(&self, req: Request<DeleteMessageRequest>) -> Result<Response<Message>, Status> {
         serve!(req, |ctx, r| self.change(&ctx, r.message_id, None))
     }
 
-    #[tracing::instrument(skip_all, fields(request_id))]
     async fn mark_read(&self, req: Request<MarkReadRequest>) -> Result<Response<MarkReadResponse>, Status> {
         serve!(req, |ctx, r| async { self.mark_read(&ctx, r).await.map(|()| MarkReadResponse {}) })
     }
 
-    #[tracing::instrument(skip_all, fields(request_id))]
     async fn sync(&self, req: Request<SyncRequest>) -> Result<Response<SyncResponse>, Status> {
         serve!(req, |ctx, r| self.sync(&ctx, r))
     }
 
-    #[tracing::instrument(skip_all, fields(request_id))]
     async fn create_upload(&self, req: Request<CreateUploadRequest>) -> Result<Response<SignedUpload>, Status> {
         serve!(req, |ctx, r| self.create_upload(&ctx, r))
     }
 
-    #[tracing::instrument(skip_all, fields(request_id))]
     async fn get_attachment(&self, req: Request<GetAttachmentRequest>) -> Result<Response<AttachmentLink>, Status> {
         serve!(req, |ctx, r| self.get_attachment(&ctx, r))
     }

@@ -88,10 +88,54 @@ pub fn router(state: AppState, body_limit: usize, timeout: std::time::Duration) 
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit));
-    bounded(routes, timeout)
-        .layer(middleware::from_fn(measure))
-        .layer(middleware::from_fn(request_id))
-        .with_state(state)
+    traced(bounded(routes, timeout).layer(middleware::from_fn(measure))).with_state(state)
+}
+
+/// Request ids and tracing, outermost first: a client's `x-request-id` is kept if it is short
+/// and plain (else replaced by a fresh one), set on the request, returned on the response, and
+/// named by the request's span; tower-http logs each answer with its status and latency at
+/// info; errors and RPC contexts read the id from the task (`error::request_id`).
+fn traced<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+    use tower_http::trace::{DefaultOnResponse, TraceLayer};
+    router
+        .layer(middleware::from_fn(scope_request_id))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let id = req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!("http", request_id = id, method = %req.method(), path = req.uri().path())
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(FreshId))
+        .layer(middleware::map_request(drop_unfit_request_id))
+}
+
+/// Drops a client's `x-request-id` that is not short and plain, so a fresh one replaces it.
+async fn drop_unfit_request_id(mut req: Request) -> Request {
+    let fit = req.headers().get(REQUEST_ID_HEADER).map(|v| v.to_str().is_ok_and(hubbub_telemetry::fit_request_id));
+    if fit == Some(false) {
+        req.headers_mut().remove(REQUEST_ID_HEADER);
+    }
+    req
+}
+
+/// Makes a request id for a request without one.
+#[derive(Clone, Copy)]
+struct FreshId;
+
+impl tower_http::request_id::MakeRequestId for FreshId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<tower_http::request_id::RequestId> {
+        HeaderValue::from_str(&hubbub_telemetry::new_request_id()).ok().map(tower_http::request_id::RequestId::new)
+    }
+}
+
+/// Runs the request with its id in the task, where errors and RPC contexts read it.
+async fn scope_request_id(req: Request, next: Next) -> Response {
+    let id = req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    REQUEST_ID.scope(id, next.run(req)).await
 }
 
 /// Counts every request and times it, by method, route template (never the raw path: ids
@@ -109,21 +153,6 @@ async fn measure(req: Request, next: Next) -> Response {
         .increment(1);
     metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
-    resp
-}
-
-/// Takes the client's `x-request-id` (if sane) or makes one, runs the request under it, and
-/// returns it on the response.
-async fn request_id(req: Request, next: Next) -> Response {
-    let given = req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok());
-    let id = hubbub_telemetry::accept_request_id(given);
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let span = tracing::info_span!("http", request_id = %id, %method, %path);
-    let mut resp = REQUEST_ID.scope(id.clone(), tracing::Instrument::instrument(next.run(req), span)).await;
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert(REQUEST_ID_HEADER, v);
-    }
     resp
 }
 
@@ -180,5 +209,40 @@ mod tests {
         let body = axum::body::to_bytes(resp.into_body(), 4096).await.unwrap_or_else(|e| panic!("{e}"));
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(body["error"]["code"], "REQUEST_TIMEOUT");
+    }
+
+    /// Answers `(status, x-request-id of the response, requestId of the error body)`.
+    async fn ids(given: Option<&str>) -> (StatusCode, String, String) {
+        let app: Router = traced(Router::new().fallback(not_found));
+        let mut req = Request::get("/nowhere");
+        if let Some(id) = given {
+            req = req.header(REQUEST_ID_HEADER, id);
+        }
+        let resp = app
+            .oneshot(req.body(Body::empty()).unwrap_or_else(|e| panic!("{e}")))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let status = resp.status();
+        let header = resp.headers().get(REQUEST_ID_HEADER).map(|v| v.to_str().unwrap_or_default().to_owned());
+        let body = axum::body::to_bytes(resp.into_body(), 4096).await.unwrap_or_else(|e| panic!("{e}"));
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{e}"));
+        (status, header.unwrap_or_default(), body["error"]["requestId"].as_str().unwrap_or_default().to_owned())
+    }
+
+    #[tokio::test]
+    async fn a_plain_client_request_id_is_kept_a_hostile_one_replaced_and_a_missing_one_made() {
+        assert_eq!(
+            ids(Some("client-42_x")).await,
+            (StatusCode::NOT_FOUND, "client-42_x".to_owned(), "client-42_x".to_owned())
+        );
+        for given in [None, Some("has space"), Some(&*"a".repeat(65))] {
+            let (status, header, body) = ids(given).await;
+            assert_eq!(status, StatusCode::NOT_FOUND);
+            assert!(
+                hubbub_telemetry::fit_request_id(&header) && Some(header.as_str()) != given,
+                "{given:?} gave {header:?}"
+            );
+            assert_eq!(body, header, "the error names the id the response carries");
+        }
     }
 }
