@@ -10,12 +10,12 @@ source "$(dirname "$0")/common.sh"
 
 # HUBBUB_TANSU_RELEASE=1 selects (and builds) an optimised tansu: tests are fine with the
 # debug build, but under load a debug broker spends a core on a hundred messages a second.
-# The cache directory names the patch's hash, so a changed patch builds anew.
+# The cache directory names the patches' hash, so a changed or added patch builds anew.
 tansu_bin() {
   local flavour="" patch
   [[ ${HUBBUB_TANSU_RELEASE:-0} == 1 ]] && flavour="-release"
-  patch=$(sha256sum "$HUBBUB_ROOT/scripts/patches/tansu-$TANSU_VERSION-fetch-wake.patch" | cut -c1-8)
-  echo "$HUBBUB_TOOLS/tansu-$TANSU_VERSION-fetch-wake-$patch$flavour/bin/tansu"
+  patch=$(cat "$HUBBUB_ROOT/scripts/patches/tansu-$TANSU_VERSION-"*.patch | sha256sum | cut -c1-8)
+  echo "$HUBBUB_TOOLS/tansu-$TANSU_VERSION-patched-$patch$flavour/bin/tansu"
 }
 secantus_bin() { echo "$HUBBUB_TOOLS/secantus-mdb-$SECANTUS_VERSION/bin/secantusd-rs"; }
 s3s_bin() { echo "$HUBBUB_TOOLS/s3s-fs-$S3S_FS_VERSION/bin/s3s-fs"; }
@@ -58,9 +58,12 @@ crate() {
   tar -xzf "$file" -C "$dir"
 }
 
-# tansu with scripts/patches/tansu-*-fetch-wake.patch: a Fetch waiting for records returns as
-# soon as one is produced (as Kafka does) instead of sleeping out its max wait, so consumers
-# can wait long (no polling, no idle CPU) and still see records within milliseconds.
+# tansu with scripts/patches/tansu-<version>-*.patch, in name order (each says why in its head):
+# fetch-by-name: a Fetch reads the batches after its offset by name instead of listing the
+#   whole partition, so the broker does not slow as its log grows;
+# fetch-wake: a Fetch waiting for records returns as soon as one is produced (as Kafka does)
+#   instead of sleeping out its max wait, so consumers can wait long (no polling, no idle CPU)
+#   and still see records within milliseconds.
 install_tansu() {
   local dir bin src
   bin=$(tansu_bin)
@@ -70,7 +73,10 @@ install_tansu() {
   rm -rf "$src" && mkdir -p "$src"
   crate tansu "$TANSU_VERSION" 4fdd85473ec265140488cf8d55e82b844f5c051c8916fabdd4a71156ac053f6d "$src"
   crate tansu-storage "$TANSU_VERSION" 720d2ed8e6010c70f7f06e5af5a7274ebbf6e42fdcd9e46de542b10dc4d2f35d "$src"
-  (cd "$src/tansu-storage-$TANSU_VERSION" && patch -s -p1 --forward <"$HUBBUB_ROOT/scripts/patches/tansu-$TANSU_VERSION-fetch-wake.patch")
+  local p
+  for p in "$HUBBUB_ROOT/scripts/patches/tansu-$TANSU_VERSION-"*.patch; do
+    (cd "$src/tansu-storage-$TANSU_VERSION" && patch -s -p1 --forward <"$p")
+  done
   printf '\n[patch.crates-io]\ntansu-storage = { path = "../tansu-storage-%s" }\n' "$TANSU_VERSION" >>"$src/tansu-$TANSU_VERSION/Cargo.toml"
   # A path package has no source or checksum in a lock file: say so, keeping every other pin.
   awk '/^\[\[package\]\]$/{tp=0} /^name = "tansu-storage"$/{tp=1} tp && /^(source|checksum) = /{next} {print}' \
