@@ -72,6 +72,9 @@ pub struct RpcSettings {
     pub development: bool,
     /// How long a call's credential stays good, in seconds.
     pub credential_ttl_secs: u64,
+    /// How long a process starting beside its broker (a compose suite, a pod) waits for
+    /// RabbitMQ to accept connections before it gives up and exits.
+    pub broker_wait_secs: u64,
 }
 
 impl Default for RpcSettings {
@@ -89,6 +92,7 @@ impl Default for RpcSettings {
             internal_secret: hubbub_config::Secret::new(DEV_INTERNAL_SECRET),
             development: false,
             credential_ttl_secs: 60,
+            broker_wait_secs: 60,
         }
     }
 }
@@ -161,11 +165,30 @@ impl Connector {
                 channel::Inner::Grpc(ep.connect_lazy())
             }
             Transport::Amqp => {
-                let client = self.amqp.get_or_try_init(|| amqp::Client::connect(&self.settings)).await?;
+                let client = self.amqp.get_or_try_init(|| connect_patiently(&self.settings)).await?;
                 channel::Inner::Amqp(client.channel())
             }
         };
         Ok(Channel::new(inner, credentials))
+    }
+}
+
+/// Connects to RabbitMQ, waiting up to `broker_wait_secs` for it to accept connections: a broker
+/// started at the same time (compose, a pod) may say it is healthy before it listens. Once
+/// connected, the client makes its connection again by itself whenever it is lost.
+async fn connect_patiently(settings: &RpcSettings) -> std::result::Result<amqp::Client, lapin::Error> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(settings.broker_wait_secs);
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match amqp::Client::connect(settings).await {
+            Ok(client) => return Ok(client),
+            Err(e) if std::time::Instant::now() + pause < deadline => {
+                tracing::warn!(error = %e, retry_in = ?pause, "rpc broker not accepting connections yet");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -192,5 +215,56 @@ impl BrokerProbe {
         let connection = lapin::Connection::connect(&self.url, properties).await.map_err(|e| e.to_string())?;
         *held = Some(connection);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Settings whose broker is a port that starts forwarding to the test RabbitMQ
+    /// (127.0.0.1:5672, as `scripts/infra.sh up` runs it) only after `late`.
+    async fn broker_opening_after(late: Duration, wait_secs: u64) -> RpcSettings {
+        let port = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .and_then(|l| l.local_addr())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .port();
+        tokio::spawn(async move {
+            tokio::time::sleep(late).await;
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap_or_else(|e| panic!("{e}"));
+            while let Ok((mut client, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    if let Ok(mut broker) = tokio::net::TcpStream::connect("127.0.0.1:5672").await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut broker).await;
+                    }
+                });
+            }
+        });
+        RpcSettings {
+            amqp_url: format!("amqp://guest:guest@127.0.0.1:{port}/%2f"),
+            broker_wait_secs: wait_secs,
+            ..RpcSettings::development()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_process_starting_before_its_broker_listens_waits_for_it() {
+        let started = Instant::now();
+        let settings = broker_opening_after(Duration::from_millis(1500), 30).await;
+        let connected = connect_patiently(&settings).await;
+        assert!(connected.is_ok(), "{:?}", connected.err());
+        assert!(started.elapsed() >= Duration::from_millis(1500));
+        println!("connected to a broker that opened after 1.5 s, in {:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn past_its_wait_a_process_gives_up_on_a_broker_that_never_listens() {
+        let settings = broker_opening_after(Duration::from_secs(3600), 1).await;
+        let started = Instant::now();
+        assert!(connect_patiently(&settings).await.is_err());
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 }
