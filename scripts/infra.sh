@@ -4,7 +4,8 @@
 #   tansu (Kafka protocol) :9092, secantus-mdb (MongoDB protocol) :27017, s3s-fs (S3) :9000
 # Usage: scripts/infra.sh up | down | status
 # Servers this script starts are recorded in $HUBBUB_RUN/pids and `down` stops exactly those.
-# HUBBUB_KAFKA_STORAGE=memory keeps Kafka in memory (tests); the default is SQLite on disk.
+# HUBBUB_KAFKA_STORAGE: tansu's engine, memory | file (its objects in $HUBBUB_RUN/data/kafka, kept across
+# restarts; the tests) | sqlite (the default).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -36,11 +37,16 @@ start_redis() {
 }
 
 start_tansu() {
-  local storage="memory://tansu/" bin
+  local storage bin
   bin=$("$TOOLS" path tansu)
   mkdir -p "$DATA/kafka"
   # tansu reads a sqlite:// path relative to its working directory: run it from the data dir.
-  [[ ${HUBBUB_KAFKA_STORAGE:-sqlite} == memory ]] || storage="sqlite://tansu.db"
+  case ${HUBBUB_KAFKA_STORAGE:-sqlite} in
+    memory) storage="memory://tansu/" ;;
+    file) storage="file://$DATA/kafka/objects/" ;;
+    sqlite) storage="sqlite://tansu.db" ;;
+    *) die "HUBBUB_KAFKA_STORAGE is memory, file or sqlite, not ${HUBBUB_KAFKA_STORAGE}" ;;
+  esac
   (cd "$DATA/kafka" && start_bg tansu "$bin" broker \
     --listener-url "tcp://127.0.0.1:$HUBBUB_KAFKA_PORT" \
     --advertised-listener-url "tcp://127.0.0.1:$HUBBUB_KAFKA_PORT" \

@@ -43,7 +43,7 @@ step "starting infrastructure"
 # A fresh start: stop servers a previous run left (ours only, by pid) before wiping their data.
 scripts/infra.sh down >/dev/null
 rm -rf "$HUBBUB_RUN/data"
-HUBBUB_KAFKA_STORAGE=memory scripts/infra.sh up
+HUBBUB_KAFKA_STORAGE=file scripts/infra.sh up
 
 step "cargo test"
 cargo test --locked --workspace --quiet

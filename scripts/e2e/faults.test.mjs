@@ -119,7 +119,10 @@ async function restartLike({ name, cmdline, environ, cwd, run = RUN }) {
   const child = spawn(cmd, args, { cwd, env, detached: true, stdio: ["ignore", log, log] });
   child.unref();
   fs.writeFileSync(path.join(run, "pids", `${name}.pid`), `${child.pid}\n`);
-  const port = args.includes("--port") ? Number(args[args.indexOf("--port") + 1]) : Number(env.HUBBUB_RPC__MESSAGE__GRPC_ADDR?.split(":")[1]);
+  const flag = (name) => args[args.indexOf(name) + 1];
+  const port = args.includes("--port") ? Number(flag("--port"))
+    : args.includes("--listener-url") ? Number(new URL(flag("--listener-url")).port)
+    : Number(env.HUBBUB_RPC__MESSAGE__GRPC_ADDR?.split(":")[1]);
   for (let i = 0; i < 300; i++) {
     const open = await new Promise((resolve) => {
       const s = net.connect(port, "127.0.0.1", () => { s.destroy(); resolve(true); });
@@ -323,6 +326,49 @@ test("restart the MongoDB-protocol server mid-stream: REST answers 503 within se
   assert.equal(during.body.error.code, "SERVICE_UNAVAILABLE");
   assert.ok(during.ms < 10000, `answered within the RPC deadline, not after it: ${during.ms} ms`);
   assert.notEqual(back, null, "the stack recovered by itself");
+});
+
+// The Kafka-protocol server is killed with SIGKILL and started again on the same directory
+// (tansu's `file://` engine, scripts/patches/tansu-0.6.0-file-store.patch): what it had written
+// survives, as a Kafka broker's log does. It stays down longer than the producers' delivery
+// timeout, so sends made meanwhile fail and are retried by their clients, and a REST post answers
+// 503 in seconds; then every producer and consumer finds it again by itself.
+test("kill -9 the Kafka-protocol server under load and start it again: posts answer 503 meanwhile, the pipeline recovers by itself, and every acknowledged message reaches every member exactly once", async (t) => {
+  assert.ok(INFRA_RUN, "HUBBUB_E2E_INFRA_RUN names the infrastructure's run directory");
+  const timeout = Number(process.env.HUBBUB_E2E_KAFKA_MESSAGE_TIMEOUT_MS ?? 10000);
+  const { members, groups } = await cast(t, "kafka", 220);
+  const proc = processOf("tansu", INFRA_RUN);
+  assert.ok(proc.cmdline.some((a) => a.startsWith("file://")), `the broker keeps its log on disk: ${proc.cmdline.join(" ")}`);
+  // A post during the outage goes to a group of its own: whether it is stored is not counted.
+  const aside = await api("POST", "/groups", { name: `kafka aside ${suffix()}`, memberIds: [members[1].user.id] }, members[0].token);
+  assert.equal(aside.status, 201, JSON.stringify(aside.body));
+  let during = null;
+  let down = 0;
+  let restarted = false;
+  t.after(async () => { if (!restarted) await restartLike(proc).catch(() => {}); });
+  const { acked, retried } = await stream(groups, async () => {
+    const t0 = Date.now();
+    process.kill(proc.pid, "SIGKILL");
+    await gone(proc.pid);
+    during = await api("POST", `/groups/${aside.body.id}/messages`, { content: "while the broker is down", clientMsgId: `k-${suffix()}` }, members[0].token);
+    await sleep(Math.max(0, timeout + 2000 - (Date.now() - t0)));
+    await restartLike(proc);
+    restarted = true;
+    down = Date.now() - t0;
+  });
+  const post = async () => api("POST", `/groups/${aside.body.id}/messages`, { content: "after", clientMsgId: `k-${suffix()}` }, members[0].token);
+  const t1 = Date.now();
+  let after = await post();
+  while (after.status !== 201 && Date.now() - t1 < 30000) { await sleep(500); after = await post(); }
+  await settle(
+    `killed the Kafka-protocol server after 40 acks, back after ${down} ms; meanwhile a REST post answered ${during.status} in ${during.ms.toFixed(0)} ms; ` +
+      `posting again ${Date.now() - t1} ms after the stream`,
+    members, groups, acked, retried,
+  );
+  assert.equal(during.status, 503, JSON.stringify(during.body));
+  assert.equal(during.body.error.code, "SERVICE_UNAVAILABLE");
+  assert.ok(during.ms < 10000, `answered within the RPC deadline, not after it: ${during.ms} ms`);
+  assert.equal(after.status, 201, `posts work again by themselves: ${JSON.stringify(after.body)}`);
 });
 
 test("restart RabbitMQ under load: calls over it answer 503 meanwhile, every service serves its queue again by itself, and nothing acknowledged is lost", async (t) => {

@@ -80,11 +80,13 @@ impl From<tonic::Status> for ApiError {
             Code::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND", true),
             Code::AlreadyExists | Code::Aborted => (StatusCode::CONFLICT, "CONFLICT", true),
             Code::ResourceExhausted => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT_EXCEEDED", true),
-            Code::Unavailable | Code::DeadlineExceeded => {
+            // Cancelled is what a client gives a call it stopped waiting for (tonic's "Timeout
+            // expired"): the dependency did not answer in time, which a retry may fix.
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
                 (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", false)
             }
             Code::Unimplemented => (StatusCode::NOT_IMPLEMENTED, "NOT_IMPLEMENTED", false),
-            Code::Ok | Code::Cancelled | Code::Unknown | Code::Internal | Code::DataLoss => {
+            Code::Ok | Code::Unknown | Code::Internal | Code::DataLoss => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", false)
             }
         };
@@ -114,5 +116,25 @@ impl IntoResponse for ApiError {
             resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dependency_that_did_not_answer_in_time_is_a_retryable_503_not_an_internal_error() {
+        // tonic's own client timeout reports Cancelled("Timeout expired").
+        for status in [
+            tonic::Status::cancelled("Timeout expired"),
+            tonic::Status::deadline_exceeded("deadline"),
+            tonic::Status::unavailable("down"),
+        ] {
+            let e = ApiError::from(status);
+            assert_eq!((e.status, e.code.as_str()), (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"));
+        }
+        let e = ApiError::from(tonic::Status::internal("bug"));
+        assert_eq!((e.status, e.code.as_str()), (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"));
     }
 }

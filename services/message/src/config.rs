@@ -30,7 +30,9 @@ pub struct MessageSettings {
     /// Group heads, published marks, read watermarks and offset commits are written at most
     /// once per this many milliseconds per partition (what arrives meanwhile is folded in).
     pub books_window_ms: u64,
-    /// How long a REST send, edit or delete waits for the pipeline before answering 503.
+    /// How long a REST send, edit or delete waits for the pipeline (its produce included) before
+    /// answering 503; below the callers' RPC deadline (`rpc.default_timeout_ms`, 10 s), so the
+    /// answer is a retryable 503 and not the caller giving up.
     pub request_timeout_ms: u64,
     /// Messages in a catch-up answer when the client asks for no number.
     pub sync_default_limit: u32,
@@ -104,7 +106,7 @@ impl Default for MessageSettings {
             read_cache_entries: 200_000,
             receipts_fanout_max: 100,
             books_window_ms: 100,
-            request_timeout_ms: 10_000,
+            request_timeout_ms: 7_000,
             sync_default_limit: 100,
             sync_max_limit: 500,
             sync_groups_max: 500,

@@ -45,20 +45,19 @@ impl Requests {
     }
 
     /// Produces `command` into `group`'s partition and waits for the outcome settled under
-    /// `key`.
+    /// `key`. The produce and the wait share one timeout: while the broker is away a produce
+    /// can outlast its delivery timeout, and the caller's deadline must not pass first.
     pub async fn ask(&self, group: &str, key: &str, command: &MessageCommand, request_id: &str) -> Result<Settled> {
         let outcome = self.waiters.wait_for(key);
-        if let Err(e) = self.send(group, command, request_id).await {
+        let asked = async {
+            self.send(group, command, request_id).await?;
+            outcome.await.map_err(|_| Error::NotConfirmed)
+        };
+        let settled = tokio::time::timeout(self.timeout, asked).await.unwrap_or(Err(Error::NotConfirmed));
+        if settled.is_err() {
             self.waiters.abandon(key);
-            return Err(e);
         }
-        match tokio::time::timeout(self.timeout, outcome).await {
-            Ok(Ok(settled)) => Ok(settled),
-            Ok(Err(_)) | Err(_) => {
-                self.waiters.abandon(key);
-                Err(Error::NotConfirmed)
-            }
-        }
+        settled
     }
 
     /// Produces `command` into `group`'s partition without waiting for its outcome.
