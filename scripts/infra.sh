@@ -5,7 +5,7 @@
 # Usage: scripts/infra.sh up | down | status
 # Servers this script starts are recorded in $HUBBUB_RUN/pids and `down` stops exactly those.
 # HUBBUB_KAFKA_STORAGE: tansu's engine, memory | file (its objects in $HUBBUB_RUN/data/kafka, kept across
-# restarts; the tests) | sqlite (the default).
+# restarts; the tests; HUBBUB_KAFKA_DIR moves them, the tests to tmpfs) | sqlite (the default).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -43,7 +43,7 @@ start_tansu() {
   # tansu reads a sqlite:// path relative to its working directory: run it from the data dir.
   case ${HUBBUB_KAFKA_STORAGE:-sqlite} in
     memory) storage="memory://tansu/" ;;
-    file) storage="file://$DATA/kafka/objects/" ;;
+    file) storage="file://${HUBBUB_KAFKA_DIR:-$DATA/kafka/objects}/" ;;
     sqlite) storage="sqlite://tansu.db" ;;
     *) die "HUBBUB_KAFKA_STORAGE is memory, file or sqlite, not ${HUBBUB_KAFKA_STORAGE}" ;;
   esac

@@ -15,8 +15,8 @@
 #   HUBBUB_NAMESPACE   prefix of queues, topics and databases (default hubbub)
 #   HUBBUB_RUN         run directory for logs, pids and data (default .run in the repository)
 #   HUBBUB_TANSU_RELEASE, HUBBUB_KAFKA_STORAGE  the Kafka stand-in: an optimised tansu (1) on its
-#                      in-memory engine (memory) by default; 0 and sqlite select the debug build
-#                      and the engine kept on disk (README, "Load test", says why)
+#                      in-memory engine (memory) by default; 0 selects the debug build, file
+#                      (HUBBUB_KAFKA_DIR) or sqlite an engine kept on disk (README, "Load test")
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 export HUBBUB_TANSU_RELEASE=${HUBBUB_TANSU_RELEASE:-1}

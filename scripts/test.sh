@@ -13,6 +13,10 @@ export HUBBUB_RUN="$HUBBUB_ROOT/.run/test"
 INFRA_RUN="$HUBBUB_RUN"
 # The debug build of tansu is enough for tests (and a third of the release build's cost).
 export HUBBUB_TANSU_RELEASE=0
+# The broker keeps its log in files (tansu's file:// engine), so a test can kill it and start it
+# again; on tmpfs: ext4 reuses a freed inode at once, and a file's e-tag (inode, mtime, size) must
+# not repeat within a timestamp tick (scripts/patches/tansu-0.6.0-file-store.patch).
+export HUBBUB_KAFKA_DIR=/dev/shm/hubbub-test-kafka
 E2E_RUN="$HUBBUB_ROOT/.run/e2e"
 t0=$SECONDS
 step() { log "[$((SECONDS - t0))s] $*"; }
@@ -20,6 +24,7 @@ step() { log "[$((SECONDS - t0))s] $*"; }
 cleanup() {
   HUBBUB_RUN="$E2E_RUN" scripts/stack.sh down >/dev/null 2>&1 || true
   scripts/infra.sh down >/dev/null 2>&1 || true
+  rm -rf "$HUBBUB_KAFKA_DIR"
 }
 trap cleanup EXIT
 
@@ -42,7 +47,7 @@ cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
 step "starting infrastructure"
 # A fresh start: stop servers a previous run left (ours only, by pid) before wiping their data.
 scripts/infra.sh down >/dev/null
-rm -rf "$HUBBUB_RUN/data"
+rm -rf "$HUBBUB_RUN/data" "$HUBBUB_KAFKA_DIR"
 HUBBUB_KAFKA_STORAGE=file scripts/infra.sh up
 
 step "cargo test"
