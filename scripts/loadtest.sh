@@ -127,10 +127,11 @@ case "$cmd" in
     need_stack
     build
     # A few seconds, nothing may be lost, duplicated or out of order; latency is not judged
-    # here (a debug stack on a busy machine), only in real runs.
+    # here (a debug stack, with the tests' broker on its file engine, on a busy machine: p99 was
+    # 4.7 s once), only in real runs: a delivery must only arrive within the drain.
     # shellcheck disable=SC2046
     exec "$LOADGEN" $(hubbub_watch) --max-seconds 120 --assert --out "$HUBBUB_RUN/loadtest-smoke" \
-      chat --groups 3 --members 4 --rate 40 --duration 4 --drain 15 --p99-target-ms 5000
+      chat --groups 3 --members 4 --rate 40 --duration 4 --drain 15 --p99-target-ms 15000
     ;;
   *) die "usage: $0 chat|idle|storm|history|compare|smoke [ARGS] | reference SCENARIO [ARGS]" ;;
 esac
