@@ -59,6 +59,8 @@ crate() {
 }
 
 # tansu with scripts/patches/tansu-<version>-*.patch, in name order (each says why in its head):
+# broker-heartbeat: the group coordinator counts a member's heartbeat before expiring the silent
+#   ones, so a member is never expired by its own heartbeat after a pause of the broker;
 # fetch-by-name: a Fetch reads the batches after its offset by name instead of listing the
 #   whole partition, so the broker does not slow as its log grows;
 # fetch-wake: a Fetch waiting for records returns as soon as one is produced (as Kafka does)
@@ -73,13 +75,19 @@ install_tansu() {
   rm -rf "$src" && mkdir -p "$src"
   crate tansu "$TANSU_VERSION" 4fdd85473ec265140488cf8d55e82b844f5c051c8916fabdd4a71156ac053f6d "$src"
   crate tansu-storage "$TANSU_VERSION" 720d2ed8e6010c70f7f06e5af5a7274ebbf6e42fdcd9e46de542b10dc4d2f35d "$src"
-  local p
+  crate tansu-broker "$TANSU_VERSION" 93c1e91b40c2a706dfdbe9a795c08c70918c874ad23f6e0e87564cc0a180e720 "$src"
+  # A patch named tansu-<version>-broker-*.patch is for the tansu-broker crate; the rest are
+  # for tansu-storage.
+  local p target
   for p in "$HUBBUB_ROOT/scripts/patches/tansu-$TANSU_VERSION-"*.patch; do
-    (cd "$src/tansu-storage-$TANSU_VERSION" && patch -s -p1 --forward <"$p")
+    target=tansu-storage
+    [[ $(basename "$p") == "tansu-$TANSU_VERSION-broker-"* ]] && target=tansu-broker
+    (cd "$src/$target-$TANSU_VERSION" && patch -s -p1 --forward <"$p")
   done
-  printf '\n[patch.crates-io]\ntansu-storage = { path = "../tansu-storage-%s" }\n' "$TANSU_VERSION" >>"$src/tansu-$TANSU_VERSION/Cargo.toml"
+  printf '\n[patch.crates-io]\ntansu-storage = { path = "../tansu-storage-%s" }\ntansu-broker = { path = "../tansu-broker-%s" }\n' \
+    "$TANSU_VERSION" "$TANSU_VERSION" >>"$src/tansu-$TANSU_VERSION/Cargo.toml"
   # A path package has no source or checksum in a lock file: say so, keeping every other pin.
-  awk '/^\[\[package\]\]$/{tp=0} /^name = "tansu-storage"$/{tp=1} tp && /^(source|checksum) = /{next} {print}' \
+  awk '/^\[\[package\]\]$/{tp=0} /^name = "tansu-(storage|broker)"$/{tp=1} tp && /^(source|checksum) = /{next} {print}' \
     "$src/tansu-$TANSU_VERSION/Cargo.lock" >"$src/Cargo.lock" && mv "$src/Cargo.lock" "$src/tansu-$TANSU_VERSION/Cargo.lock"
   # A debug build of tansu costs a third of a release build and is fast enough for tests.
   local profile=(--debug)

@@ -68,6 +68,13 @@ pub struct KafkaSettings {
     /// How often each consumer reports its lag behind the end of every partition it reads
     /// (`kafka_consumer_lag`); 0 turns the reports off.
     pub stats_interval_ms: u32,
+    /// `session.timeout.ms` of group consumers: how long the broker waits for a member's
+    /// heartbeat before handing its partitions on. Kafka's own default is 45 s. It must outlast
+    /// any pause of the broker a consumer should live through: tansu's coordinator measures
+    /// silence on its own clock, so a broker frozen or restarting for longer than this expires
+    /// every member at once. A crashed process with `instance_id` set takes its partitions back
+    /// at once on restart, whatever this is.
+    pub session_timeout_ms: u32,
 }
 
 impl Default for KafkaSettings {
@@ -83,6 +90,7 @@ impl Default for KafkaSettings {
             min_insync_replicas: 1,
             instance_id: String::new(),
             stats_interval_ms: 5000,
+            session_timeout_ms: 30_000,
         }
     }
 }
@@ -217,7 +225,7 @@ impl KafkaSettings {
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", start.as_str())
             .set("fetch.wait.max.ms", self.fetch_wait_max_ms.to_string())
-            .set("session.timeout.ms", "10000")
+            .set("session.timeout.ms", self.session_timeout_ms.to_string())
             .set("heartbeat.interval.ms", "1000")
             .create_with_context(Metered { consumer: group.to_owned() })?;
         let full: Vec<String> = topics.iter().map(|t| self.topic(t)).collect();

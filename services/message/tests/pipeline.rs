@@ -79,7 +79,14 @@ impl Suite {
         rpc.message.grpc_addr = message_l.local_addr().unwrap().to_string();
         let mongo = MongoSettings { database_prefix: format!("{ns}_"), ..MongoSettings::default() };
         let redis = RedisSettings { key_prefix: format!("{ns}:"), ..RedisSettings::default() };
-        let kafka = KafkaSettings { topic_prefix: format!("{ns}."), partitions, ..KafkaSettings::default() };
+        // A 10 s session (not the 30 s default): the replica test waits on rebalances, and
+        // nothing here pauses the broker.
+        let kafka = KafkaSettings {
+            topic_prefix: format!("{ns}."),
+            partitions,
+            session_timeout_ms: 10_000,
+            ..KafkaSettings::default()
+        };
         kafka.ensure_topics(&[MESSAGE_COMMANDS, MESSAGE_EVENTS, MESSAGE_DEAD]).await.unwrap();
         let events = kafka.tail_consumer(&[MESSAGE_EVENTS]).unwrap();
         let dead = kafka.tail_consumer(&[MESSAGE_DEAD]).unwrap();
