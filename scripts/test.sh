@@ -51,7 +51,8 @@ rm -rf "$HUBBUB_RUN/data" "$HUBBUB_KAFKA_DIR"
 HUBBUB_KAFKA_STORAGE=file scripts/infra.sh up
 
 step "cargo test"
-cargo test --locked --workspace --quiet
+# --nocapture: the tests that break something print what they counted (lost, duplicated, shed).
+cargo test --locked --workspace --quiet -- --nocapture
 
 step "end-to-end: a stack with three chat nodes behind nginx"
 rm -rf "$E2E_RUN"

@@ -224,12 +224,22 @@ async function settle(what, members, groups, acked, retried) {
   const lost = count();
   const expected = groups.reduce((n, g) => n + g.members.length * acked.get(g.id).length, 0);
   const sum = (f) => members.reduce((n, m) => n + f(m), 0);
+  // Duplicated: a send stored as more than one message. Every send ends acknowledged with one id,
+  // so a second copy is an id that was acknowledged twice or that a member holds but no ack named.
+  let duplicated = 0;
+  for (const g of groups) {
+    const ids = new Set(acked.get(g.id));
+    duplicated += acked.get(g.id).length - ids.size;
+    const held = new Set(g.members.flatMap((m) => [...m.byId.values()].filter((x) => x.groupId === g.id).map((x) => x.id)));
+    duplicated += [...held].filter((id) => !ids.has(id)).length;
+  }
   console.log(
     `${what}; acked ${[...acked.values()].flat().length}/120 ` +
       `(${retried} needed a retry); deliveries expected ${expected}: live ${sum((m) => m.live)}, by sync ${sum((m) => m.synced)}, ` +
-      `own by ack ${sum((m) => m.own)}, lost ${lost}, repeats dropped by id ${sum((m) => m.repeats)}; reconnects ${sum((m) => m.reconnects)}`,
+      `own by ack ${sum((m) => m.own)}, lost ${lost}, duplicated ${duplicated}, repeats dropped by id ${sum((m) => m.repeats)}; reconnects ${sum((m) => m.reconnects)}`,
   );
   assert.equal(lost, 0, "every acknowledged message reached every member");
+  assert.equal(duplicated, 0, "no send was stored twice");
   for (const g of groups) {
     assert.equal(new Set(acked.get(g.id)).size, 40, "no acknowledged message was stored twice");
     for (const m of g.members) {
@@ -434,17 +444,19 @@ test("restart RabbitMQ under load: calls over it answer 503 meanwhile, every ser
   }
 });
 
-// The first publish of a removal fails: the Kafka-protocol server is frozen (SIGSTOP) for longer
-// than the producers' delivery timeout (HUBBUB_KAFKA__MESSAGE_TIMEOUT_MS, 4 s in the test stack)
-// but well under a consumer session (kafka.session_timeout_ms, 30 s) while an owner removes a member, so the group
-// service's publish of the removal times out. The outbox keeps the event and publishes it again
-// once the broker answers; the removed member's node takes its socket out of the group's room,
-// and it receives nothing sent after the removal, while the member who stays receives it all.
-test("a removed member on another node stops receiving even when the first publish of the removal fails", async (t) => {
+// The first publish of a removal fails: the Kafka-protocol server is frozen (SIGSTOP) while an
+// owner removes a member, and a user logs out while a socket of that session is open. The freeze
+// lasts longer than three of the producers' delivery timeouts (HUBBUB_KAFKA__MESSAGE_TIMEOUT_MS, 4 s
+// in the test stack), past what a publish retried after the commit (the old best effort: three
+// tries, then "event lost") would wait, but well under a consumer session (kafka.session_timeout_ms,
+// 30 s). The outboxes keep both events and publish them again once the broker answers: the removed
+// member's node takes its socket out of the group's room, and it receives nothing sent after the
+// removal, while the member who stays receives it all; the logged-out session's socket is closed.
+test("a removed member on another node stops receiving, and a logged-out session's socket is closed, even when the first publish of each event fails", async (t) => {
   assert.ok(INFRA_RUN, "HUBBUB_E2E_INFRA_RUN names the infrastructure's run directory");
   const timeout = Number(process.env.HUBBUB_E2E_KAFKA_MESSAGE_TIMEOUT_MS ?? 10000);
-  const freeze = timeout + 3000;
-  assert.ok(freeze < 15000, `the stack's delivery timeout (${timeout} ms) must be well under a consumer session (30 s)`);
+  const freeze = 3 * timeout + 4000;
+  assert.ok(freeze < 20000, `three of the stack's delivery timeouts (${timeout} ms) must be well under a consumer session (30 s)`);
   const tansu = processOf("tansu", INFRA_RUN);
   const tag = suffix();
   const [owner, leaver, stayer] = [await register(`own_${tag}`), await register(`out_${tag}`), await register(`in_${tag}`)];
@@ -455,10 +467,14 @@ test("a removed member on another node stops receiving even when the first publi
   const ownerNode = await nodeOfEventually(ownerSocket.id);
   const { socket: leaverSocket, node: leaverNode } = await connectElsewhere(leaver.accessToken, ownerNode, 32);
   const stayerSocket = await connect(stayer.accessToken, "127.0.0.41");
+  // A user with a socket on another node than the one the owner's socket is on, who logs out.
+  const ender = await register(`end_${tag}`);
+  const { socket: enderSocket, node: enderNode } = await connectElsewhere(ender.accessToken, ownerNode, 42);
+  const enderClosed = new Promise((resolve) => enderSocket.on("disconnect", (reason) => resolve({ reason, at: Date.now() })));
   let frozen = false;
   t.after(() => {
     if (frozen) process.kill(tansu.pid, "SIGCONT");
-    [ownerSocket, leaverSocket, stayerSocket].forEach((s) => s.close());
+    [ownerSocket, leaverSocket, stayerSocket, enderSocket].forEach((s) => s.close());
   });
   // As a client does: an unconfirmed send is sent again with the same clientMsgId.
   let resent = 0;
@@ -479,26 +495,35 @@ test("a removed member on another node stops receiving even when the first publi
   const leaverGot = collect(leaverSocket, "chat.message.incoming");
   const stayerGot = collect(stayerSocket, "chat.message.incoming");
   const told = nextEvent(leaverSocket, "group.member.removed", 60000);
-  const groupLog = path.join(RUN, "logs", "group.log");
-  const logFrom = fs.statSync(groupLog).size;
+  const logs = ["group", "auth"].map((name) => {
+    const file = path.join(RUN, "logs", `${name}.log`);
+    return { file, from: fs.statSync(file).size };
+  });
   process.kill(tansu.pid, "SIGSTOP");
   frozen = true;
   const t0 = Date.now();
-  let removed;
+  let removed, loggedOut, thawed;
   try {
     removed = await api("DELETE", `/groups/${groupId}/members/${leaver.user.id}`, null, owner.accessToken);
+    loggedOut = await api("POST", "/auth/logout", { refreshToken: ender.refreshToken });
     await sleep(Math.max(0, freeze - (Date.now() - t0)));
   } finally {
     process.kill(tansu.pid, "SIGCONT");
     frozen = false;
+    thawed = Date.now();
   }
   assert.equal(removed.status, 204, JSON.stringify(removed.body));
-  const log = fs.readFileSync(groupLog).subarray(logFrom).toString("utf8");
-  const failedPublishes = log.split("\n").filter((l) => l.includes("publishing the outbox; retrying")).length;
-  assert.ok(failedPublishes > 0, "the first publish of the removal failed (the group service logged it)");
+  assert.equal(loggedOut.status, 204, JSON.stringify(loggedOut.body));
+  const [groupFailed, authFailed] = logs.map(({ file, from }) =>
+    fs.readFileSync(file).subarray(from).toString("utf8").split("\n").filter((l) => l.includes("publishing the outbox; retrying")).length);
+  assert.ok(groupFailed > 0, "the first publish of the removal failed (the group service logged it)");
+  assert.ok(authFailed > 0, "the first publish of the session's end failed (the auth service logged it)");
   const removal = await told;
   assert.equal(removal.userId, leaver.user.id);
   const toldAfter = Date.now() - t0;
+  const closed = await Promise.race([enderClosed, sleep(30000).then(() => null)]);
+  assert.ok(closed, "the logged-out session's socket was closed");
+  assert.equal(closed.reason, "io server disconnect", "closed by the server, for the ended session");
 
   const after = [];
   for (let i = 0; i < 5; i++) after.push(await send(`after ${i}`));
@@ -508,8 +533,9 @@ test("a removed member on another node stops receiving even when the first publi
   const reachedStayer = after.filter((id) => stayerGot.some((m) => m.id === id)).length;
   const leaked = leaverGot.filter((m) => after.includes(m.id)).length;
   console.log(
-    `removal with its first publish failed (broker frozen ${freeze} ms, ${failedPublishes} failed publish attempts logged): ` +
+    `removal and logout with their first publishes failed (broker frozen ${freeze} ms; failed publish attempts logged: group ${groupFailed}, auth ${authFailed}): ` +
       `the removed member (on ${leaverNode}, the sender on ${ownerNode}) was told after ${toldAfter} ms; ` +
+      `the logged-out socket (on ${enderNode}) was closed ${closed.at - thawed} ms after the thaw; ` +
       `of 5 messages sent after (${resent} sends repeated until confirmed), the member who stays got ${reachedStayer}, the removed member ${leaked}`,
   );
   assert.equal(reachedStayer, 5, "the member who stays receives every message");

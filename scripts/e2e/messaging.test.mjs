@@ -218,6 +218,59 @@ test("REST send is idempotent and reaches sockets once", async (t) => {
   assert.deepEqual([refused.status, refused.body.error.code], [403, "NOT_A_MEMBER"]);
 });
 
+// Idempotency comes before every other question: a client that never saw its ack (a dropped
+// connection, a timeout) retries with the same clientMsgId, and by then it may have been removed
+// from the group or have run out of allowance. It must get the first answer, not a refusal that
+// makes it believe the message was never sent.
+test("a retry of an acknowledged send gets its first answer even after the sender was removed or ran out of allowance, on the socket and over REST", async (t) => {
+  const { alice, bob, groupId, b } = await pair(t, "retry");
+  const bySocket = { groupId, content: "acked on the socket", clientMsgId: `rs-${suffix()}` };
+  const first = await emitWithAck(b, "chat.message.send", bySocket);
+  assert.equal(first.ok, true, JSON.stringify(first));
+  const byRest = { content: "acked over REST", clientMsgId: `rr-${suffix()}` };
+  const firstRest = await api("POST", `/groups/${groupId}/messages`, byRest, bob.accessToken);
+  assert.equal(firstRest.status, 201, JSON.stringify(firstRest.body));
+  const retries = async () => [
+    await emitWithAck(b, "chat.message.send", bySocket),
+    await api("POST", `/groups/${groupId}/messages`, byRest, bob.accessToken),
+  ];
+  const check = ([sock, rest], when) => {
+    assert.equal(sock.ok, true, `${when}, the socket retry is answered: ${JSON.stringify(sock)}`);
+    assert.equal(sock.message.id, first.message.id, `${when}, with the first message`);
+    assert.equal(rest.status, 200, `${when}, the REST retry is answered: ${JSON.stringify(rest.body)}`);
+    assert.equal(rest.body.id, firstRest.body.id, `${when}, with the first message`);
+  };
+
+  // Removed from the group: a new send is refused, a retry is answered.
+  const removed = await api("DELETE", `/groups/${groupId}/members/${bob.user.id}`, null, alice.accessToken);
+  assert.equal(removed.status, 204, JSON.stringify(removed.body));
+  const fresh = await eventually(async () => {
+    const r = await emitWithAck(b, "chat.message.send", { groupId, content: "new", clientMsgId: `rn-${suffix()}` });
+    assert.equal(r.ok, false, "a new send after the removal is refused");
+    return r;
+  });
+  assert.equal(fresh.error.code, "NOT_A_MEMBER");
+  check(await retries(), "after the removal");
+
+  // Out of allowance too (60 sends per 10 s in the test stack): 100 new posts at once, and the
+  // retries the moment the first of them is refused for the limit (the bucket is empty then).
+  let bucketEmpty;
+  const empty = new Promise((resolve) => (bucketEmpty = resolve));
+  const burst = Array.from({ length: 100 }, () =>
+    api("POST", `/groups/${groupId}/messages`, { content: "x", clientMsgId: `rb-${suffix()}` }, bob.accessToken).then((r) => {
+      if (r.status === 429) bucketEmpty();
+      return r;
+    }));
+  await Promise.race([empty, Promise.all(burst)]);
+  const pastLimit = await retries();
+  const limited = (await Promise.all(burst)).filter((r) => r.status === 429).length;
+  assert.ok(limited >= 10, `the allowance ran out (${limited} of 100 refused 429)`);
+  check(pastLimit, "past the limit");
+  console.log(`# retries of 2 acknowledged sends answered with their first message after the removal and past the limit (${limited} of 100 new posts refused 429)`);
+  const history = await api("GET", `/groups/${groupId}/messages?after=0`, null, alice.accessToken);
+  assert.deepEqual(history.body.messages.map((m) => m.id), [first.message.id, firstRest.body.id], "nothing was stored twice or after the removal");
+});
+
 test("a client that misses 5 messages, reconnects to another node and syncs gets exactly those 5 in order", async (t) => {
   const { bob, groupId, a, b } = await pair(t, "catchup");
   const seenLive = collect(b, "chat.message.incoming");

@@ -111,6 +111,18 @@ mod tests {
 
     use super::*;
 
+    // A failover can roll back a write only a primary had: every write a user is told about must
+    // wait for a majority and the journal. Collections and transactions (whose commit takes the
+    // client's write concern when none is given) inherit it from the database handle.
+    #[tokio::test]
+    async fn writes_wait_for_a_majority_and_the_journal_unless_durability_is_turned_off() {
+        let durable = MongoSettings::default().database("t").await.unwrap();
+        let wc = durable.collection::<mongodb::bson::Document>("c").write_concern().cloned().unwrap_or_default();
+        assert_eq!((wc.w, wc.journal), (Some(mongodb::options::Acknowledgment::Majority), Some(true)));
+        let fast = MongoSettings { durable_writes: false, ..MongoSettings::default() }.database("t").await.unwrap();
+        assert_eq!(fast.write_concern(), None);
+    }
+
     #[test]
     fn an_update_sets_given_fields_clears_cleared_ones_and_skips_the_rest() {
         let u = Update::default()

@@ -10,10 +10,10 @@ use hubbub_proto::group::group_service_client::GroupServiceClient;
 use hubbub_proto::group::{GetMembershipRequest, GetMembershipsRequest, ListUserGroupsRequest, MembershipState};
 use hubbub_proto::message::message_service_server::MessageService;
 use hubbub_proto::message::{
-    AttachmentLink, CreateUploadRequest, DeleteMessageRequest, EditMessageRequest, GetAttachmentRequest,
-    LastMessagesRequest, LastMessagesResponse, ListMessagesRequest, ListMessagesResponse, MarkReadRequest,
-    MarkReadResponse, Message, PostMessageRequest, PostMessageResponse, SyncGroup, SyncRequest, SyncResponse,
-    Upload as SignedUpload,
+    AttachmentLink, CreateUploadRequest, DeleteMessageRequest, EditMessageRequest, FindPostedRequest,
+    FindPostedResponse, GetAttachmentRequest, LastMessagesRequest, LastMessagesResponse, ListMessagesRequest,
+    ListMessagesResponse, MarkReadRequest, MarkReadResponse, Message, PostMessageRequest, PostMessageResponse,
+    SyncGroup, SyncRequest, SyncResponse, Upload as SignedUpload,
 };
 use hubbub_rpc::{Channel, Ctx};
 use hubbub_storage::{Disposition, Storage};
@@ -102,6 +102,18 @@ impl<S: MessageStore> History<S> {
             Settled::Rejected(code, why) => Err(Error::Refused(code, why)),
             Settled::Changed(_) => Err(Error::NotConfirmed),
         }
+    }
+
+    /// What the caller stored in a group under a client id. Only the caller's own messages, and
+    /// no membership asked: a sender removed since (or past a limit) still learns that its send
+    /// was stored, and nobody learns anything about anyone else's.
+    async fn find_posted(&self, ctx: &Ctx, r: FindPostedRequest) -> Result<FindPostedResponse> {
+        let caller = ctx.caller()?;
+        if r.group_id.is_empty() || r.client_msg_id.is_empty() {
+            return Err(Error::Invalid("groupId and clientMsgId are required".into()));
+        }
+        let found = self.store.find_posted(&r.group_id, caller, &r.client_msg_id).await?;
+        Ok(FindPostedResponse { message: found.map(|(message, _published)| message) })
     }
 
     /// An edit (`Some(content)`) or a delete, through the group's partition.
@@ -325,6 +337,10 @@ impl<S: MessageStore> MessageService for History<S> {
 
     async fn post_message(&self, req: Request<PostMessageRequest>) -> Result<Response<PostMessageResponse>, Status> {
         serve!(req, |ctx, r| self.post(&ctx, r))
+    }
+
+    async fn find_posted(&self, req: Request<FindPostedRequest>) -> Result<Response<FindPostedResponse>, Status> {
+        serve!(req, |ctx, r| self.find_posted(&ctx, r))
     }
 
     async fn edit_message(&self, req: Request<EditMessageRequest>) -> Result<Response<Message>, Status> {

@@ -25,6 +25,13 @@ pub fn error(code: &str, message: impl Into<String>) -> Value {
 /// A coded refusal, as the ack carries it.
 pub struct Refusal(Value);
 
+impl Refusal {
+    /// Its error code.
+    pub fn code(&self) -> Option<&str> {
+        self.0.pointer("/error/code").and_then(Value::as_str)
+    }
+}
+
 impl From<(&'static str, String)> for Refusal {
     fn from((code, message): (&'static str, String)) -> Self {
         Refusal(error(code, message))

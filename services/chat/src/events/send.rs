@@ -1,8 +1,12 @@
 //! `chat.message.send {groupId, content, type?, attachments?, clientMsgId}` → ack
 //! `{ok, message}` once the message is durable. A repeated clientMsgId acknowledges the first
-//! message again and makes no second one.
+//! message again and makes no second one, also when the sender has since been removed from the
+//! group or run out of allowance (the retry of a send whose ack was lost must not read as a
+//! refusal of a message that was in fact stored).
 
 use hubbub_proto::events::{MessageCommand, PostMessage, message_command};
+use hubbub_proto::message::{FindPostedRequest, Message};
+use hubbub_rpc::Ctx;
 use prost::Message as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -37,10 +41,26 @@ pub async fn handle(
 ) {
     let mut ended = false;
     respond(&s, &chat, ack, payload, |p| async {
-        allowance(&s, &chat).await?;
-        let sent = send(&s, &chat, turn, p).await;
-        ended = matches!(sent, Err(("UNAUTHORIZED", _)));
-        Ok::<_, Refusal>(sent?)
+        let retry = (p.group_id.clone(), p.client_msg_id.clone());
+        let sent = match allowance(&s, &chat).await {
+            Ok(()) => send(&s, &chat, turn, p).await.map_err(Refusal::from),
+            Err(limited) => Err(limited),
+        };
+        ended = sent.as_ref().is_err_and(|r| r.code() == Some("UNAUTHORIZED"));
+        match sent {
+            // A retry gets its first answer: a send stored before its sender was removed or ran
+            // out of allowance is acknowledged again, not refused. Looked up only on these
+            // refusals, so a send that goes through costs no extra read.
+            Err(refused)
+                if matches!(refused.code(), Some("NOT_A_MEMBER" | "GROUP_NOT_FOUND" | "RATE_LIMIT_EXCEEDED")) =>
+            {
+                match first_copy(&s, &chat, retry).await {
+                    Some(message) => Ok(json!({ "ok": true, "message": hubbub_api::Message::from(message) })),
+                    None => Err(refused),
+                }
+            }
+            other => other,
+        }
     })
     .await;
     // An ended session's socket is told why, then closed.
@@ -60,6 +80,24 @@ async fn allowance(s: &SocketRef, chat: &Chat) -> Result<(), Refusal> {
         Err(e) => {
             tracing::warn!(error = %e, "checking the message limit");
             Ok(())
+        }
+    }
+}
+
+/// The message this socket's user already stored under `(group, clientMsgId)`, if any. An
+/// unanswered lookup counts as none: the refusal stands, and the client may retry.
+async fn first_copy(s: &SocketRef, chat: &Chat, (group_id, client_msg_id): (String, String)) -> Option<Message> {
+    let User(user) = s.extensions.get::<User>()?;
+    if group_id.is_empty() || client_msg_id.is_empty() {
+        return None;
+    }
+    let ctx = Ctx::new(s.id.to_string()).as_user(user.to_string());
+    let req = ctx.request(FindPostedRequest { group_id, client_msg_id });
+    match chat.messages.clone().find_posted(req).await {
+        Ok(found) => found.into_inner().message,
+        Err(e) => {
+            tracing::warn!(error = %e, "looking up a retried send");
+            None
         }
     }
 }

@@ -3,7 +3,8 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use hubbub_proto::message::{
-    DeleteMessageRequest, EditMessageRequest, ListMessagesRequest, MarkReadRequest, PostMessageRequest,
+    DeleteMessageRequest, EditMessageRequest, FindPostedRequest, ListMessagesRequest, MarkReadRequest,
+    PostMessageRequest,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -82,10 +83,20 @@ pub async fn send(
     Path(group_id): Path<String>,
     Json(b): Json<SendBody>,
 ) -> Result<(StatusCode, JsonMessage), ApiError> {
+    let client_msg_id = b.client_msg_id.unwrap_or_default();
     // The same allowance as a socket send: one bucket per user, shared with the chat nodes.
     let period = std::time::Duration::from_secs(s.settings.message_limit_secs.max(1));
     match s.redis.take_message_token(&claims.sub, s.settings.message_limit, period).await {
-        Ok(Some(wait)) => return Err(ApiError::rate_limited("too many messages", wait)),
+        Ok(Some(wait)) => {
+            // A retry of a send that was stored gets its first answer, not the limit.
+            if !client_msg_id.is_empty() {
+                let find = FindPostedRequest { group_id: group_id.clone(), client_msg_id: client_msg_id.clone() };
+                if let Some(first) = s.messages.clone().find_posted(ctx.request(find)).await?.into_inner().message {
+                    return Ok((StatusCode::OK, axum::Json(first.into())));
+                }
+            }
+            return Err(ApiError::rate_limited("too many messages", wait));
+        }
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "checking the message limit"),
     }
@@ -94,7 +105,7 @@ pub async fn send(
         content: b.content,
         r#type: b.kind.unwrap_or_default(),
         attachments: b.attachments.into_iter().map(Into::into).collect(),
-        client_msg_id: b.client_msg_id.unwrap_or_default(),
+        client_msg_id,
     };
     let resp = s.messages.clone().post_message(ctx.request(req)).await?.into_inner();
     let message = resp.message.ok_or_else(|| ApiError::from(tonic::Status::internal("no message in reply")))?;
