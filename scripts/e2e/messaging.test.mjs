@@ -375,7 +375,8 @@ test("sends from one socket get seqs in the order it sent them", async (t) => {
 
 test("past the message limit a send is refused with RATE_LIMIT_EXCEEDED and a retry time, and the connection stays up", async (t) => {
   const { alice, groupId, a } = await pair(t, "limits");
-  const second = await connect(alice.accessToken, "127.0.0.9");
+  // A second socket on another chat node: the allowance is shared across nodes (Redis).
+  const { socket: second } = await connectElsewhere(alice.accessToken, await nodeOfEventually(a.id), 9);
   t.after(() => second.close());
   // The limit is per user, over all of its sockets (60 per 10 s in the test stack).
   const acks = await Promise.all([
@@ -383,7 +384,7 @@ test("past the message limit a send is refused with RATE_LIMIT_EXCEEDED and a re
     ...Array.from({ length: 40 }, (_, i) => send(second, groupId, `second socket ${i}`)),
   ]);
   const refused = acks.filter((x) => !x.ok);
-  console.log(`# 80 sends at once from one user's two sockets: ${acks.length - refused.length} accepted, ${refused.length} refused`);
+  console.log(`# 80 sends at once from one user's two sockets on two chat nodes: ${acks.length - refused.length} accepted, ${refused.length} refused`);
   assert.ok(refused.length >= 10, `the user's allowance was enforced (${refused.length} refused)`);
   assert.ok(refused.every((x) => x.error.code === "RATE_LIMIT_EXCEEDED" && x.error.retryAfterMs > 0), JSON.stringify(refused[0]));
   assert.ok(a.connected && second.connected, "nothing else happens to the connections");

@@ -2,6 +2,7 @@
 //! idempotent producer, consumers that wait at the broker for records (no polling), topics
 //! created at startup, and the request id carried in a header.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, TopicPartitionList};
 use serde::{Deserialize, Serialize};
@@ -136,6 +137,9 @@ pub enum Error {
     /// The client reported an error.
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    /// The thread that polls a producer for delivery reports could not be started.
+    #[error("starting the kafka producer's thread: {0}")]
+    Thread(std::io::Error),
     /// Creating a topic failed.
     #[error("creating topic {topic}: {code}")]
     CreateTopic {
@@ -207,7 +211,7 @@ impl KafkaSettings {
             .set("enable.idempotence", "true")
             .set("linger.ms", self.linger_ms.to_string())
             .set("message.timeout.ms", self.message_timeout_ms.to_string());
-        let producer = config.create()?;
+        let producer = Polled::create(&config)?;
         Ok(Producer { inner: Arc::new(RwLock::new((0, producer))), config: Arc::new(config) })
     }
 
@@ -290,6 +294,57 @@ impl Probe {
     }
 }
 
+/// Completes a record's delivery wait when librdkafka reports the broker's answer.
+struct Deliveries;
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = Box<tokio::sync::oneshot::Sender<rdkafka::error::KafkaResult<()>>>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, done: Self::DeliveryOpaque) {
+        // The waiter may have gone (its caller gave up): nobody is left to tell.
+        let _ = done.send(result.as_ref().map(|_| ()).map_err(|(e, _)| e.clone()));
+    }
+}
+
+/// How long one poll of the producer's events waits when none come. rdkafka's own polling
+/// thread (`ThreadedProducer`, under `FutureProducer`) polls for 100 ms and spins through the
+/// last sub-millisecond of each poll (its deadline rounds down to 0 ms, a non-blocking poll, in
+/// a loop): about 1% of a core per producer while idle. Polled for a second, the spin costs a
+/// tenth of that; a delivery report still wakes the poll the moment it arrives.
+const POLL_WAIT: Duration = Duration::from_secs(1);
+
+/// A producer polled for delivery reports by a thread of its own, which ends (within
+/// [`POLL_WAIT`]) once the producer is dropped.
+struct Polled {
+    producer: Arc<BaseProducer<Deliveries>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Polled {
+    fn create(config: &ClientConfig) -> Result<Arc<Self>> {
+        let producer: Arc<BaseProducer<Deliveries>> = Arc::new(config.create_with_context(Deliveries)?);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (polled, stopped) = (producer.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("kafka-producer".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    polled.poll(POLL_WAIT);
+                }
+            })
+            .map_err(Error::Thread)?;
+        Ok(Arc::new(Self { producer, stop }))
+    }
+}
+
+impl Drop for Polled {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Produces records and waits for the broker to acknowledge them. An idempotent producer that
 /// hits a fatal error (the broker fenced it, as tansu does after deliveries time out while it
 /// is unreachable) never sends again; this one is then replaced by a fresh one, so a broker
@@ -298,19 +353,19 @@ impl Probe {
 #[derive(Clone)]
 pub struct Producer {
     /// The producer in use, and how many were replaced before it.
-    inner: Arc<RwLock<(u64, FutureProducer)>>,
+    inner: Arc<RwLock<(u64, Arc<Polled>)>>,
     config: Arc<ClientConfig>,
 }
 
 impl Producer {
-    fn current(&self) -> (u64, FutureProducer) {
+    fn current(&self) -> (u64, Arc<Polled>) {
         self.inner.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Replaces producer `generation` if it is dead: in a fatal state, or refused by the broker
     /// as a producer (`ProducerFenced` and its kin, which no retry of the same producer cures).
     /// A no-op when another caller replaced it first.
-    fn heal(&self, generation: u64, used: &FutureProducer, error: &rdkafka::error::KafkaError) {
+    fn heal(&self, generation: u64, used: &Polled, error: &rdkafka::error::KafkaError) {
         use rdkafka::producer::Producer as _;
         let refused = error.rdkafka_error_code().filter(|c| {
             matches!(
@@ -322,7 +377,8 @@ impl Producer {
                     | RDKafkaErrorCode::UnknownProducerId
             )
         });
-        let Some((code, reason)) = used.client().fatal_error().or_else(|| refused.map(|c| (c, error.to_string())))
+        let Some((code, reason)) =
+            used.producer.client().fatal_error().or_else(|| refused.map(|c| (c, error.to_string())))
         else {
             return;
         };
@@ -330,7 +386,7 @@ impl Producer {
         if slot.0 != generation {
             return;
         }
-        match self.config.create::<FutureProducer>() {
+        match Polled::create(&self.config) {
             Ok(fresh) => {
                 *slot = (generation + 1, fresh);
                 tracing::error!(?code, %reason, "the Kafka producer can send no more (fatal, or refused by the broker); replaced by a new one");
@@ -360,15 +416,13 @@ impl Producer {
         for (k, v) in request_id.map(|id| (REQUEST_ID_HEADER, id)).into_iter().chain(headers.iter().copied()) {
             all = all.insert(Header { key: k, value: Some(v) });
         }
-        let record = FutureRecord::to(topic).key(key).payload(payload).headers(all);
         let (generation, producer) = self.current();
-        match producer.send(record, Duration::from_secs(30)).await {
-            Ok(_) => Ok(()),
-            Err((e, _)) => {
-                self.heal(generation, &producer, &e);
-                Err(Error::Kafka(e))
-            }
+        let mut out = Self::send_all_with(&producer, topic, &[(key, payload, Some(all))]).await;
+        let result = out.pop().unwrap_or(Err(Error::Kafka(rdkafka::error::KafkaError::Canceled)));
+        if let Err(Error::Kafka(e)) = &result {
+            self.heal(generation, &producer, e);
         }
+        result
     }
 
     /// Sends records to `topic` as `(key, payload, request id)`: all are queued at once, in this
@@ -377,7 +431,15 @@ impl Producer {
     /// fails without being queued.
     pub async fn send_all(&self, topic: &str, records: &[(&str, &[u8], Option<&str>)]) -> Vec<Result<()>> {
         let (generation, producer) = self.current();
-        let out = Self::send_all_with(&producer, topic, records).await;
+        let records: Vec<(&str, &[u8], Option<OwnedHeaders>)> = records
+            .iter()
+            .map(|&(key, payload, request_id)| {
+                let headers =
+                    request_id.map(|id| OwnedHeaders::new().insert(Header { key: REQUEST_ID_HEADER, value: Some(id) }));
+                (key, payload, headers)
+            })
+            .collect();
+        let out = Self::send_all_with(&producer, topic, &records).await;
         if let Some(Err(Error::Kafka(e))) = out.iter().find(|r| r.is_err()) {
             self.heal(generation, &producer, e);
         }
@@ -385,28 +447,29 @@ impl Producer {
     }
 
     async fn send_all_with(
-        producer: &FutureProducer,
+        producer: &Polled,
         topic: &str,
-        records: &[(&str, &[u8], Option<&str>)],
+        records: &[(&str, &[u8], Option<OwnedHeaders>)],
     ) -> Vec<Result<()>> {
         let mut waits = Vec::with_capacity(records.len());
         // A full local queue is waited out, but not for ever.
         let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
-        for &(key, payload, request_id) in records {
+        for (key, payload, headers) in records {
             // Once one record could not be queued, none after it is: a later record must never
             // reach the broker ahead of an earlier one that the caller will send again.
             if waits.last().is_some_and(Result::is_err) {
                 waits.push(Err(rdkafka::error::KafkaError::Canceled));
                 continue;
             }
-            let mut record = FutureRecord::to(topic).key(key).payload(payload);
-            if let Some(id) = request_id {
-                record = record.headers(OwnedHeaders::new().insert(Header { key: REQUEST_ID_HEADER, value: Some(id) }));
+            let (done, delivered) = tokio::sync::oneshot::channel();
+            let mut record = BaseRecord::with_opaque_to(topic, Box::new(done)).key(*key).payload(*payload);
+            if let Some(h) = headers {
+                record = record.headers(h.clone());
             }
             loop {
-                match producer.send_result(record) {
-                    Ok(delivery) => {
-                        waits.push(Ok(delivery));
+                match producer.producer.send(record) {
+                    Ok(()) => {
+                        waits.push(Ok(delivered));
                         break;
                     }
                     Err((rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r))
@@ -426,8 +489,8 @@ impl Producer {
         for w in waits {
             out.push(match w {
                 Ok(delivery) => match delivery.await {
-                    Ok(Ok(_)) => Ok(()),
-                    Ok(Err((e, _))) => Err(Error::Kafka(e)),
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(Error::Kafka(e)),
                     Err(_) => Err(Error::Kafka(rdkafka::error::KafkaError::Canceled)),
                 },
                 Err(e) => Err(Error::Kafka(e)),
@@ -459,7 +522,7 @@ impl Producer {
     /// Waits up to `timeout` for records still in flight (on shutdown).
     pub fn flush(&self, timeout: Duration) {
         use rdkafka::producer::Producer as _;
-        if let Err(e) = self.current().1.flush(timeout) {
+        if let Err(e) = self.current().1.producer.flush(timeout) {
             tracing::warn!(error = %e, "kafka producer flush");
         }
     }

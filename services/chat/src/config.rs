@@ -24,7 +24,8 @@ pub struct ChatSettings {
     /// after this), in seconds.
     pub presence_ttl_secs: u64,
     /// Read buffer of each websocket, in bytes: held by every idle connection, so it sets much
-    /// of the memory per connection; larger packets still arrive, in several reads.
+    /// of the memory per connection. A larger frame costs one more read: once its header is in,
+    /// the buffer grows to the frame's length (and keeps that capacity while the socket lives).
     pub ws_read_buffer_bytes: usize,
     /// Packets queued to one socket before emits to it fail (a client that does not read).
     pub max_buffer_packets: usize,
@@ -53,7 +54,7 @@ impl Default for ChatSettings {
             client_msg_id_max: 128,
             presence_refresh_secs: 20,
             presence_ttl_secs: 60,
-            ws_read_buffer_bytes: 4096,
+            ws_read_buffer_bytes: 1024,
             max_buffer_packets: 128,
             receipt_flush_ms: 100,
             typing_ttl_ms: 5000,

@@ -136,7 +136,8 @@ pub async fn on_connect(s: SocketRef, State(chat): State<Chat>) {
 /// CONNECT packet: the connect handler runs only after it, and a client may emit the moment it
 /// sees `connect`; an event that arrived before its handler would be dropped.
 fn register_events(s: &SocketRef, chat: &Chat) {
-    s.extensions.insert(crate::order::Line::default());
+    // The socket's line of sends (crate::order::Line) is made by its first send: a socket that
+    // only listens never pays for it.
     s.extensions.insert(crate::presence::Lease::default());
     s.extensions.insert(crate::events::Allowance::new(chat.settings.socket_events_per_sec));
     s.on("chat.message.send", crate::events::send::handle);

@@ -106,13 +106,30 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
 /// socketioxide keeps every socket's request head for as long as the socket lives (handlers may
 /// read it). hyper parses header values and the URI as slices of its read buffer, so each kept
 /// head would hold that whole buffer (16 KiB) alive: half of an idle socket's memory. Copies of
-/// them hold only their own bytes, and the buffer goes once the connection is upgraded.
+/// them hold only their own bytes, and the buffer goes once the connection is upgraded. Only the
+/// headers the transports read are copied (a browser's cookies and agent strings would otherwise
+/// live as long as its socket): the websocket handshake's, polling's content type, and the
+/// proxy's address and request id for logs.
 async fn compact_head(req: axum::extract::Request) -> axum::extract::Request {
+    use axum::http::header;
+    const KEPT: [header::HeaderName; 9] = [
+        header::HOST,
+        header::UPGRADE,
+        header::CONNECTION,
+        header::SEC_WEBSOCKET_KEY,
+        header::SEC_WEBSOCKET_VERSION,
+        header::SEC_WEBSOCKET_EXTENSIONS,
+        header::CONTENT_TYPE,
+        header::HeaderName::from_static("x-forwarded-for"),
+        header::HeaderName::from_static("x-request-id"),
+    ];
     let (mut parts, body) = req.into_parts();
-    let mut headers = axum::http::HeaderMap::with_capacity(parts.headers.len());
-    for (name, value) in &parts.headers {
-        if let Ok(copy) = axum::http::HeaderValue::from_bytes(value.as_bytes()) {
-            headers.append(name.clone(), copy);
+    let mut headers = axum::http::HeaderMap::new();
+    for name in &KEPT {
+        for value in parts.headers.get_all(name) {
+            if let Ok(copy) = axum::http::HeaderValue::from_bytes(value.as_bytes()) {
+                headers.append(name.clone(), copy);
+            }
         }
     }
     parts.headers = headers;
