@@ -29,6 +29,11 @@ pub struct ChatSettings {
     pub ws_read_buffer_bytes: usize,
     /// Packets queued to one socket before emits to it fail (a client that does not read).
     pub max_buffer_packets: usize,
+    /// How often the node pings each socket (Engine.IO heartbeat), in milliseconds.
+    pub ping_interval_ms: u64,
+    /// How long a socket has to answer a ping before it is closed, in milliseconds. A client
+    /// also closes its connection when no ping comes within interval + timeout.
+    pub ping_timeout_ms: u64,
     /// How often the node sends the delivered and seen receipts it noted (folded per group and
     /// user), in milliseconds.
     pub receipt_flush_ms: u64,
@@ -56,6 +61,8 @@ impl Default for ChatSettings {
             presence_ttl_secs: 60,
             ws_read_buffer_bytes: 1024,
             max_buffer_packets: 128,
+            ping_interval_ms: 25_000,
+            ping_timeout_ms: 20_000,
             receipt_flush_ms: 100,
             typing_ttl_ms: 5000,
             message_limit: 5,

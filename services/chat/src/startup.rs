@@ -1,5 +1,7 @@
 //! Building a chat node from settings and serving it until shutdown.
 
+use std::time::Duration;
+
 use anyhow::Context as _;
 use hubbub_events::{AUTH_EVENTS, GROUP_EVENTS, KafkaSettings, MESSAGE_COMMANDS, MESSAGE_EVENTS};
 use hubbub_proto::group::group_service_client::GroupServiceClient;
@@ -69,6 +71,8 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
         .max_payload(deps.chat.max_payload_bytes)
         .ws_read_buffer_size(deps.chat.ws_read_buffer_bytes)
         .max_buffer_size(deps.chat.max_buffer_packets)
+        .ping_interval(Duration::from_millis(deps.chat.ping_interval_ms.max(1)))
+        .ping_timeout(Duration::from_millis(deps.chat.ping_timeout_ms.max(1)))
         .with_state(chat.clone())
         .build_layer();
     io.ns("/", crate::session::on_connect.with(crate::session::authenticate));
@@ -99,7 +103,7 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
     typing.await.context("typing task")?;
     presence_relay.await.context("presence relay task")?;
     receipts.await.context("receipt task")?;
-    producer.flush(std::time::Duration::from_secs(5));
+    producer.flush(Duration::from_secs(5));
     served.context("chat node")
 }
 

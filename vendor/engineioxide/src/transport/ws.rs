@@ -6,12 +6,13 @@
 
 use std::sync::Arc;
 
-use futures_util::{
-    SinkExt, StreamExt, TryStreamExt,
-    stream::{SplitSink, SplitStream},
-};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
 use http::{HeaderValue, Request, Response, StatusCode, request::Parts};
 use smallvec::smallvec;
+
+use engineioxide_core::PacketBuf;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::{
     WebSocketStream,
@@ -123,14 +124,15 @@ where
         .max_frame_size(Some(engine.config.ws_max_frame_size));
 
     let ws_init = move || WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws_config));
-    let (socket, ws) = if let Some(sid) = sid {
+    let (socket, ws, heartbeat) = if let Some(sid) = sid {
         match engine.get_socket(sid) {
             None => return Err(Error::UnknownSessionID(sid)),
             Some(socket) if socket.is_ws() => return Err(Error::MultipleWebsocketRequests),
             Some(socket) => {
                 let mut ws = ws_init().await;
 
-                let upgrade_fut = upgrade_handshake::<H, S>(&socket, &mut ws);
+                // Boxed: the handshake's state would otherwise stay in every connection's task.
+                let upgrade_fut = Box::pin(upgrade_handshake::<H, S>(&socket, &mut ws));
                 match tokio::time::timeout(engine.config.upgrade_timeout, upgrade_fut)
                     .with_cancellation_token(&socket.cancellation_token)
                     .await
@@ -148,7 +150,8 @@ where
                         return Err(Error::Upgrade);
                     }
                 }
-                (socket, ws)
+                // The heartbeat task started with the polling session goes on.
+                (socket, ws, None)
             }
         }
     } else {
@@ -158,102 +161,54 @@ where
         tracing::debug!("new websocket connection");
 
         let mut ws = ws_init().await;
-        init_handshake(socket.id, &mut ws, &engine.config).await?;
-        socket
-            .clone()
-            .spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
-        (socket, ws)
+        Box::pin(init_handshake(socket.id, &mut ws, &engine.config)).await?;
+        // hubbub: a websocket session's v4 heartbeat runs in its connection's one task.
+        let heartbeat = if socket.protocol == ProtocolVersion::V4 {
+            Some(Heartbeat {
+                interval: engine.config.ping_interval,
+                timeout: engine.config.ping_timeout,
+                awaiting_pong: false,
+            })
+        } else {
+            socket
+                .clone()
+                .spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
+            None
+        };
+        (socket, ws, heartbeat)
     };
-    let (tx, rx) = ws.split();
 
-    // Pipe between websocket and internal socket channel.
-    tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx));
-
-    // pipe between internal socket channel and websocket
-    match forward_to_handler(&engine, rx, &socket)
-        .with_cancellation_token(&socket.cancellation_token)
-        .await
-    {
-        Some(Err(ref e)) => {
-            let reason =
-                Option::<DisconnectReason>::from(e).unwrap_or(DisconnectReason::TransportError);
-
-            #[cfg(feature = "tracing")]
-            tracing::debug!("error when handling packet: {:?}", e);
-            engine.close_session(socket.id, reason);
-        }
-        Some(Ok(())) => {
-            #[cfg(feature = "tracing")]
-            tracing::debug!(sid = %socket.id, "ws transport was closed");
-            engine.close_session(socket.id, DisconnectReason::TransportClose);
-        }
-        None => {
-            #[cfg(feature = "tracing")]
-            tracing::debug!(sid = %socket.id, "socket is closing");
-        }
-    }
+    // hubbub: the connection's life runs in a task of its own, whose future holds only what it
+    // needs; this one (the upgrade, the request, the handshakes) ends here.
+    tokio::spawn(async move { run(&engine, &socket, ws, heartbeat).await });
     Ok(())
 }
 
-/// Forwards all packets received from a websocket to a EngineIo [`Socket`]
-async fn forward_to_handler<H: EngineIoHandler, S>(
-    engine: &Arc<EngineIo<H>>,
-    mut rx: SplitStream<WebSocketStream<S>>,
-    socket: &Arc<Socket<H::Data>>,
-) -> Result<(), Error>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    while let Some(msg) = rx.try_next().await? {
-        match msg {
-            Message::Text(msg) => match Packet::parse(socket.protocol, ws_bytes_to_str(msg))? {
-                Packet::Close => {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!("[sid={}] closing session", socket.id);
-                    engine.close_session(socket.id, DisconnectReason::TransportClose);
-                    break;
-                }
-                Packet::Pong | Packet::Ping => {
-                    // A full channel means that the client is already known to be alive.
-                    socket.heartbeat_tx.try_send(()).ok();
-                    Ok::<(), Error>(())
-                }
-                Packet::Message(msg) => {
-                    engine.handler.on_message(msg, socket.clone());
-                    Ok(())
-                }
-                p => return Err(Error::BadPacket(p)),
-            },
-            Message::Binary(mut data) => {
-                if socket.protocol == ProtocolVersion::V3 && !data.is_empty() {
-                    // The first byte is the message type, which we don't need.
-                    data = data.split_off(1);
-                }
-                engine.handler.on_binary(data, socket.clone());
-                Ok(())
-            }
-            Message::Close(_) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!("websocket closed, closing session");
-                engine.close_session(socket.id, DisconnectReason::TransportClose);
-                break;
-            }
-            _ => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!(sid = ?socket.id, "unexpected ws message");
-                Ok(())
-            }
-        }?
-    }
-    Ok(())
+/// The server's side of a v4 heartbeat: a ping every `interval`, each answered within `timeout`.
+struct Heartbeat {
+    interval: Duration,
+    timeout: Duration,
+    awaiting_pong: bool,
 }
 
-/// Forwards all packets waiting to be sent to the websocket
+/// What a message read from the websocket asks of the connection.
+enum Read {
+    Continue,
+    Pong,
+    Closed,
+}
+
+/// hubbub: one task per websocket, instead of a reader, a writer and a heartbeat task.
 ///
-/// The websocket stream is flushed only when the internal channel is drained
-async fn forward_to_socket<H: EngineIoHandler, S>(
-    socket: Arc<Socket<H::Data>>,
-    mut tx: SplitSink<WebSocketStream<S>, Message>,
+/// Writes whatever the socket's channels hold (buffered packets first, as the writer task did,
+/// so packets queued before a close still go out), reads and dispatches what the client sends,
+/// and pings when a heartbeat is given. Returns once the session is closed, by either side;
+/// then flushes and closes the websocket.
+async fn run<H: EngineIoHandler, S>(
+    engine: &Arc<EngineIo<H>>,
+    socket: &Arc<Socket<H::Data>>,
+    mut ws: WebSocketStream<S>,
+    mut heartbeat: Option<Heartbeat>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -273,82 +228,175 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
         ..
     } = &mut *internal_rx;
 
-    // map a packet to a websocket message
-    // It is declared as a macro rather than a closure to avoid ownership issues
-    macro_rules! map_fn {
-            ($item:ident) => {
-                let res = match $item {
-                    Packet::Binary(bin) | Packet::BinaryV3(bin) => {
-                        if socket.protocol == ProtocolVersion::V3 {
-                            // v3 protocol requires packet type as the first byte.
-                            // This requires a new buffer. This is OK as it is only for the V3 protocol.
-                            let mut buff = Vec::with_capacity(bin.len() + 1);
-                            buff.push(0x04);
-                            buff.extend(bin);
-                            tx.feed(Message::Binary(buff.into())).await
-                        } else {
-                            tx.feed(Message::Binary(bin)).await
-                        }
-                    }
-                    // A Noop Packet maybe sent by the server to upgrade from a polling connection
-                    // In the case that the packet was not poll in time it will remain in the buffer and therefore
-                    // it should be discarded here
-                    Packet::Noop => Ok(()),
-                    _ => {
-                        let packet: String = $item.try_into().unwrap();
-                        tx.feed(Message::Text(packet.into())).await
-                    }
-                };
-                if let Err(_e) = res {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
-                }
-            };
-        }
+    // The first ping goes out at once, as engineioxide's heartbeat task sends it.
+    let beat = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(beat);
 
-    // Forward buffered packets until the channel is closed or the session is cancelled.
-    loop {
+    let ended = loop {
         tokio::select! {
             biased;
             items = buffered_rx.recv() => {
-                match items {
-                    Some(packets) => {
-                        for item in packets {
-                            map_fn!(item);
-                        }
-                        while let Ok(packets) = buffered_rx.try_recv() {
-                            for item in packets {
-                                map_fn!(item);
-                            }
-                        }
-                    }
-                    None => break
+                let Some(packets) = items else { break None };
+                write_packets(&mut ws, socket, *packets).await;
+                while let Ok(packets) = buffered_rx.try_recv() {
+                    write_packets(&mut ws, socket, *packets).await;
                 }
+                ws.flush().await.ok();
             }
-            _ = socket.cancellation_token.cancelled() => break,
+            _ = socket.cancellation_token.cancelled() => break None,
             Ok(()) = volatile_rx.changed() => {
                 let val = volatile_rx.borrow_and_update().clone();
                 if let Some(packets) = val {
                     #[cfg(feature = "tracing")]
                     tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
-                    for item in packets {
-                        map_fn!(item);
-                    }
+                    write_packets(&mut ws, socket, *packets).await;
                 }
+                ws.flush().await.ok();
+            }
+            msg = ws.next() => match msg {
+                None => break Some(Ok(())),
+                Some(Err(e)) => break Some(Err(Error::from(e))),
+                Some(Ok(msg)) => match on_ws_message(engine, socket, msg) {
+                    Ok(Read::Continue) => {}
+                    Ok(Read::Pong) => match heartbeat.as_mut() {
+                        Some(hb) if hb.awaiting_pong => {
+                            hb.awaiting_pong = false;
+                            let next = beat.deadline() - hb.timeout + hb.interval;
+                            beat.as_mut().reset(next);
+                        }
+                        Some(_) => {}
+                        None => socket.heartbeat_received(),
+                    },
+                    Ok(Read::Closed) => break Some(Ok(())),
+                    Err(e) => break Some(Err(e)),
+                },
             },
+            () = &mut beat, if heartbeat.is_some() => {
+                let Some(hb) = heartbeat.as_mut() else { continue };
+                if hb.awaiting_pong {
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!(sid = ?socket.id, "heartbeat timeout");
+                    heartbeat = None;
+                    // Queues a close packet, then closes the session: both are seen above.
+                    socket.close(DisconnectReason::HeartbeatTimeout);
+                    continue;
+                }
+                #[cfg(feature = "tracing")]
+                tracing::trace!(sid = ?socket.id, "emitting ping");
+                hb.awaiting_pong = true;
+                let deadline = tokio::time::Instant::now() + hb.timeout;
+                beat.as_mut().reset(deadline);
+                let ping: String = Packet::Ping.into();
+                ws.send(Message::Text(ping.into())).await.ok();
+            }
         }
+    };
 
-        #[cfg(feature = "tracing")]
-        tracing::trace!(sid = %socket.id, "ws flush");
-        tx.flush().await.ok();
+    match ended {
+        Some(Err(ref e)) => {
+            let reason =
+                Option::<DisconnectReason>::from(e).unwrap_or(DisconnectReason::TransportError);
+
+            #[cfg(feature = "tracing")]
+            tracing::debug!("error when handling packet: {:?}", e);
+            engine.close_session(socket.id, reason);
+        }
+        Some(Ok(())) => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(sid = %socket.id, "ws transport was closed");
+            engine.close_session(socket.id, DisconnectReason::TransportClose);
+        }
+        None => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(sid = %socket.id, "socket is closing");
+        }
     }
 
     #[cfg(feature = "tracing")]
     tracing::trace!(sid = %socket.id, "ws closing flush");
-
-    tx.flush().await.ok();
-    tx.close().await.ok();
+    ws.flush().await.ok();
+    SinkExt::close(&mut ws).await.ok();
 }
+
+/// Handles one message from the websocket.
+fn on_ws_message<H: EngineIoHandler>(
+    engine: &Arc<EngineIo<H>>,
+    socket: &Arc<Socket<H::Data>>,
+    msg: Message,
+) -> Result<Read, Error> {
+    match msg {
+        Message::Text(msg) => match Packet::parse(socket.protocol, ws_bytes_to_str(msg))? {
+            Packet::Close => {
+                #[cfg(feature = "tracing")]
+                tracing::debug!("[sid={}] closing session", socket.id);
+                engine.close_session(socket.id, DisconnectReason::TransportClose);
+                Ok(Read::Closed)
+            }
+            Packet::Pong | Packet::Ping => Ok(Read::Pong),
+            Packet::Message(msg) => {
+                engine.handler.on_message(msg, socket.clone());
+                Ok(Read::Continue)
+            }
+            p => Err(Error::BadPacket(p)),
+        },
+        Message::Binary(mut data) => {
+            if socket.protocol == ProtocolVersion::V3 && !data.is_empty() {
+                // The first byte is the message type, which we don't need.
+                data = data.split_off(1);
+            }
+            engine.handler.on_binary(data, socket.clone());
+            Ok(Read::Continue)
+        }
+        Message::Close(_) => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!("websocket closed, closing session");
+            engine.close_session(socket.id, DisconnectReason::TransportClose);
+            Ok(Read::Closed)
+        }
+        _ => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(sid = ?socket.id, "unexpected ws message");
+            Ok(Read::Continue)
+        }
+    }
+}
+
+/// Feeds packets to the websocket (flushed by the caller).
+async fn write_packets<D, S>(ws: &mut WebSocketStream<S>, socket: &Socket<D>, packets: PacketBuf)
+where
+    D: Default + Send + Sync + 'static,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    for item in packets {
+        let res = match item {
+            Packet::Binary(bin) | Packet::BinaryV3(bin) => {
+                if socket.protocol == ProtocolVersion::V3 {
+                    // v3 protocol requires packet type as the first byte.
+                    // This requires a new buffer. This is OK as it is only for the V3 protocol.
+                    let mut buff = Vec::with_capacity(bin.len() + 1);
+                    buff.push(0x04);
+                    buff.extend(bin);
+                    ws.feed(Message::Binary(buff.into())).await
+                } else {
+                    ws.feed(Message::Binary(bin)).await
+                }
+            }
+            // A Noop Packet maybe sent by the server to upgrade from a polling connection
+            // In the case that the packet was not poll in time it will remain in the buffer and therefore
+            // it should be discarded here
+            Packet::Noop => Ok(()),
+            item => {
+                let packet: String = item.into();
+                ws.feed(Message::Text(packet.into())).await
+            }
+        };
+        if let Err(_e) = res {
+            #[cfg(feature = "tracing")]
+            tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
+        }
+    }
+}
+
 /// Send a Engine.IO [`OpenPacket`] to initiate a websocket connection
 async fn init_handshake<S>(
     sid: Sid,
@@ -408,7 +456,7 @@ where
     // We send a last Noop request to close a potential waiting polling request.
     socket
         .internal_tx
-        .send(smallvec![Packet::Noop])
+        .send(Box::new(smallvec![Packet::Noop]))
         .await
         .map_err(|_| Error::Upgrade)?;
 
@@ -465,6 +513,7 @@ fn ws_bytes_to_str(bytes: tungstenite::Utf8Bytes) -> Str {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
     use std::time::Duration;
 
     use bytes::Bytes;
@@ -476,25 +525,31 @@ mod tests {
 
     const TIMEOUT: Duration = Duration::from_secs(1);
 
-    #[derive(Debug)]
-    struct StubHandler;
+    #[derive(Debug, Default)]
+    struct StubHandler {
+        disconnects: Mutex<Vec<DisconnectReason>>,
+    }
     impl EngineIoHandler for StubHandler {
         type Data = ();
         fn on_connect(self: Arc<Self>, _: Arc<Socket<()>>) {}
-        fn on_disconnect(&self, _: Arc<Socket<()>>, _: DisconnectReason) {}
+        fn on_disconnect(&self, _: Arc<Socket<()>>, reason: DisconnectReason) {
+            self.disconnects.lock().unwrap().push(reason);
+        }
         fn on_message(self: &Arc<Self>, _: Str, _: Arc<Socket<()>>) {}
         fn on_binary(self: &Arc<Self>, _: Bytes, _: Arc<Socket<()>>) {}
     }
 
-    fn socket() -> Arc<Socket<()>> {
-        Arc::new(Socket::new(
+    fn engine(config: EngineIoConfig) -> Arc<EngineIo<StubHandler>> {
+        Arc::new(EngineIo::new(Arc::new(StubHandler::default()), config))
+    }
+
+    fn session(engine: &Arc<EngineIo<StubHandler>>) -> Arc<Socket<()>> {
+        engine.create_session(
             ProtocolVersion::V4,
             TransportType::Websocket,
-            &EngineIoConfig::default(),
             Request::<()>::default().into_parts().0,
-            Box::new(|_, _| ()),
             false,
-        ))
+        )
     }
 
     async fn ws_pair() -> (WebSocketStream<DuplexStream>, WebSocketStream<DuplexStream>) {
@@ -505,42 +560,154 @@ mod tests {
         )
     }
 
+    async fn next_text(client: &mut WebSocketStream<DuplexStream>) -> Option<String> {
+        match tokio::time::timeout(TIMEOUT, client.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => Some(t.to_string()),
+            _ => None,
+        }
+    }
+
     /// A polling request can still hold the lock at the end of an upgrade.
     #[tokio::test]
-    async fn writer_waits_for_the_lock_of_a_polling_request() {
-        let socket = socket();
+    async fn the_connection_waits_for_the_lock_of_a_polling_request() {
+        let engine = engine(EngineIoConfig::default());
+        let socket = session(&engine);
         let (server, mut client) = ws_pair().await;
-        let (tx, _rx) = server.split();
 
         let polling = socket.internal_rx.lock().await;
-        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx));
+        let conn = {
+            let (engine, socket) = (engine.clone(), socket.clone());
+            tokio::spawn(async move { run(&engine, &socket, server, None).await })
+        };
         tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(!writer.is_finished(), "the writer should wait for the lock");
+        assert!(
+            !conn.is_finished(),
+            "the connection should wait for the lock"
+        );
 
         drop(polling);
         socket.emit(Str::from("hello")).unwrap();
-        let msg = tokio::time::timeout(TIMEOUT, client.next())
-            .await
-            .expect("the writer should send the packet")
-            .unwrap()
-            .unwrap();
-        assert_eq!(msg, Message::text("4hello"));
+        assert_eq!(next_text(&mut client).await.as_deref(), Some("4hello"));
     }
 
     #[tokio::test]
-    async fn writer_waiting_for_the_lock_stops_with_the_session() {
-        let socket = socket();
+    async fn a_connection_waiting_for_the_lock_stops_with_the_session() {
+        let engine = engine(EngineIoConfig::default());
+        let socket = session(&engine);
         let (server, _client) = ws_pair().await;
-        let (tx, _rx) = server.split();
 
         let _polling = socket.internal_rx.lock().await;
-        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx));
+        let conn = {
+            let (engine, socket) = (engine.clone(), socket.clone());
+            tokio::spawn(async move { run(&engine, &socket, server, None).await })
+        };
         tokio::time::sleep(Duration::from_millis(20)).await;
 
         socket.cancellation_token.cancel();
-        tokio::time::timeout(TIMEOUT, writer)
+        tokio::time::timeout(TIMEOUT, conn)
             .await
-            .expect("the writer should stop")
+            .expect("the connection should stop")
             .unwrap();
+    }
+
+    fn heartbeat(interval_ms: u64, timeout_ms: u64) -> Option<Heartbeat> {
+        Some(Heartbeat {
+            interval: Duration::from_millis(interval_ms),
+            timeout: Duration::from_millis(timeout_ms),
+            awaiting_pong: false,
+        })
+    }
+
+    /// A client that answers every ping stays; packets queued before a close go out before it.
+    #[tokio::test]
+    async fn pings_answered_keep_the_session_and_queued_packets_precede_the_close() {
+        let engine = engine(EngineIoConfig::default());
+        let socket = session(&engine);
+        let (server, mut client) = ws_pair().await;
+        let conn = {
+            let (engine, socket) = (engine.clone(), socket.clone());
+            tokio::spawn(async move { run(&engine, &socket, server, heartbeat(50, 40)).await })
+        };
+        let mut pings = 0;
+        while pings < 5 {
+            let got = next_text(&mut client).await;
+            assert_eq!(got.as_deref(), Some("2"), "a ping every 50 ms");
+            pings += 1;
+            client.send(Message::text("3")).await.unwrap();
+        }
+        assert!(!conn.is_finished(), "answered pings keep the session");
+
+        socket.emit(Str::from("bye")).unwrap();
+        socket.close(DisconnectReason::ClosingServer);
+        let mut got = Vec::new();
+        while let Some(t) = next_text(&mut client).await {
+            got.push(t);
+        }
+        let got: Vec<&str> = got
+            .iter()
+            .map(String::as_str)
+            .filter(|t| *t != "2")
+            .collect();
+        assert_eq!(
+            got,
+            ["4bye", "1"],
+            "the queued message, then the close packet"
+        );
+        tokio::time::timeout(TIMEOUT, conn)
+            .await
+            .expect("the connection ends")
+            .unwrap();
+    }
+
+    /// A client that stops answering is closed for a heartbeat timeout.
+    #[tokio::test]
+    async fn a_silent_client_is_closed_after_the_ping_timeout() {
+        let engine = engine(EngineIoConfig::default());
+        let socket = session(&engine);
+        let (server, mut client) = ws_pair().await;
+        let conn = {
+            let (engine, socket) = (engine.clone(), socket.clone());
+            tokio::spawn(async move { run(&engine, &socket, server, heartbeat(50, 40)).await })
+        };
+        assert_eq!(next_text(&mut client).await.as_deref(), Some("2"));
+        client.send(Message::text("3")).await.unwrap();
+        assert_eq!(next_text(&mut client).await.as_deref(), Some("2"));
+        // No answer: the close packet follows within the timeout.
+        assert_eq!(next_text(&mut client).await.as_deref(), Some("1"));
+        tokio::time::timeout(TIMEOUT, conn)
+            .await
+            .expect("the connection ends")
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            *engine.handler.disconnects.lock().unwrap(),
+            [DisconnectReason::HeartbeatTimeout]
+        );
+        assert!(engine.get_socket(socket.id).is_none());
+    }
+
+    /// The client's close ends the session as a transport close.
+    #[tokio::test]
+    async fn the_clients_close_ends_the_session() {
+        let engine = engine(EngineIoConfig::default());
+        let socket = session(&engine);
+        let (server, mut client) = ws_pair().await;
+        let conn = {
+            let (engine, socket) = (engine.clone(), socket.clone());
+            tokio::spawn(
+                async move { run(&engine, &socket, server, heartbeat(10_000, 10_000)).await },
+            )
+        };
+        assert_eq!(next_text(&mut client).await.as_deref(), Some("2"));
+        client.send(Message::text("1")).await.unwrap();
+        tokio::time::timeout(TIMEOUT, conn)
+            .await
+            .expect("the connection ends")
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            *engine.handler.disconnects.lock().unwrap(),
+            [DisconnectReason::TransportClose]
+        );
     }
 }
