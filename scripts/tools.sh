@@ -63,6 +63,8 @@ crate() {
 #   ones, so a member is never expired by its own heartbeat after a pause of the broker;
 # fetch-by-name: a Fetch reads the batches after its offset by name instead of listing the
 #   whole partition, so the broker does not slow as its log grows;
+# fetch-gaps: a Fetch never returns the batches on either side of one still being written
+#   (a consumer skipped it: a command in Kafka that the message service never saw);
 # fetch-wake: a Fetch waiting for records returns as soon as one is produced (as Kafka does)
 #   instead of sleeping out its max wait, so consumers can wait long (no polling, no idle CPU)
 #   and still see records within milliseconds.

@@ -36,6 +36,11 @@ pub async fn handle(io: &SocketIo, chat: &Chat, payload: &[u8]) {
             if posted.duplicate {
                 return;
             }
+            // A repeat of the event (announced again, or read twice) was fanned out here before.
+            if !chat.fanned().first(&message.group_id, message.seq) {
+                metrics::counter!("chat_repeats_dropped_total").increment(1);
+                return;
+            }
             let room = group_room(&message.group_id);
             let except = socket_room(&posted.origin_socket);
             let (group, seq, sender) = (message.group_id.clone(), message.seq, message.sender_id.clone());

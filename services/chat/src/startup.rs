@@ -38,6 +38,7 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
     metrics::counter!("rate_limit_refusals_total", "where" => "socket").increment(0);
     metrics::counter!("chat_messages_sent_total", "outcome" => "acked").increment(0);
     metrics::counter!("chat_messages_fanned_out_total").increment(0);
+    metrics::counter!("chat_repeats_dropped_total").increment(0);
     deps.kafka
         .ensure_topics(&[MESSAGE_COMMANDS, MESSAGE_EVENTS, GROUP_EVENTS, AUTH_EVENTS])
         .await

@@ -1,5 +1,6 @@
 //! The node's shared state, and the acknowledgements waiting for the message service.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +39,7 @@ struct Inner {
     parts: Parts,
     waiters: Waiters<Outcome>,
     receipts: Receipts,
+    fanned: Fanned,
 }
 
 impl std::ops::Deref for Chat {
@@ -70,7 +72,12 @@ pub struct Parts {
 impl Chat {
     /// Node state.
     pub fn new(parts: Parts) -> Self {
-        Self(Arc::new(Inner { parts, waiters: Waiters::default(), receipts: Receipts::default() }))
+        Self(Arc::new(Inner {
+            parts,
+            waiters: Waiters::default(),
+            receipts: Receipts::default(),
+            fanned: Fanned::default(),
+        }))
     }
 
     /// How long a send waits for durability.
@@ -86,6 +93,41 @@ impl Chat {
     /// Receipts noted since the last flush.
     pub fn receipts(&self) -> &Receipts {
         &self.0.receipts
+    }
+
+    /// The newest message of each group this node has fanned out.
+    pub fn fanned(&self) -> &Fanned {
+        &self.0.fanned
+    }
+}
+
+/// Groups this node remembers the newest fanned-out seq of before it forgets them all (a
+/// forgotten group's repeats go out again, which clients drop by seq).
+const FANNED_GROUPS_MAX: usize = 100_000;
+
+/// The newest seq of each group that this node has fanned out. A group's events come in order
+/// (one partition), so an event at or below it is a repeat: the message service announcing a
+/// batch again after a failed publish, or records read twice. Delivery stays at least once
+/// across a node restart; in between, each node hands each message out once.
+#[derive(Default)]
+pub struct Fanned(std::sync::Mutex<HashMap<String, u64>>);
+
+impl Fanned {
+    /// Whether `seq` of `group` is new here (and remembers it if so).
+    pub fn first(&self, group: &str, seq: u64) -> bool {
+        let Ok(mut newest) = self.0.lock() else { return true };
+        if let Some(last) = newest.get_mut(group) {
+            if seq <= *last {
+                return false;
+            }
+            *last = seq;
+            return true;
+        }
+        if newest.len() >= FANNED_GROUPS_MAX {
+            newest.clear();
+        }
+        newest.insert(group.to_owned(), seq);
+        true
     }
 }
 
@@ -113,5 +155,21 @@ pub async fn subscribe(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Fanned;
+
+    #[test]
+    fn a_groups_repeats_are_not_fanned_out_twice() {
+        let fanned = Fanned::default();
+        assert!(fanned.first("g", 1));
+        assert!(fanned.first("g", 2));
+        assert!(!fanned.first("g", 2), "the same seq again");
+        assert!(!fanned.first("g", 1), "an older seq announced again");
+        assert!(fanned.first("h", 1), "another group has its own seqs");
+        assert!(fanned.first("g", 3));
     }
 }

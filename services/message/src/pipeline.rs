@@ -477,7 +477,13 @@ impl<S: MessageStore> Worker<S> {
         // Any gap (before the batch or inside it) means another writer may have had the
         // partition meanwhile: what the caches say is no longer known to be true.
         let offsets: Vec<i64> = self.last_offset.into_iter().chain(batch.iter().map(OwnedMessage::offset)).collect();
-        if offsets.windows(2).any(|w| w[1] != w[0] + 1) {
+        if let Some(w) = offsets.windows(2).find(|w| w[1] != w[0] + 1) {
+            tracing::info!(
+                partition = self.partition,
+                after = w[0],
+                next = w[1],
+                "offsets do not follow on: caches dropped"
+            );
             self.seqs.clear();
             self.members.clear();
             self.reads.clear();
