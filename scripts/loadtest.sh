@@ -73,9 +73,12 @@ reference_up() {
     servers+="        server 127.0.0.1:$((REF_PORT + 10 + i));"$'\n'
   done
   for ((i = 1; i <= REF_NODES; i++)); do wait_port $((REF_PORT + 10 + i)) 30 "reference ref-$i"; done
-  # The same nginx config as the stack's, its chat upstream pointed at the Node processes.
+  # The same nginx config as the stack's, its chat upstream pointed at the Node processes (no
+  # per-node ports; its storage server on a port of its own, proxying nowhere in use).
   sed -e "s|@RUN@|$REF_RUN|g" -e "s|@GATEWAY_PORT@|1|g" -e "s|@HTTP_PORT@|$REF_PORT|g" \
-    deploy/nginx/local.conf.template | awk -v s="$servers" '{ if ($0 ~ /@CHAT_SERVERS@/) printf "%s", s; else print }' \
+    -e "s|@STORAGE_PORT@|$((REF_PORT + 99))|g" -e "s|@S3_PORT@|1|g" -e "s|@WEB_ROOT@|$REF_RUN/web|g" \
+    deploy/nginx/local.conf.template |
+    awk -v s="$servers" '/@CHAT_SERVERS@/ { printf "%s", s; next } /@CHAT_NODE_(UPSTREAMS|MAP|LISTEN)@/ { next } { print }' \
     >"$REF_RUN/nginx/nginx.conf"
   pid_alive ref-nginx || start_bg ref-nginx nginx -e "$REF_RUN/logs/nginx-error.log" -p "$REF_RUN/nginx" \
     -c "$REF_RUN/nginx/nginx.conf" -g 'daemon off;'
