@@ -200,8 +200,8 @@ enum Read {
 
 /// hubbub: one task per websocket, instead of a reader, a writer and a heartbeat task.
 ///
-/// Writes whatever the socket's channels hold (buffered packets first, as the writer task did,
-/// so packets queued before a close still go out), reads and dispatches what the client sends,
+/// Writes whatever the socket's channels hold (what was queued before a close still goes out
+/// before it, as the writer task sent it), reads and dispatches what the client sends,
 /// and pings when a heartbeat is given. Returns once the session is closed, by either side;
 /// then flushes and closes the websocket.
 async fn run<H: EngineIoHandler, S>(
@@ -234,7 +234,7 @@ async fn run<H: EngineIoHandler, S>(
 
     let ended = loop {
         tokio::select! {
-            biased;
+            // Not biased: a socket whose outgoing queue never empties is still read.
             items = buffered_rx.recv() => {
                 let Some(packets) = items else { break None };
                 write_packets(&mut ws, socket, *packets).await;
@@ -243,7 +243,14 @@ async fn run<H: EngineIoHandler, S>(
                 }
                 ws.flush().await.ok();
             }
-            _ = socket.cancellation_token.cancelled() => break None,
+            _ = socket.cancellation_token.cancelled() => {
+                // What was queued before the close (a disconnect packet, the close packet)
+                // still goes out, as the writer task sent it.
+                while let Ok(packets) = buffered_rx.try_recv() {
+                    write_packets(&mut ws, socket, *packets).await;
+                }
+                break None;
+            }
             Ok(()) = volatile_rx.changed() => {
                 let val = volatile_rx.borrow_and_update().clone();
                 if let Some(packets) = val {
