@@ -104,7 +104,7 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
 /// Sends an open packet if it is not an upgrade from a polling request
 ///
 /// hubbub: returns once the handshake is done; the connection then runs in a task of its own
-/// ([`run`]) until it is closed.
+/// (`run`) until it is closed.
 #[cfg_attr(
     feature = "tracing",
     tracing::instrument(level = "trace", name = "init_websocket", skip(engine, conn, req_data))
