@@ -80,6 +80,32 @@ stop_pids() {
 }
 
 # web_packages: installs the web client's npm packages from its lock file, once per lock file.
+# render_nginx RUN HTTP_PORT STORAGE_PORT GATEWAY_PORT S3_PORT CHAT_PORT...: deploy/nginx/local.conf.template
+# filled in (the chat upstream over the given ports, chat node N alone on HTTP_PORT + 10 + N) as
+# RUN/nginx/nginx.conf, whose path it prints. The stack and the load test's Node reference use it.
+render_nginx() {
+  local run=$1 http=$2 storage=$3 gateway=$4 s3=$5 servers="" nodes="" map="" listen="" i=0 port
+  shift 5
+  mkdir -p "$run/nginx/tmp" "$run/logs"
+  for port in "$@"; do
+    i=$((i + 1))
+    servers+="        server 127.0.0.1:$port;"$'\n'
+    nodes+="    upstream chat_$i { server 127.0.0.1:$port; }"$'\n'
+    map+="        $((http + 10 + i)) chat_$i;"$'\n'
+    listen+="        listen 127.0.0.1:$((http + 10 + i));"$'\n'
+  done
+  sed -e "s|@RUN@|$run|g" -e "s|@GATEWAY_PORT@|$gateway|g" -e "s|@HTTP_PORT@|$http|g" \
+    -e "s|@STORAGE_PORT@|$storage|g" -e "s|@S3_PORT@|$s3|g" -e "s|@WEB_ROOT@|$HUBBUB_ROOT/web/dist|g" \
+    "$HUBBUB_ROOT/deploy/nginx/local.conf.template" |
+    awk -v servers="$servers" -v nodes="$nodes" -v map="$map" -v listen="$listen" '
+      /@CHAT_SERVERS@/ { printf "%s", servers; next }
+      /@CHAT_NODE_UPSTREAMS@/ { printf "%s", nodes; next }
+      /@CHAT_NODE_MAP@/ { printf "%s", map; next }
+      /@CHAT_NODE_LISTEN@/ { printf "%s", listen; next }
+      { print }' >"$run/nginx/nginx.conf"
+  echo "$run/nginx/nginx.conf"
+}
+
 web_packages() {
   local dir="$HUBBUB_ROOT/web" lock
   lock=$(sha256sum "$dir/package-lock.json" | cut -c1-16)

@@ -16,7 +16,8 @@
 #   HUBBUB_RUN                the stack's run directory (default .run): its pids are watched
 #   HUBBUB_LOADTEST_PROFILE   release (default) or debug build of the load generator
 #   HUBBUB_REFERENCE_NODES    Node reference processes (default 3), behind nginx on
-#   HUBBUB_REFERENCE_PORT     (default 8090); processes on HUBBUB_REFERENCE_PORT+11..
+#   HUBBUB_REFERENCE_PORT     (default 8090; node N alone on +10+N, as the stack's nginx has it);
+#                             storage (unused) on +99, the processes on +101..
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$HUBBUB_ROOT"
@@ -53,7 +54,7 @@ need_stack() {
 }
 
 reference_up() {
-  local dir sum i servers=""
+  local dir sum i ports=()
   command -v node >/dev/null || die "node is needed for the reference server"
   sum=$(sha256sum scripts/loadtest/reference/package.json | cut -c1-12)
   dir="$HUBBUB_TOOLS/loadtest-reference-$sum"
@@ -64,22 +65,18 @@ reference_up() {
   fi
   cp scripts/loadtest/reference/server.mjs "$dir/"
   port_open "$HUBBUB_REDIS_PORT" || die "the reference needs Redis on 127.0.0.1:$HUBBUB_REDIS_PORT (scripts/infra.sh up)"
-  mkdir -p "$REF_RUN/nginx/tmp" "$REF_RUN/logs"
+  mkdir -p "$REF_RUN/logs"
   local stack_run=$HUBBUB_RUN
   HUBBUB_RUN="$REF_RUN"
   for ((i = 1; i <= REF_NODES; i++)); do
-    pid_alive "ref-$i" || start_bg "ref-$i" env PORT=$((REF_PORT + 10 + i)) \
+    ports+=($((REF_PORT + 100 + i)))
+    pid_alive "ref-$i" || start_bg "ref-$i" env PORT="${ports[-1]}" \
       REDIS_URL="redis://127.0.0.1:$HUBBUB_REDIS_PORT/" node "$dir/server.mjs"
-    servers+="        server 127.0.0.1:$((REF_PORT + 10 + i));"$'\n'
   done
-  for ((i = 1; i <= REF_NODES; i++)); do wait_port $((REF_PORT + 10 + i)) 30 "reference ref-$i"; done
-  # The same nginx config as the stack's, its chat upstream pointed at the Node processes (no
-  # per-node ports; its storage server on a port of its own, proxying nowhere in use).
-  sed -e "s|@RUN@|$REF_RUN|g" -e "s|@GATEWAY_PORT@|1|g" -e "s|@HTTP_PORT@|$REF_PORT|g" \
-    -e "s|@STORAGE_PORT@|$((REF_PORT + 99))|g" -e "s|@S3_PORT@|1|g" -e "s|@WEB_ROOT@|$REF_RUN/web|g" \
-    deploy/nginx/local.conf.template |
-    awk -v s="$servers" '/@CHAT_SERVERS@/ { printf "%s", s; next } /@CHAT_NODE_(UPSTREAMS|MAP|LISTEN)@/ { next } { print }' \
-    >"$REF_RUN/nginx/nginx.conf"
+  for ((i = 1; i <= REF_NODES; i++)); do wait_port "${ports[i - 1]}" 30 "reference ref-$i"; done
+  # The stack's nginx config, its chat upstream pointed at the Node processes; no gateway and
+  # no storage behind it (nothing listens on port 1).
+  render_nginx "$REF_RUN" "$REF_PORT" $((REF_PORT + 99)) 1 1 "${ports[@]}" >/dev/null
   pid_alive ref-nginx || start_bg ref-nginx nginx -e "$REF_RUN/logs/nginx-error.log" -p "$REF_RUN/nginx" \
     -c "$REF_RUN/nginx/nginx.conf" -g 'daemon off;'
   wait_port "$REF_PORT" 30 "reference nginx"

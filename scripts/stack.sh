@@ -72,8 +72,6 @@ service_env() {
 }
 
 chat_port() { echo $((BASE + 10 + $1)); }
-# nginx's port with Socket.IO pinned to chat node N.
-node_port() { echo $((HTTP_PORT + 10 + $1)); }
 
 # started NAME PORT: wait for NAME's port; if the process died, show its log and fail.
 started() {
@@ -84,27 +82,6 @@ started() {
     sleep 0.1
   done
   die "$name did not open 127.0.0.1:$port within 60s (see $HUBBUB_RUN/logs/$name.log)"
-}
-
-render_nginx() {
-  local conf="$HUBBUB_RUN/nginx/nginx.conf" servers="" nodes="" map="" listen="" i
-  mkdir -p "$HUBBUB_RUN/nginx/tmp" "$HUBBUB_RUN/logs"
-  for ((i = 1; i <= NODES; i++)); do
-    servers+="        server 127.0.0.1:$(chat_port "$i");"$'\n'
-    nodes+="    upstream chat_$i { server 127.0.0.1:$(chat_port "$i"); }"$'\n'
-    map+="        $(node_port "$i") chat_$i;"$'\n'
-    listen+="        listen 127.0.0.1:$(node_port "$i");"$'\n'
-  done
-  sed -e "s|@RUN@|$HUBBUB_RUN|g" -e "s|@GATEWAY_PORT@|$BASE|g" -e "s|@HTTP_PORT@|$HTTP_PORT|g" \
-    -e "s|@STORAGE_PORT@|$STORAGE_PORT|g" -e "s|@S3_PORT@|$HUBBUB_S3_PORT|g" -e "s|@WEB_ROOT@|$HUBBUB_ROOT/web/dist|g" \
-    "$HUBBUB_ROOT/deploy/nginx/local.conf.template" |
-    awk -v servers="$servers" -v nodes="$nodes" -v map="$map" -v listen="$listen" '
-      /@CHAT_SERVERS@/ { printf "%s", servers; next }
-      /@CHAT_NODE_UPSTREAMS@/ { printf "%s", nodes; next }
-      /@CHAT_NODE_MAP@/ { printf "%s", map; next }
-      /@CHAT_NODE_LISTEN@/ { printf "%s", listen; next }
-      { print }' >"$conf"
-  echo "$conf"
 }
 
 # A stack with a dead process (a killed chat node, say) heals: `up` starts only what is down. A
@@ -139,8 +116,9 @@ up() {
   for ((i = 1; i <= NODES; i++)); do started "chat-$i" "$(chat_port "$i")"; done
   command -v nginx >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
   web_client
-  local conf
-  conf=$(render_nginx)
+  local conf chat_ports=()
+  for ((i = 1; i <= NODES; i++)); do chat_ports+=("$(chat_port "$i")"); done
+  conf=$(render_nginx "$HUBBUB_RUN" "$HTTP_PORT" "$STORAGE_PORT" "$BASE" "$HUBBUB_S3_PORT" "${chat_ports[@]}")
   pid_alive nginx || { port_open "$STORAGE_PORT" && die "127.0.0.1:$STORAGE_PORT (storage via nginx) is taken by a process this stack did not start"; }
   start_unless_running nginx "$HTTP_PORT" nginx -e "$HUBBUB_RUN/logs/nginx-error.log" -p "$HUBBUB_RUN/nginx" -c "$conf" -g 'daemon off;'
   started nginx "$HTTP_PORT"

@@ -27,8 +27,14 @@ use tokio_util::future::FutureExt as _;
 use engineioxide_core::{Packet, ProtocolVersion, Sid, Str, TransportType};
 
 use crate::{
-    DisconnectReason, Socket, body::ResponseBody, config::EngineIoConfig, engine::EngineIo,
-    errors::Error, handler::EngineIoHandler, socket::InternalRx, transport::make_open_packet,
+    DisconnectReason, Socket,
+    body::ResponseBody,
+    config::EngineIoConfig,
+    engine::EngineIo,
+    errors::Error,
+    handler::EngineIoHandler,
+    socket::{InternalRx, Queued},
+    transport::make_open_packet,
 };
 
 /// Create a response for websocket upgrade
@@ -239,17 +245,13 @@ async fn run<H: EngineIoHandler, S>(
             items = buffered_rx.recv() => {
                 let Some(packets) = items else { break None };
                 write_packets(&mut ws, socket, *packets).await;
-                while let Ok(packets) = buffered_rx.try_recv() {
-                    write_packets(&mut ws, socket, *packets).await;
-                }
+                write_queued(&mut ws, socket, buffered_rx).await;
                 ws.flush().await.ok();
             }
             _ = socket.cancellation_token.cancelled() => {
                 // What was queued before the close (a disconnect packet, the close packet)
                 // still goes out, as the writer task sent it.
-                while let Ok(packets) = buffered_rx.try_recv() {
-                    write_packets(&mut ws, socket, *packets).await;
-                }
+                write_queued(&mut ws, socket, buffered_rx).await;
                 break None;
             }
             Ok(()) = volatile_rx.changed() => {
@@ -366,6 +368,20 @@ fn on_ws_message<H: EngineIoHandler>(
             tracing::debug!(sid = ?socket.id, "unexpected ws message");
             Ok(Read::Continue)
         }
+    }
+}
+
+/// Feeds whatever is queued now to the websocket (flushed by the caller).
+async fn write_queued<D, S>(
+    ws: &mut WebSocketStream<S>,
+    socket: &Socket<D>,
+    buffered_rx: &mut tokio::sync::mpsc::Receiver<Queued>,
+) where
+    D: Default + Send + Sync + 'static,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    while let Ok(packets) = buffered_rx.try_recv() {
+        write_packets(ws, socket, *packets).await;
     }
 }
 
