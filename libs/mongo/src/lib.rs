@@ -60,6 +60,54 @@ pub fn is_duplicate_key(err: &mongodb::error::Error) -> bool {
     }
 }
 
+/// A statement's failure in [`update_each`]: its index among the statements, the server's code
+/// (11000 for a duplicate key) and message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatementError {
+    /// Which statement, counted from 0.
+    pub index: usize,
+    /// The server's error code.
+    pub code: i32,
+    /// The server's message.
+    pub message: String,
+}
+
+/// Runs `(filter, update)` statements against one collection as one unordered `update` command:
+/// one round trip and one write-concern wait (the collection's) however many statements, where
+/// the driver sends one command per `update_one`. Every statement is tried; the ones that failed
+/// come back (a failed command, or a write-concern error, is an `Err`).
+pub async fn update_each<T: Send + Sync>(
+    coll: &mongodb::Collection<T>,
+    statements: impl IntoIterator<Item = (mongodb::bson::Document, mongodb::bson::Document)>,
+    upsert: bool,
+) -> mongodb::error::Result<Vec<StatementError>> {
+    use mongodb::bson::{Bson, Document, doc};
+    let updates: Vec<Bson> =
+        statements.into_iter().map(|(q, u)| Bson::Document(doc! { "q": q, "u": u, "upsert": upsert })).collect();
+    if updates.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut command = doc! { "update": coll.name(), "updates": updates, "ordered": false };
+    if let Some(wc) = coll.write_concern() {
+        command.insert("writeConcern", mongodb::bson::to_document(wc)?);
+    }
+    let reply = coll.client().database(&coll.namespace().db).run_command(command).await?;
+    if let Ok(wce) = reply.get_document("writeConcernError") {
+        let why = wce.get_str("errmsg").unwrap_or("write concern not satisfied");
+        return Err(std::io::Error::other(format!("write concern error: {why}")).into());
+    }
+    let errors = reply.get_array("writeErrors").map(Vec::as_slice).unwrap_or_default();
+    Ok(errors
+        .iter()
+        .filter_map(Bson::as_document)
+        .map(|e: &Document| StatementError {
+            index: e.get_i32("index").ok().and_then(|i| usize::try_from(i).ok()).unwrap_or(usize::MAX),
+            code: e.get_i32("code").unwrap_or_default(),
+            message: e.get_str("errmsg").unwrap_or_default().to_owned(),
+        })
+        .collect())
+}
+
 /// Pings the server: readiness checks use it.
 pub async fn ping(db: &mongodb::Database) -> mongodb::error::Result<()> {
     db.run_command(mongodb::bson::doc! { "ping": 1 }).await.map(|_| ())

@@ -82,6 +82,8 @@ struct Step {
     delivered: AtomicU64,
     duplicated: AtomicU64,
     out_of_order: AtomicU64,
+    receipt_events: AtomicU64,
+    other_events: AtomicU64,
     ordered: AtomicU8,
     failed: Mutex<BTreeMap<String, u64>>,
     /// Client message ids of the first sends that got no acknowledgement.
@@ -186,6 +188,8 @@ fn new_step(index: u32, capacity: usize) -> Step {
         delivered: AtomicU64::new(0),
         duplicated: AtomicU64::new(0),
         out_of_order: AtomicU64::new(0),
+        receipt_events: AtomicU64::new(0),
+        other_events: AtomicU64::new(0),
         ordered: AtomicU8::new(0),
         failed: Mutex::new(BTreeMap::new()),
         unanswered: Mutex::new(Vec::new()),
@@ -218,7 +222,18 @@ async fn connect_all(end: &Endpoint, pop: &Population, run: &Arc<Run>) -> anyhow
 }
 
 fn on_event(run: &Run, received: &Mutex<Received>, socket: &Socket, event: Event<'_>) {
-    let Event::Message("chat.message.incoming", data) = event else { return };
+    let data = match event {
+        Event::Message("chat.message.incoming", data) => data,
+        Event::Message(name, _) => {
+            if let Ok(step) = run.step.read() {
+                let receipt = matches!(name, "chat.message.delivered" | "chat.message.seen");
+                let count = if receipt { &step.receipt_events } else { &step.other_events };
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
+        _ => return,
+    };
     let now_us = u64::try_from(run.start.elapsed().as_micros()).unwrap_or(u64::MAX);
     let Some(id) = data["clientMsgId"].as_str() else { return };
     let mut parts = id.split(':');
@@ -443,6 +458,8 @@ async fn one_step(
         duplicated,
         out_of_order,
         ordered: step.ordered.load(Ordering::Relaxed) == 1,
+        receipt_events: step.receipt_events.load(Ordering::Relaxed),
+        other_events: step.other_events.load(Ordering::Relaxed),
         achieved_rate: total as f64 / send_secs.max(0.001),
         deliveries_per_s: delivered as f64 / elapsed.max(0.001),
         spectrum: report::spectrum(&deliver_h),

@@ -113,6 +113,11 @@ pub struct ChatStep {
     pub out_of_order: u64,
     /// Whether seqs were present (the reference server has none).
     pub ordered: bool,
+    /// Receipt events (`chat.message.delivered` / `chat.message.seen`) the members received:
+    /// what receipts cost in packets, beside `delivered`.
+    pub receipt_events: u64,
+    /// Any other events the members received (typing, presence).
+    pub other_events: u64,
     /// Sends per second actually emitted.
     pub achieved_rate: f64,
     /// Deliveries per second.
@@ -157,13 +162,13 @@ fn yes(b: bool) -> &'static str {
 /// The chat steps as a Markdown table.
 pub fn chat_table(system: &str, steps: &[ChatStep]) -> String {
     let mut out = String::from(
-        "| system | step | target/s | sent/s | acked | failed+timed out | lost | dup | out of order | p50 ms | p99 ms | max ms | server CPU s | msgs/CPU-s | deliveries/CPU-s | broker CPU s | pass |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| system | step | target/s | sent/s | acked | failed+timed out | lost | dup | out of order | p50 ms | p99 ms | max ms | server CPU s | msgs/CPU-s | deliveries/CPU-s | receipt events | broker CPU s | pass |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for s in steps {
         let failed: u64 = s.failed.values().sum::<u64>() + s.timed_out;
         let ooo = if s.ordered { s.out_of_order.to_string() } else { "n/a (no seq)".into() };
         out.push_str(&format!(
-            "| {system} | {} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {:.1} | {} |\n",
+            "| {system} | {} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {} | {:.1} | {} |\n",
             s.label,
             s.target_rate,
             s.achieved_rate,
@@ -178,6 +183,7 @@ pub fn chat_table(system: &str, steps: &[ChatStep]) -> String {
             s.cpu.server_s,
             s.messages_per_cpu_s,
             s.deliveries_per_cpu_s,
+            s.receipt_events,
             s.cpu.broker_s,
             yes(s.pass),
         ));

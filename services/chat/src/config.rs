@@ -27,7 +27,10 @@ pub struct ChatSettings {
     /// of the memory per connection. A larger frame costs one more read: once its header is in,
     /// the buffer grows to the frame's length (and keeps that capacity while the socket lives).
     pub ws_read_buffer_bytes: usize,
-    /// Packets queued to one socket before emits to it fail (a client that does not read).
+    /// Packets queued to one socket before it counts as a client that does not read: the next
+    /// emit to it closes it, so it reconnects and catches up with `chat.sync` instead of
+    /// missing a message unawares. Slots are taken only while packets wait, so an idle socket
+    /// costs nothing for a large value; a socket that fills it holds this many packets.
     pub max_buffer_packets: usize,
     /// How often the node pings each socket (Engine.IO heartbeat), in milliseconds.
     pub ping_interval_ms: u64,
@@ -60,7 +63,7 @@ impl Default for ChatSettings {
             presence_refresh_secs: 20,
             presence_ttl_secs: 60,
             ws_read_buffer_bytes: 1024,
-            max_buffer_packets: 128,
+            max_buffer_packets: 1024,
             ping_interval_ms: 25_000,
             ping_timeout_ms: 20_000,
             receipt_flush_ms: 100,

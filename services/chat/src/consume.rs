@@ -22,6 +22,9 @@ pub struct Topics {
 /// Runs until `shutdown`.
 pub async fn run(io: SocketIo, chat: Chat, consumer: EventConsumer, topics: Topics, shutdown: CancellationToken) {
     while let Some(record) = hubbub_events::next(&consumer, &shutdown, "node events").await {
+        // A backlog is read without waiting: give the sockets' tasks their turn now and then, so
+        // a burst is written out as it is emitted rather than filling every queue first.
+        tokio::task::consume_budget().await;
         let payload = record.payload().unwrap_or_default();
         let topic = record.topic();
         if topic == topics.messages {

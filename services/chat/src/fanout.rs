@@ -7,7 +7,7 @@ use std::sync::Arc;
 use hubbub_proto::events::{MessageEvent, message_event::Event};
 use prost::Message as _;
 use serde_json::json;
-use socketioxide::SocketIo;
+use socketioxide::{BroadcastError, SocketError, SocketIo};
 
 use crate::session::{User, group_room, socket_room};
 use crate::state::{Chat, Outcome, post_key};
@@ -85,7 +85,7 @@ pub async fn handle(io: &SocketIo, chat: &Chat, payload: &[u8]) {
                 for (event, seq) in marks.into_iter().filter(|(_, seq)| *seq > 0) {
                     let out = json!({ "groupId": r.group_id, "userId": receipt.user_id, "seq": seq });
                     if let Err(e) = io.to(room.clone()).emit(event, &out).await {
-                        tracing::warn!(error = %e, "emitting a receipt");
+                        emit_failed("a receipt", &e);
                     }
                 }
             }
@@ -93,6 +93,24 @@ pub async fn handle(io: &SocketIo, chat: &Chat, payload: &[u8]) {
         }
     };
     if let Err(e) = sent {
-        tracing::warn!(error = %e, "emitting a message event");
+        emit_failed("a message event", &e);
+    }
+}
+
+/// Logs an emit that some sockets refused. A socket that closed meanwhile is routine (debug);
+/// one whose queue was full has just been closed for not reading (it reconnects and syncs), and
+/// anything else is a fault (warnings).
+pub(crate) fn emit_failed(what: &str, e: &BroadcastError) {
+    match e {
+        BroadcastError::Socket(errors) if errors.iter().all(|e| matches!(e, SocketError::Closed)) => {
+            tracing::debug!(error = %e, what, "emitting to sockets that had closed");
+        }
+        BroadcastError::Socket(errors)
+            if errors.iter().all(|e| matches!(e, SocketError::InternalChannelFull | SocketError::Closed)) =>
+        {
+            let full = errors.iter().filter(|e| matches!(e, SocketError::InternalChannelFull)).count();
+            tracing::warn!(full, what, "sockets that did not read their queue (max_buffer_packets) were closed");
+        }
+        _ => tracing::warn!(error = %e, what, "emitting"),
     }
 }

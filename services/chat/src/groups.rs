@@ -61,6 +61,6 @@ async fn apply(io: &SocketIo, e: GroupEvent) {
         }
     };
     if let Err(err) = result {
-        tracing::warn!(error = %err, group_id = %e.group_id, "emitting a group event");
+        crate::fanout::emit_failed("a group event", &err);
     }
 }

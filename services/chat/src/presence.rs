@@ -117,7 +117,7 @@ pub async fn relay(io: SocketIo, chat: Chat, shutdown: CancellationToken) {
                     let rooms: Vec<String> = c.groups.iter().map(|g| group_room(g)).collect();
                     let out = serde_json::json!({ "userId": c.user_id, "online": c.online, "lastSeenAt": c.last_seen_at });
                     if let Err(e) = io.to(rooms).except(user_room(&c.user_id)).emit("user.presence", &out).await {
-                        tracing::warn!(error = %e, "emitting user.presence");
+                        crate::fanout::emit_failed("user.presence", &e);
                     }
                 }
             }

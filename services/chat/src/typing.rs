@@ -98,6 +98,6 @@ pub async fn run(io: SocketIo, chat: Chat, shutdown: CancellationToken) {
 async fn emit(io: &SocketIo, t: &Typing) {
     let out = json!({ "groupId": t.group_id, "userId": t.user_id, "isTyping": t.is_typing });
     if let Err(e) = io.to(group_room(&t.group_id)).except(user_room(&t.user_id)).emit("chat.typing", &out).await {
-        tracing::warn!(error = %e, "emitting chat.typing");
+        crate::fanout::emit_failed("chat.typing", &e);
     }
 }

@@ -1,11 +1,13 @@
 //! Group activity: the group service follows `message.events` (its own consumer group) and
 //! moves each group's last activity to its newest message, so a user's groups list most recent
-//! activity first. Records waiting together are folded: one write per group per batch, however
-//! many messages the group got, then one commit.
+//! activity first. Records arriving within `activity_window_ms` of a batch's first are folded:
+//! one write per group per batch, however many messages the group got, then one commit (a
+//! group list may lag a message by that window; without it a busy group cost one write per
+//! message).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
-use futures_util::FutureExt as _;
 use hubbub_events::EventConsumer;
 use hubbub_events::rdkafka::consumer::{CommitMode, Consumer};
 use hubbub_events::rdkafka::{Message as _, Offset, TopicPartitionList};
@@ -18,8 +20,8 @@ use crate::store::GroupStore;
 /// Most records folded into one batch.
 const BATCH_MAX: usize = 1000;
 
-/// Runs until `shutdown`.
-pub async fn run<S: GroupStore>(store: S, consumer: EventConsumer, shutdown: CancellationToken) {
+/// Runs until `shutdown`, folding what arrives within `window` of a batch's first record.
+pub async fn run<S: GroupStore>(store: S, consumer: EventConsumer, window: Duration, shutdown: CancellationToken) {
     while let Some(first) = hubbub_events::next(&consumer, &shutdown, "message events").await {
         let mut latest: HashMap<String, i64> = HashMap::new();
         let mut offsets: HashMap<(String, i32), i64> = HashMap::new();
@@ -36,21 +38,21 @@ pub async fn run<S: GroupStore>(store: S, consumer: EventConsumer, shutdown: Can
         };
         fold(&first);
         drop(first);
-        // Whatever else is already here joins the batch; nothing waits for more.
+        // Whatever arrives within the window joins the batch.
+        let until = tokio::time::Instant::now() + window;
         for _ in 1..BATCH_MAX {
-            match consumer.recv().now_or_never() {
-                Some(Ok(record)) => fold(&record),
+            match tokio::time::timeout_at(until, consumer.recv()).await {
+                Ok(Ok(record)) => fold(&record),
                 _ => break,
             }
         }
-        for (group_id, at) in latest {
-            // Retried in place: committing past these records would skip them for good.
-            let mut backoff = hubbub_events::Backoff::default();
-            while let Err(e) = store.touch_activity(&group_id, at).await {
-                tracing::warn!(error = %e, %group_id, "recording group activity; retrying");
-                if !backoff.wait(&shutdown).await {
-                    return;
-                }
+        let latest: Vec<(String, i64)> = latest.into_iter().collect();
+        // Retried in place: committing past these records would skip them for good.
+        let mut backoff = hubbub_events::Backoff::default();
+        while let Err(e) = store.touch_activity(&latest).await {
+            tracing::warn!(error = %e, groups = latest.len(), "recording group activity; retrying");
+            if !backoff.wait(&shutdown).await {
+                return;
             }
         }
         let mut tpl = TopicPartitionList::new();

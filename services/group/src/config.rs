@@ -20,6 +20,9 @@ pub struct GroupSettings {
     pub list_max_limit: u32,
     /// Most groups one user's group list considers (it is ordered by activity in memory).
     pub my_groups_max: u32,
+    /// How long the activity follower folds message events into one write per group (a
+    /// group list may lag a message by this much).
+    pub activity_window_ms: u64,
     /// `[group.outbox]`: how membership events stored with their changes are published.
     pub outbox: hubbub_outbox::OutboxSettings,
 }
@@ -34,6 +37,7 @@ impl Default for GroupSettings {
             list_default_limit: 50,
             list_max_limit: 200,
             my_groups_max: 2000,
+            activity_window_ms: 250,
             outbox: hubbub_outbox::OutboxSettings::default(),
         }
     }

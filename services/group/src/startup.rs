@@ -38,7 +38,12 @@ pub async fn run(deps: Deps<'_>, listener: TcpListener, shutdown: CancellationTo
     let accounts = deps.kafka.group_consumer("group", &[AUTH_EVENTS], Start::Earliest).context("kafka consumer")?;
     let messages =
         deps.kafka.group_consumer("group-activity", &[MESSAGE_EVENTS], Start::Earliest).context("kafka consumer")?;
-    let activity = tokio::spawn(crate::activity::run(store.clone(), messages, shutdown.clone()));
+    let activity = tokio::spawn(crate::activity::run(
+        store.clone(),
+        messages,
+        std::time::Duration::from_millis(deps.group.activity_window_ms),
+        shutdown.clone(),
+    ));
     let producer = deps.kafka.producer().context("kafka producer")?;
     let relay = tokio::spawn(outbox.relay(producer.clone(), shutdown.clone()));
     let connector = Connector::new(deps.rpc.clone());

@@ -27,8 +27,9 @@ pub struct MessageSettings {
     pub read_cache_entries: usize,
     /// Groups with more members than this keep their receipts but do not fan them out.
     pub receipts_fanout_max: u32,
-    /// Group heads, published marks, read watermarks and offset commits are written at most
-    /// once per this many milliseconds per partition (what arrives meanwhile is folded in).
+    /// Group heads (for group lists and the mark of what was published), read watermarks and
+    /// offset commits are written at most once per this many milliseconds per partition (what
+    /// arrives meanwhile is folded in): group lists and `readSeq` may lag by this much.
     pub books_window_ms: u64,
     /// How long a REST send, edit or delete waits for the pipeline (its produce included) before
     /// answering 503; below the callers' RPC deadline (`rpc.default_timeout_ms`, 10 s), so the
@@ -105,7 +106,7 @@ impl Default for MessageSettings {
             membership_cache_groups: 100_000,
             read_cache_entries: 200_000,
             receipts_fanout_max: 100,
-            books_window_ms: 100,
+            books_window_ms: 500,
             request_timeout_ms: 7_000,
             sync_default_limit: 100,
             sync_max_limit: 500,

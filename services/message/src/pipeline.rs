@@ -7,7 +7,8 @@
 //! fence travels in the group's partition and drops what it names from the cache, so a change
 //! is read fresh before any post sent after it is judged), seqs from a cache, one ordered
 //! `insert_many`, then every event produced at once (Kafka keeps their order per key); group
-//! heads, published marks and the offset commit follow, in batch order, off the path.
+//! heads (which also say what was published: a group's events go out in seq order) and the
+//! offset commit follow, in batch order, off the path.
 //!
 //! A post's attachments are checked against their uploads and storage (see `attachments`)
 //! before it gets a seq; once stored, they are recorded as attached. Edits, deletes and image
@@ -201,12 +202,11 @@ enum Outcome {
 }
 
 /// What a batch leaves to write once its events are out, off the path to the next batch:
-/// each group's newest message (for group lists), the ids now announced, and the offset to
-/// commit once both are written (so a crash never loses a head).
+/// each group's newest message (for group lists, and the mark of what was published), read
+/// watermarks, and the offset to commit once both are written (so a crash never loses a head).
 #[derive(Default)]
 struct Books {
     newest: Vec<Message>,
-    announced: Vec<String>,
     reads: Vec<ReadState>,
     commit: Option<(String, i32, i64)>,
 }
@@ -222,7 +222,6 @@ impl Books {
                 None => self.newest.push(m),
             }
         }
-        self.announced.extend(later.announced);
         for r in later.reads {
             match self.reads.iter_mut().find(|x| x.group_id == r.group_id && x.user_id == r.user_id) {
                 Some(x) => {
@@ -306,8 +305,8 @@ struct Worker<S> {
     members: HashMap<String, Members>,
     /// (group, user) → (delivered, seen) as last written or read.
     reads: HashMap<(String, String), (u64, u64)>,
-    /// Ids announced lately, whose published marks the bookkeeping task may not have written
-    /// yet: a repeat in a later batch must not announce them again.
+    /// Ids announced lately, whose group heads the bookkeeping task may not have written yet: a
+    /// repeat in a later batch must not announce them again.
     recent: (VecDeque<String>, HashSet<String>),
     /// The offset of the last command handled; a record that does not follow it means another
     /// writer may have had the partition in between, so the caches are dropped.
@@ -656,8 +655,8 @@ impl<S: MessageStore> Worker<S> {
         if !self.announce(&records, shutdown).await {
             return false;
         }
-        // Ids announced lately whose published marks the bookkeeping task may not have written
-        // yet: remember more than it can hold.
+        // Ids announced lately whose group heads the bookkeeping task may not have written yet:
+        // remember more than it can hold.
         let keep = self.shared.settings.batch_max.max(1) * BOOKS_QUEUE * 2;
         for id in &announced {
             if self.recent.1.insert(id.clone()) {
@@ -672,7 +671,7 @@ impl<S: MessageStore> Worker<S> {
         let commit = batch.last().map(|last| (self.topic.clone(), self.partition, last.offset() + 1));
         if let Some((books, _)) = &self.books {
             // A full queue (the store is slow) holds this partition back, as it should.
-            let _ = books.send(Books { newest, announced, reads, commit }).await;
+            let _ = books.send(Books { newest, reads, commit }).await;
         }
         true
     }
@@ -1151,9 +1150,7 @@ impl<S: MessageStore> Worker<S> {
 }
 
 /// Writes what batches leave behind, in batch order, until the worker stops: group heads and
-/// read watermarks (retried until written) and published marks (best effort: a lost mark only means a
-/// redelivered post is announced again, and clients drop repeats by seq), then the offset
-/// commit. Whatever arrives within `books_window_ms` of the first is folded into one round of
+/// read watermarks (retried until written), then the offset commit. Whatever arrives within `books_window_ms` of the first is folded into one round of
 /// writes, so a busy partition costs a few writes per window, not a few per batch.
 async fn keep_books<S: MessageStore>(
     shared: Arc<Pipeline<S>>,
@@ -1190,9 +1187,6 @@ async fn keep_books<S: MessageStore>(
             if !backoff.wait(&shutdown).await {
                 return;
             }
-        }
-        if let Err(e) = shared.store.mark_published_many(&books.announced).await {
-            tracing::warn!(error = %e, "recording messages as published");
         }
         let mut tpl = TopicPartitionList::new();
         if let Some((topic, partition, next)) = books.commit

@@ -307,10 +307,23 @@ where
         self.internal_tx
             .try_send(Box::new(smallvec![packet]))
             .map_err(|p| match p {
-                TrySendError::Full(mut p) => TrySendError::Full(p.pop().unwrap()),
+                TrySendError::Full(mut p) => {
+                    self.overflowed();
+                    TrySendError::Full(p.pop().unwrap())
+                }
                 TrySendError::Closed(mut p) => TrySendError::Closed(p.pop().unwrap()),
             })?;
         Ok(())
+    }
+
+    /// (hubbub) The client does not read what is sent to it fast enough: its queue of
+    /// `max_buffer_packets` is full, so a packet is being refused. The socket is closed rather
+    /// than kept with a hole in what it was sent: what was queued still goes out, then the
+    /// client reconnects and catches up. Closing twice is harmless (the engine has forgotten it).
+    fn overflowed(&self) {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(sid = ?self.id, "outgoing queue full: closing the socket");
+        (self.close_fn)(self.id, DisconnectReason::TransportError);
     }
     /// A pong (v4) or ping (v3) came: tells the heartbeat task, if there is one.
     pub(crate) fn heartbeat_received(&self) {
@@ -467,11 +480,16 @@ where
     /// Reserve `n` permits to emit multiple messages and ensure that there is enough
     /// space in the internal chan.
     ///
-    /// If the internal chan is full, the function will return a [`TrySendError::Full`] error.
+    /// If the internal chan is full, the function will return a [`TrySendError::Full`] error
+    /// (and, in hubbub's copy, the socket is closed: see `overflowed`).
     /// If the socket is closed, the function will return a [`TrySendError::Closed`] error.
     #[inline]
     pub fn reserve(&self) -> Result<Permit<'_>, TrySendError<()>> {
-        let permit = self.internal_tx.try_reserve()?;
+        let permit = self.internal_tx.try_reserve().inspect_err(|e| {
+            if matches!(e, TrySendError::Full(())) {
+                self.overflowed();
+            }
+        })?;
         Ok(Permit { inner: permit })
     }
 
@@ -493,8 +511,11 @@ where
     /// The socket will be removed from the `Engine` and the [`Handler`](crate::handler::EngineIoHandler) will be notified.
     #[cfg_attr(feature = "tracing", tracing::instrument(skip(self)))]
     pub fn close(&self, reason: DisconnectReason) {
-        // Try to send a close packet is the connection is still operational.
-        self.send(Packet::Close).ok();
+        // Try to send a close packet is the connection is still operational (not through
+        // `send`: a full queue must not close the socket for another reason first).
+        self.internal_tx
+            .try_send(Box::new(smallvec![Packet::Close]))
+            .ok();
 
         (self.close_fn)(self.id, reason);
     }

@@ -137,8 +137,8 @@ pub trait GroupStore: Send + Sync + 'static {
         user_id: &str,
         cap: u32,
     ) -> impl Future<Output = Result<Vec<(GroupRecord, MemberRecord)>>> + Send;
-    /// Moves a group's last activity forward to `at_ms` (never back).
-    fn touch_activity(&self, group_id: &str, at_ms: i64) -> impl Future<Output = Result<()>> + Send;
+    /// Moves each group's last activity forward to its `at_ms` (never back), in one write.
+    fn touch_activity(&self, latest: &[(String, i64)]) -> impl Future<Output = Result<()>> + Send;
     /// Groups whose lowercased name starts with `prefix`, by name, after `(name, id)`: public
     /// ones only, or (for administrators) every group of every kind.
     fn public(

@@ -439,9 +439,18 @@ impl GroupStore for MongoStore {
         Ok(docs.into_iter().filter_map(|m| Some((by_id.remove(&m.group_id)?, m.into()))).collect())
     }
 
-    async fn touch_activity(&self, group_id: &str, at_ms: i64) -> Result<()> {
-        let at = DateTime::from_millis(at_ms);
-        self.groups.update_one(doc! { "_id": group_id }, doc! { "$max": { "lastActivityAt": at } }).await?;
+    async fn touch_activity(&self, latest: &[(String, i64)]) -> Result<()> {
+        let statements = latest.iter().map(|(group_id, at_ms)| {
+            (doc! { "_id": group_id }, doc! { "$max": { "lastActivityAt": DateTime::from_millis(*at_ms) } })
+        });
+        // One command for every group of the batch.
+        if let Some(e) = hubbub_mongo::update_each(&self.groups, statements, false).await?.first() {
+            return Err(mongodb::error::Error::from(std::io::Error::other(format!(
+                "recording activity: {}",
+                e.message
+            )))
+            .into());
+        }
         Ok(())
     }
 

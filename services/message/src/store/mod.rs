@@ -49,16 +49,17 @@ pub trait MessageStore: Send + Sync + 'static {
     fn insert_many(&self, messages: &[Message]) -> impl Future<Output = Result<()>> + Send;
     /// Which of these message ids are stored.
     fn stored_ids(&self, ids: &[String]) -> impl Future<Output = Result<Vec<String>>> + Send;
-    /// The message a sender posted with a client id, and whether its event was published.
+    /// The message a sender posted with a client id, and whether its event was published: a
+    /// group's events go out in seq order, and its head is recorded once they are out, so a
+    /// message at or below its group's recorded head was announced (no per-message mark).
     fn find_posted(
         &self,
         group_id: &str,
         sender_id: &str,
         client_msg_id: &str,
     ) -> impl Future<Output = Result<Option<(Message, bool)>>> + Send;
-    /// Records that these messages' events are out (one write).
-    fn mark_published_many(&self, ids: &[String]) -> impl Future<Output = Result<()>> + Send;
-    /// Records each message as its group's newest unless a newer one is recorded already.
+    /// Records each message as its group's newest unless a newer one is recorded already (one
+    /// write for them all); only once its event, and so every earlier one of its group, is out.
     fn set_heads(&self, newest: &[Message]) -> impl Future<Output = Result<()>> + Send;
     /// The newest message of each of these groups that has one: one query, however many.
     fn heads(&self, group_ids: &[String]) -> impl Future<Output = Result<Vec<Message>>> + Send;
@@ -80,8 +81,8 @@ pub trait MessageStore: Send + Sync + 'static {
     fn reads_of(&self, pairs: &[(String, String)]) -> impl Future<Output = Result<Vec<ReadState>>> + Send;
     /// A user's read states in these groups (those that exist): one query.
     fn user_reads(&self, user_id: &str, group_ids: &[String]) -> impl Future<Output = Result<Vec<ReadState>>> + Send;
-    /// Moves each (group, user)'s watermarks forward to at least these (never back): one
-    /// write per state.
+    /// Moves each (group, user)'s watermarks forward to at least these (never back), all in
+    /// one write.
     fn move_reads(&self, reads: &[ReadState]) -> impl Future<Output = Result<()>> + Send;
     /// Up to `limit` messages of `page`, in ascending seq, and whether more lie beyond.
     fn list(&self, group_id: &str, page: Page, limit: u32)

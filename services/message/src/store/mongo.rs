@@ -49,7 +49,8 @@ struct Doc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     edited_at: Option<DateTime>,
     deleted: bool,
-    /// False from insert until the message's event is published.
+    /// True for messages stored before group heads told what was published (and for edited
+    /// ones); new messages are published once their group's head reaches them.
     #[serde(default = "published_by_default")]
     published: bool,
     /// The group's last seq when the message was last edited or deleted.
@@ -275,42 +276,34 @@ impl MessageStore for MongoStore {
             .messages
             .find_one(doc! { "groupId": group_id, "senderId": sender_id, "clientMsgId": client_msg_id })
             .await?;
-        Ok(found.map(|d| {
-            let published = d.published;
-            (d.into(), published)
-        }))
-    }
-
-    async fn mark_published_many(&self, ids: &[String]) -> Result<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        self.messages.update_many(doc! { "_id": { "$in": ids } }, doc! { "$set": { "published": true } }).await?;
-        Ok(())
+        let Some(d) = found else { return Ok(None) };
+        // Marked (stored before heads told it) or at or below its group's head.
+        let published =
+            d.published || self.heads.find_one(doc! { "_id": group_id, "seq": { "$gte": d.seq } }).await?.is_some();
+        Ok(Some((d.into(), published)))
     }
 
     async fn set_heads(&self, newest: &[Message]) -> Result<()> {
+        let mut statements = Vec::with_capacity(newest.len());
         for m in newest {
             let doc = mongodb::bson::to_document(&Doc { published: true, ..Doc::from(m) })
                 .map_err(mongodb::error::Error::from)?;
             let seq = i64_of(m.seq);
             // Matches an older head or the same one (as since edited or deleted); a newer one
             // makes the upsert collide, which is fine.
-            let result = self
-                .heads
-                .update_one(
-                    doc! { "_id": &m.group_id, "seq": { "$lte": seq } },
-                    doc! { "$set": { "seq": seq, "message": doc } },
-                )
-                .upsert(true)
-                .await;
-            match result {
-                Ok(_) => {}
-                Err(e) if hubbub_mongo::is_duplicate_key(&e) => {}
-                Err(e) => return Err(e.into()),
-            }
+            statements.push((
+                doc! { "_id": &m.group_id, "seq": { "$lte": seq } },
+                doc! { "$set": { "seq": seq, "message": doc } },
+            ));
         }
-        Ok(())
+        // One command for every group's head.
+        let failed = hubbub_mongo::update_each(&self.heads, statements, true).await?;
+        match failed.into_iter().find(|e| e.code != 11000) {
+            None => Ok(()),
+            Some(e) => Err(crate::Error::Store(
+                std::io::Error::other(format!("recording a group's head: {}", e.message)).into(),
+            )),
+        }
     }
 
     async fn heads(&self, group_ids: &[String]) -> Result<Vec<Message>> {
@@ -381,22 +374,19 @@ impl MessageStore for MongoStore {
     }
 
     async fn move_reads(&self, reads: &[ReadState]) -> Result<()> {
-        let writes = reads.iter().map(|r| {
+        let statements = reads.iter().map(|r| {
             let marks = doc! { "deliveredSeq": i64_of(r.delivered_seq.max(r.seen_seq)), "seenSeq": i64_of(r.seen_seq) };
-            self.reads
-                .update_one(
-                    doc! { "groupId": &r.group_id, "userId": &r.user_id },
-                    doc! { "$max": marks, "$inc": { "writes": 1 } },
-                )
-                .upsert(true)
-                .into_future()
+            (doc! { "groupId": &r.group_id, "userId": &r.user_id }, doc! { "$max": marks, "$inc": { "writes": 1 } })
         });
-        // A failure (two upserts of a new pair racing, after a rebalance) is retried whole by
-        // the caller: `$max` makes a repeated write harmless.
-        for result in futures_util::future::join_all(writes).await {
-            result?;
+        // One command for them all. A failure (two upserts of a new pair racing, after a
+        // rebalance) is retried whole by the caller: `$max` makes a repeated write harmless.
+        let failed = hubbub_mongo::update_each(&self.reads, statements, true).await?;
+        match failed.first() {
+            None => Ok(()),
+            Some(e) => {
+                Err(crate::Error::Store(std::io::Error::other(format!("moving read marks: {}", e.message)).into()))
+            }
         }
-        Ok(())
     }
 
     async fn list(&self, group_id: &str, page: Page, limit: u32) -> Result<(Vec<Message>, bool)> {
@@ -576,11 +566,51 @@ mod tests {
         assert!(s.insert_many(&[before.clone(), repeat.clone(), after.clone()]).await.is_err());
         let ids = [before.id.clone(), repeat.id.clone(), after.id.clone()];
         assert_eq!(s.stored_ids(&ids).await.unwrap(), vec![before.id.clone()]);
-        s.mark_published_many(&[first.id.clone(), before.id]).await.unwrap();
+        // Once the group's head is at or past it, it was published.
+        s.set_heads(std::slice::from_ref(&before)).await.unwrap();
         assert!(s.find_posted("g", "u", "c1").await.unwrap().unwrap().1);
+        // One stored after it, not yet announced, was not.
+        s.insert_many(&[message(3, "c3")]).await.unwrap();
+        assert!(!s.find_posted("g", "u", "c3").await.unwrap().unwrap().1);
         // Another client id on a taken seq stops the insert too.
         assert!(s.insert_many(&[message(1, "c9")]).await.is_err());
         assert!(s.find_posted("g", "u", "c9").await.unwrap().is_none());
-        assert_eq!(s.last_seq("g").await.unwrap(), 2);
+        assert_eq!(s.last_seq("g").await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn heads_and_read_marks_of_many_groups_are_one_write_that_never_moves_back() {
+        let s = store().await;
+        let in_group =
+            |group: &str, seq: u64| Message { group_id: group.into(), ..message(seq, &format!("{group}{seq}")) };
+        s.set_heads(&[in_group("a", 5), in_group("b", 2)]).await.unwrap();
+        // An older head of `a` (a late batch) collides on the group and is passed over; `b` moves.
+        s.set_heads(&[in_group("a", 3), in_group("b", 4)]).await.unwrap();
+        let mut heads: Vec<(String, u64)> =
+            s.heads(&["a".into(), "b".into()]).await.unwrap().into_iter().map(|m| (m.group_id, m.seq)).collect();
+        heads.sort();
+        assert_eq!(heads, vec![("a".into(), 5), ("b".into(), 4)]);
+
+        let read = |group: &str, user: &str, delivered_seq, seen_seq| ReadState {
+            group_id: group.into(),
+            user_id: user.into(),
+            delivered_seq,
+            seen_seq,
+        };
+        s.move_reads(&[read("a", "u", 5, 2), read("b", "u", 4, 4), read("a", "v", 1, 0)]).await.unwrap();
+        // Lower marks (a repeated, older write) leave the higher ones.
+        s.move_reads(&[read("a", "u", 3, 1), read("b", "u", 4, 4)]).await.unwrap();
+        let mut marks: Vec<(String, String, u64, u64)> = s
+            .reads_of(&[("a".into(), "u".into()), ("b".into(), "u".into()), ("a".into(), "v".into())])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.group_id, r.user_id, r.delivered_seq, r.seen_seq))
+            .collect();
+        marks.sort();
+        assert_eq!(
+            marks,
+            vec![("a".into(), "u".into(), 5, 2), ("a".into(), "v".into(), 1, 0), ("b".into(), "u".into(), 4, 4)]
+        );
     }
 }

@@ -634,6 +634,59 @@ mod tests {
             .unwrap();
     }
 
+    /// (hubbub) A full queue closes the session instead of leaving a hole in what the client
+    /// gets: every packet queued before the refusal goes out, in order, then the connection ends.
+    #[tokio::test]
+    async fn a_client_that_does_not_read_is_closed_once_its_queue_is_full() {
+        let engine = engine(EngineIoConfig {
+            max_buffer_size: 4,
+            ..EngineIoConfig::default()
+        });
+        let socket = session(&engine);
+        let (server, mut client) = ws_pair().await;
+        let conn = {
+            let (engine, socket) = (engine.clone(), socket.clone());
+            tokio::spawn(async move { run(&engine, &socket, server, None).await })
+        };
+        // The client reads nothing: the connection's writes stall once the pipe is full, and
+        // then the queue fills.
+        let filler = "x".repeat(200);
+        let mut sent = 0;
+        let refused = loop {
+            match socket.emit(Str::from(format!("{sent}:{filler}"))) {
+                Ok(()) => sent += 1,
+                Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => break true,
+                Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => break false,
+            }
+            tokio::task::yield_now().await;
+            if sent > 1000 {
+                break false;
+            }
+        };
+        assert!(refused, "the queue should fill");
+        assert!(
+            engine.get_socket(socket.id).is_none(),
+            "the engine forgot the session"
+        );
+        assert!(socket.reserve().is_err(), "nothing more is queued");
+
+        // Now the client reads: everything queued before the refusal, in order.
+        for i in 0..sent {
+            let text = next_text(&mut client).await;
+            assert_eq!(text, Some(format!("4{i}:{filler}")), "packet {i} of {sent}");
+        }
+        assert_eq!(next_text(&mut client).await, None, "then nothing more");
+        tokio::time::timeout(TIMEOUT, conn)
+            .await
+            .expect("the connection should end")
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            *engine.handler.disconnects.lock().unwrap(),
+            vec![DisconnectReason::TransportError]
+        );
+    }
+
     fn heartbeat(interval_ms: u64, timeout_ms: u64) -> Option<Heartbeat> {
         Some(Heartbeat {
             interval: Duration::from_millis(interval_ms),
