@@ -72,10 +72,15 @@ pub struct StatementError {
     pub message: String,
 }
 
-/// Runs `(filter, update)` statements against one collection as one unordered `update` command:
-/// one round trip and one write-concern wait (the collection's) however many statements, where
-/// the driver sends one command per `update_one`. Every statement is tried; the ones that failed
-/// come back (a failed command, or a write-concern error, is an `Err`).
+/// Most statements sent in one `update` command by [`update_each`]: far below the server's
+/// 100,000 and, at a few hundred bytes a statement, its 16 MiB.
+pub const STATEMENTS_PER_COMMAND: usize = 1000;
+
+/// Runs `(filter, update)` statements against one collection as unordered `update` commands of
+/// up to [`STATEMENTS_PER_COMMAND`]: one round trip and one write-concern wait (the
+/// collection's) per thousand statements, where the driver sends one command per `update_one`.
+/// Every statement is tried; the ones that failed come back (a failed command, or a
+/// write-concern error, is an `Err`).
 pub async fn update_each<T: Send + Sync>(
     coll: &mongodb::Collection<T>,
     statements: impl IntoIterator<Item = (mongodb::bson::Document, mongodb::bson::Document)>,
@@ -84,28 +89,32 @@ pub async fn update_each<T: Send + Sync>(
     use mongodb::bson::{Bson, Document, doc};
     let updates: Vec<Bson> =
         statements.into_iter().map(|(q, u)| Bson::Document(doc! { "q": q, "u": u, "upsert": upsert })).collect();
-    if updates.is_empty() {
-        return Ok(vec![]);
+    let db = coll.client().database(&coll.namespace().db);
+    let mut failed = Vec::new();
+    for (chunk, updates) in updates.chunks(STATEMENTS_PER_COMMAND).enumerate() {
+        let mut command = doc! { "update": coll.name(), "updates": updates, "ordered": false };
+        if let Some(wc) = coll.write_concern() {
+            command.insert("writeConcern", mongodb::bson::to_document(wc)?);
+        }
+        let reply = db.run_command(command).await?;
+        if let Ok(wce) = reply.get_document("writeConcernError") {
+            let why = wce.get_str("errmsg").unwrap_or("write concern not satisfied");
+            return Err(std::io::Error::other(format!("write concern error: {why}")).into());
+        }
+        let errors = reply.get_array("writeErrors").map(Vec::as_slice).unwrap_or_default();
+        failed.extend(errors.iter().filter_map(Bson::as_document).map(|e: &Document| {
+            StatementError {
+                index: e
+                    .get_i32("index")
+                    .ok()
+                    .and_then(|i| usize::try_from(i).ok())
+                    .map_or(usize::MAX, |i| chunk * STATEMENTS_PER_COMMAND + i),
+                code: e.get_i32("code").unwrap_or_default(),
+                message: e.get_str("errmsg").unwrap_or_default().to_owned(),
+            }
+        }));
     }
-    let mut command = doc! { "update": coll.name(), "updates": updates, "ordered": false };
-    if let Some(wc) = coll.write_concern() {
-        command.insert("writeConcern", mongodb::bson::to_document(wc)?);
-    }
-    let reply = coll.client().database(&coll.namespace().db).run_command(command).await?;
-    if let Ok(wce) = reply.get_document("writeConcernError") {
-        let why = wce.get_str("errmsg").unwrap_or("write concern not satisfied");
-        return Err(std::io::Error::other(format!("write concern error: {why}")).into());
-    }
-    let errors = reply.get_array("writeErrors").map(Vec::as_slice).unwrap_or_default();
-    Ok(errors
-        .iter()
-        .filter_map(Bson::as_document)
-        .map(|e: &Document| StatementError {
-            index: e.get_i32("index").ok().and_then(|i| usize::try_from(i).ok()).unwrap_or(usize::MAX),
-            code: e.get_i32("code").unwrap_or_default(),
-            message: e.get_str("errmsg").unwrap_or_default().to_owned(),
-        })
-        .collect())
+    Ok(failed)
 }
 
 /// Pings the server: readiness checks use it.

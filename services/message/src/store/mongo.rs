@@ -612,5 +612,13 @@ mod tests {
             marks,
             vec![("a".into(), "u".into(), 5, 2), ("a".into(), "v".into(), 1, 0), ("b".into(), "u".into(), 4, 4)]
         );
+
+        // More than one command's worth of statements: every one is written.
+        let many: Vec<ReadState> = (0..2500).map(|i| read("c", &format!("u{i}"), 7, 7)).collect();
+        s.move_reads(&many).await.unwrap();
+        let users: Vec<(String, String)> = (0..2500).map(|i| ("c".into(), format!("u{i}"))).collect();
+        let written = s.reads_of(&users).await.unwrap();
+        assert_eq!(written.len(), 2500);
+        assert!(written.iter().all(|r| (r.delivered_seq, r.seen_seq) == (7, 7)));
     }
 }
