@@ -72,6 +72,13 @@ pub struct StatementError {
     pub message: String,
 }
 
+impl StatementError {
+    /// As a driver error saying what was being done, for callers that give up on any failure.
+    pub fn into_error(self, doing: &str) -> mongodb::error::Error {
+        std::io::Error::other(format!("{doing}: {}", self.message)).into()
+    }
+}
+
 /// Most statements sent in one `update` command by [`update_each`]: far below the server's
 /// 100,000 and, at a few hundred bytes a statement, its 16 MiB.
 pub const STATEMENTS_PER_COMMAND: usize = 1000;
@@ -90,11 +97,12 @@ pub async fn update_each<T: Send + Sync>(
     let updates: Vec<Bson> =
         statements.into_iter().map(|(q, u)| Bson::Document(doc! { "q": q, "u": u, "upsert": upsert })).collect();
     let db = coll.client().database(&coll.namespace().db);
+    let write_concern = coll.write_concern().map(mongodb::bson::to_document).transpose()?;
     let mut failed = Vec::new();
     for (chunk, updates) in updates.chunks(STATEMENTS_PER_COMMAND).enumerate() {
         let mut command = doc! { "update": coll.name(), "updates": updates, "ordered": false };
-        if let Some(wc) = coll.write_concern() {
-            command.insert("writeConcern", mongodb::bson::to_document(wc)?);
+        if let Some(wc) = &write_concern {
+            command.insert("writeConcern", wc.clone());
         }
         let reply = db.run_command(command).await?;
         if let Ok(wce) = reply.get_document("writeConcernError") {

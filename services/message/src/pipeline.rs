@@ -1150,8 +1150,9 @@ impl<S: MessageStore> Worker<S> {
 }
 
 /// Writes what batches leave behind, in batch order, until the worker stops: group heads and
-/// read watermarks (retried until written), then the offset commit. Whatever arrives within `books_window_ms` of the first is folded into one round of
-/// writes, so a busy partition costs a few writes per window, not a few per batch.
+/// read watermarks (retried until written), then the offset commit. Whatever arrives within
+/// `books_window_ms` of the first is folded into one round of writes, so a busy partition costs
+/// a few writes per window, not a few per batch.
 async fn keep_books<S: MessageStore>(
     shared: Arc<Pipeline<S>>,
     consumer: Arc<EventConsumer>,

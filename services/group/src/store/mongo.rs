@@ -444,12 +444,8 @@ impl GroupStore for MongoStore {
             (doc! { "_id": group_id }, doc! { "$max": { "lastActivityAt": DateTime::from_millis(*at_ms) } })
         });
         // One command for every group of the batch.
-        if let Some(e) = hubbub_mongo::update_each(&self.groups, statements, false).await?.first() {
-            return Err(mongodb::error::Error::from(std::io::Error::other(format!(
-                "recording activity: {}",
-                e.message
-            )))
-            .into());
+        if let Some(e) = hubbub_mongo::update_each(&self.groups, statements, false).await?.into_iter().next() {
+            return Err(e.into_error("recording activity").into());
         }
         Ok(())
     }

@@ -300,9 +300,7 @@ impl MessageStore for MongoStore {
         let failed = hubbub_mongo::update_each(&self.heads, statements, true).await?;
         match failed.into_iter().find(|e| e.code != 11000) {
             None => Ok(()),
-            Some(e) => Err(crate::Error::Store(
-                std::io::Error::other(format!("recording a group's head: {}", e.message)).into(),
-            )),
+            Some(e) => Err(e.into_error("recording a group's head").into()),
         }
     }
 
@@ -381,11 +379,9 @@ impl MessageStore for MongoStore {
         // One command for them all. A failure (two upserts of a new pair racing, after a
         // rebalance) is retried whole by the caller: `$max` makes a repeated write harmless.
         let failed = hubbub_mongo::update_each(&self.reads, statements, true).await?;
-        match failed.first() {
+        match failed.into_iter().next() {
             None => Ok(()),
-            Some(e) => {
-                Err(crate::Error::Store(std::io::Error::other(format!("moving read marks: {}", e.message)).into()))
-            }
+            Some(e) => Err(e.into_error("moving read marks").into()),
         }
     }
 
