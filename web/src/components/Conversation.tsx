@@ -279,19 +279,26 @@ function AttachmentView({ attachment: a }: { attachment: Attachment }) {
   useEffect(() => {
     if (!image || !preview) return;
     let live = true;
-    let made: string | null = null;
     store.api
       .blobUrl(preview)
       .then((u) => {
-        made = u;
         if (live) setSrc(u);
+        else URL.revokeObjectURL(u);
       })
       .catch(() => undefined);
     return () => {
       live = false;
-      if (made) URL.revokeObjectURL(made);
     };
   }, [image, preview]);
+  // A shown image's URL is revoked once another has replaced it on screen (or it unmounts):
+  // revoked while the preview changed (its thumbnail arrived), the old one still rendered and
+  // failed to load (ERR_FILE_NOT_FOUND).
+  useEffect(
+    () => () => {
+      if (src) URL.revokeObjectURL(src);
+    },
+    [src],
+  );
 
   async function download() {
     if (!a.url) return;
