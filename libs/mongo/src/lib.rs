@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod group_insert;
+pub use group_insert::{DOCUMENTS_PER_COMMAND, GroupInsert, insert_round};
+
 /// Where MongoDB is and how databases are named.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]

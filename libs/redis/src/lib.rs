@@ -32,6 +32,17 @@ pub struct Error(#[from] redis::RedisError);
 /// `Result` with this crate's error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What a token bucket says to a caller whose session is checked in the same step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// A token was taken.
+    Admitted,
+    /// The user's or the session's tokens were revoked; no token was taken.
+    Revoked,
+    /// No token left: how long until one is back.
+    Limited(Duration),
+}
+
 /// A shared, reconnecting connection plus the key prefix.
 #[derive(Clone)]
 pub struct Redis {
@@ -107,37 +118,71 @@ impl Redis {
     /// `capacity` tokens and refills at `capacity` per `period`, atomically (one script, the
     /// server's clock). `None` when a token was taken, else how long until one is back.
     pub async fn take_token(&self, key: &[&str], capacity: u32, period: Duration) -> Result<Option<Duration>> {
-        const BUCKET: &str = r"
-            local cap = tonumber(ARGV[1])
-            local period = tonumber(ARGV[2])
-            local t = redis.call('TIME')
-            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-            local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-            local tokens = tonumber(state[1]) or cap
-            local at = tonumber(state[2]) or now
-            tokens = math.min(cap, tokens + math.max(0, now - at) * cap / period)
-            local wait = 0
-            if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) * period / cap) end
-            redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-            redis.call('PEXPIRE', KEYS[1], period)
-            return wait
-        ";
-        let mut c = self.conn.clone();
-        let wait: u64 = redis::cmd("EVAL")
-            .arg(BUCKET)
-            .arg(1)
-            .arg(self.key(&[&["tb"], key].concat()))
-            .arg(capacity.max(1))
-            .arg(window_ms(period).max(1))
-            .query_async(&mut c)
-            .await?;
-        Ok((wait > 0).then(|| Duration::from_millis(wait)))
+        Ok(match self.bucket(key, &[], capacity, period).await? {
+            Admission::Limited(wait) => Some(wait),
+            Admission::Admitted | Admission::Revoked => None,
+        })
     }
 
-    /// Takes one of `user_id`'s messages: the one bucket that socket sends (on every chat node)
-    /// and REST sends (on every gateway) share. As [`Redis::take_token`].
-    pub async fn take_message_token(&self, user_id: &str, capacity: u32, period: Duration) -> Result<Option<Duration>> {
-        self.take_token(&["msg", user_id], capacity, period).await
+    /// [`Redis::take_token`] for a caller's session, in the same round trip as
+    /// [`Redis::is_revoked`]: a revoked user or session takes no token.
+    pub async fn take_token_unless_revoked(
+        &self,
+        key: &[&str],
+        (user_id, sid): (&str, &str),
+        capacity: u32,
+        period: Duration,
+    ) -> Result<Admission> {
+        let revoked = [self.key(&["revoked", "u", user_id]), self.key(&["revoked", "s", sid])];
+        self.bucket(key, &revoked, capacity, period).await
+    }
+
+    /// Takes one of `user_id`'s messages unless the session was revoked: the one bucket that
+    /// socket sends (on every chat node) and REST sends (on every gateway) share. As
+    /// [`Redis::take_token_unless_revoked`].
+    pub async fn take_message_token(
+        &self,
+        session: (&str, &str),
+        capacity: u32,
+        period: Duration,
+    ) -> Result<Admission> {
+        self.take_token_unless_revoked(&["msg", session.0], session, capacity, period).await
+    }
+
+    /// The token bucket's script, run by its digest (`EVALSHA`; the script is sent only when
+    /// the server does not have it yet), so a call carries its keys and numbers, not the script.
+    async fn bucket(&self, key: &[&str], revoked: &[String], capacity: u32, period: Duration) -> Result<Admission> {
+        static BUCKET: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                r"
+                for i = 2, #KEYS do
+                    if redis.call('EXISTS', KEYS[i]) == 1 then return -1 end
+                end
+                local cap = tonumber(ARGV[1])
+                local period = tonumber(ARGV[2])
+                local t = redis.call('TIME')
+                local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+                local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+                local tokens = tonumber(state[1]) or cap
+                local at = tonumber(state[2]) or now
+                tokens = math.min(cap, tokens + math.max(0, now - at) * cap / period)
+                local wait = 0
+                if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) * period / cap) end
+                redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+                redis.call('PEXPIRE', KEYS[1], period)
+                return wait
+            ",
+            )
+        });
+        let mut c = self.conn.clone();
+        let mut call = BUCKET.key(self.key(&[&["tb"], key].concat()));
+        call.key(revoked).arg(capacity.max(1)).arg(window_ms(period).max(1));
+        let wait: i64 = call.invoke_async(&mut c).await?;
+        Ok(match u64::try_from(wait) {
+            Err(_) => Admission::Revoked,
+            Ok(0) => Admission::Admitted,
+            Ok(ms) => Admission::Limited(Duration::from_millis(ms)),
+        })
     }
 
     /// Counts one hit in the fixed window `window` of `key` and returns the count so far and the
@@ -360,6 +405,21 @@ mod tests {
         r.revoke_user("u1", Duration::from_secs(60)).await.unwrap();
         assert!(r.is_revoked("u1", "s2").await.unwrap());
         assert!(!r.is_revoked("u2", "s2").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_message_token_is_taken_only_for_a_session_that_was_not_revoked() {
+        let r = redis().await;
+        let period = Duration::from_secs(60);
+        assert_eq!(r.take_message_token(("u1", "s1"), 2, period).await.unwrap(), Admission::Admitted);
+        r.revoke_session("s1", period).await.unwrap();
+        assert_eq!(r.take_message_token(("u1", "s1"), 2, period).await.unwrap(), Admission::Revoked);
+        // The refusal took no token: the user's other session still has the second one.
+        assert_eq!(r.take_message_token(("u1", "s2"), 2, period).await.unwrap(), Admission::Admitted);
+        assert!(matches!(r.take_message_token(("u1", "s2"), 2, period).await.unwrap(), Admission::Limited(_)));
+        r.revoke_user("u1", period).await.unwrap();
+        assert_eq!(r.take_message_token(("u1", "s2"), 2, period).await.unwrap(), Admission::Revoked);
+        assert_eq!(r.take_message_token(("u2", "s3"), 2, period).await.unwrap(), Admission::Admitted);
     }
 
     #[tokio::test]

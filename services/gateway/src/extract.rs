@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
+use hubbub_redis::Admission;
 use hubbub_rpc::Ctx;
 use hubbub_token::Claims;
 use serde::de::DeserializeOwned;
@@ -91,23 +92,26 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
         let claims =
             state.tokens.verify(token.trim()).map_err(|_| ApiError::unauthorized("invalid or expired token"))?;
-        let revoked = state.redis.is_revoked(&claims.sub, &claims.sid).await.map_err(|e| {
-            tracing::error!(error = %e, "checking token revocation");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "SERVICE_UNAVAILABLE",
-                "a dependency is unavailable, try again",
-            )
-        })?;
-        if revoked {
-            return Err(ApiError::unauthorized("token revoked"));
-        }
-        // The user's allowance of requests, over every gateway. A Redis outage was caught above.
+        // Revocation and the user's allowance of requests (over every gateway) in one round
+        // trip. A revoked token is refused; so is everyone while Redis cannot say.
         let minute = std::time::Duration::from_secs(60);
-        match state.redis.take_token(&["rest", &claims.sub], state.settings.rest_per_minute, minute).await {
-            Ok(Some(wait)) => return Err(ApiError::rate_limited("too many requests", wait)),
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "checking the request limit"),
+        let session = (claims.sub.as_str(), claims.sid.as_str());
+        match state
+            .redis
+            .take_token_unless_revoked(&["rest", &claims.sub], session, state.settings.rest_per_minute, minute)
+            .await
+        {
+            Ok(Admission::Admitted) => {}
+            Ok(Admission::Revoked) => return Err(ApiError::unauthorized("token revoked")),
+            Ok(Admission::Limited(wait)) => return Err(ApiError::rate_limited("too many requests", wait)),
+            Err(e) => {
+                tracing::error!(error = %e, "checking token revocation");
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SERVICE_UNAVAILABLE",
+                    "a dependency is unavailable, try again",
+                ));
+            }
         }
         Ok(Caller(request_ctx(parts).as_user(claims.sub.clone()), claims))
     }

@@ -6,9 +6,10 @@
 //! batch, in order: membership from a cache that the group service's fences keep honest (a
 //! fence travels in the group's partition and drops what it names from the cache, so a change
 //! is read fresh before any post sent after it is judged), seqs from a cache, one ordered
-//! `insert_many`, then every event produced at once (Kafka keeps their order per key); group
-//! heads (which also say what was published: a group's events go out in seq order) and the
-//! offset commit follow, in batch order, off the path.
+//! insert (the store sends it with whatever the other partitions have waiting, one command for
+//! all, each batch ending as if alone), then every event produced at once (Kafka keeps their
+//! order per key); group heads (which also say what was published: a group's events go out in
+//! seq order) and the offset commit follow, in batch order, off the path.
 //!
 //! A post's attachments are checked against their uploads and storage (see `attachments`)
 //! before it gets a seq; once stored, they are recorded as attached. Edits, deletes and image

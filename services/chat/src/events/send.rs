@@ -6,6 +6,7 @@
 
 use hubbub_proto::events::{MessageCommand, PostMessage, message_command};
 use hubbub_proto::message::{FindPostedRequest, Message};
+use hubbub_redis::Admission;
 use hubbub_rpc::Ctx;
 use prost::Message as _;
 use serde::Deserialize;
@@ -69,16 +70,20 @@ pub async fn handle(
     }
 }
 
-/// The user's message allowance, shared by every node (a token bucket in Redis). A Redis
-/// outage does not stop messages: it is logged.
+/// The user's message allowance, shared by every node (a token bucket in Redis), checked in the
+/// same round trip as the session's revocation (so a session ended while the socket was open is
+/// caught here even if its event was lost). A Redis outage does not stop messages: it is logged.
 async fn allowance(s: &SocketRef, chat: &Chat) -> Result<(), Refusal> {
-    let Some(User(user)) = s.extensions.get::<User>() else { return Ok(()) };
+    let (Some(User(user)), Some(Session(session))) = (s.extensions.get::<User>(), s.extensions.get::<Session>()) else {
+        return Ok(()); // refused as unauthenticated by `send`
+    };
     let period = std::time::Duration::from_secs(chat.settings.message_limit_secs.max(1));
-    match chat.redis.take_message_token(&user, chat.settings.message_limit, period).await {
-        Ok(None) => Ok(()),
-        Ok(Some(wait)) => Err(super::limited("too many messages", wait)),
+    match chat.redis.take_message_token((&*user, &*session), chat.settings.message_limit, period).await {
+        Ok(Admission::Admitted) => Ok(()),
+        Ok(Admission::Revoked) => Err(Refusal::from(("UNAUTHORIZED", "the session has ended".to_owned()))),
+        Ok(Admission::Limited(wait)) => Err(super::limited("too many messages", wait)),
         Err(e) => {
-            tracing::warn!(error = %e, "checking the message limit");
+            tracing::warn!(error = %e, "checking the message limit and the session");
             Ok(())
         }
     }
@@ -113,15 +118,6 @@ async fn send(s: &SocketRef, chat: &Chat, turn: Turn, p: Payload) -> Result<Valu
         return Err(("INVALID_MESSAGE", format!("clientMsgId must be 1–{} bytes", chat.settings.client_msg_id_max)));
     }
     let sid = s.id.to_string();
-    // A session ended while the socket was open is caught here even if its event was lost.
-    if let Some(Session(session)) = s.extensions.get::<Session>() {
-        match chat.redis.is_revoked(&user, &session).await {
-            Ok(false) => {}
-            Ok(true) => return Err(("UNAUTHORIZED", "the session has ended".into())),
-            // Redis holds presence and limits too; a send is not refused for its outage.
-            Err(e) => tracing::warn!(error = %e, "checking revocation on send"),
-        }
-    }
     // From here to the produce, in the socket's order of sends.
     turn.wait().await;
     super::check_member(s, chat, &user, &p.group_id).await?;

@@ -6,6 +6,7 @@ use hubbub_proto::message::{
     DeleteMessageRequest, EditMessageRequest, FindPostedRequest, ListMessagesRequest, MarkReadRequest,
     PostMessageRequest,
 };
+use hubbub_redis::Admission;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -86,8 +87,10 @@ pub async fn send(
     let client_msg_id = b.client_msg_id.unwrap_or_default();
     // The same allowance as a socket send: one bucket per user, shared with the chat nodes.
     let period = std::time::Duration::from_secs(s.settings.message_limit_secs.max(1));
-    match s.redis.take_message_token(&claims.sub, s.settings.message_limit, period).await {
-        Ok(Some(wait)) => {
+    let session = (claims.sub.as_str(), claims.sid.as_str());
+    match s.redis.take_message_token(session, s.settings.message_limit, period).await {
+        Ok(Admission::Revoked) => return Err(ApiError::unauthorized("token revoked")),
+        Ok(Admission::Limited(wait)) => {
             // A retry of a send that was stored gets its first answer, not the limit.
             if !client_msg_id.is_empty() {
                 let find = FindPostedRequest { group_id: group_id.clone(), client_msg_id: client_msg_id.clone() };
@@ -97,7 +100,7 @@ pub async fn send(
             }
             return Err(ApiError::rate_limited("too many messages", wait));
         }
-        Ok(None) => {}
+        Ok(Admission::Admitted) => {}
         Err(e) => tracing::warn!(error = %e, "checking the message limit"),
     }
     let req = PostMessageRequest {

@@ -205,6 +205,8 @@ fn i64_of(n: u64) -> i64 {
 pub struct MongoStore {
     db: Database,
     messages: Collection<Doc>,
+    /// Every partition's inserts, combined: one command carries what all of them have waiting.
+    inserts: hubbub_mongo::GroupInsert<Doc>,
     heads: Collection<Head>,
     reads: Collection<ReadDoc>,
     uploads: Collection<UploadDoc>,
@@ -239,7 +241,8 @@ impl MongoStore {
                 IndexModel::builder().keys(doc! { "userId": 1, "groupId": 1 }).build(),
             ])
             .await?;
-        Ok(Self { db: db.clone(), messages, heads: db.collection("heads"), reads, uploads })
+        let inserts = hubbub_mongo::GroupInsert::start(messages.clone());
+        Ok(Self { db: db.clone(), messages, inserts, heads: db.collection("heads"), reads, uploads })
     }
 }
 
@@ -257,7 +260,7 @@ impl MessageStore for MongoStore {
         if messages.is_empty() {
             return Ok(());
         }
-        self.messages.insert_many(messages.iter().map(Doc::from)).ordered(true).await?;
+        self.inserts.insert(messages.iter().map(Doc::from).collect()).await?;
         Ok(())
     }
 
@@ -572,6 +575,49 @@ mod tests {
         assert!(s.insert_many(&[message(1, "c9")]).await.is_err());
         assert!(s.find_posted("g", "u", "c9").await.unwrap().is_none());
         assert_eq!(s.last_seq("g").await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn inserts_combined_in_one_command_end_as_if_each_were_alone() {
+        let s = store().await;
+        let in_group = |group: &str, seq: u64, client: &str| Message { group_id: group.into(), ..message(seq, client) };
+        s.insert_many(&[in_group("b", 1, "b1")]).await.unwrap();
+        // Three writers' batches in one command; the second repeats a client id in its middle.
+        let first = [in_group("a", 1, "a1"), in_group("a", 2, "a2")];
+        let second = [in_group("b", 2, "b2"), in_group("b", 3, "b1"), in_group("b", 4, "b4")];
+        let third = [in_group("c", 1, "c1")];
+        let docs = |m: &[Message]| m.iter().map(Doc::from).collect::<Vec<_>>();
+        let (d1, d2, d3) = (docs(&first), docs(&second), docs(&third));
+        let outcomes = hubbub_mongo::insert_round(&s.messages, &[d1.as_slice(), d2.as_slice(), d3.as_slice()]).await;
+        assert!(matches!(outcomes[0], Some(Ok(()))), "before the failure: stored");
+        assert!(matches!(&outcomes[1], Some(Err(e)) if hubbub_mongo::is_duplicate_key(e)), "the failing batch is told");
+        assert!(outcomes[2].is_none(), "after it: not reached, to be sent again");
+        let ids: Vec<String> = first.iter().chain(&second).chain(&third).map(|m| m.id.clone()).collect();
+        let mut stored = s.stored_ids(&ids).await.unwrap();
+        stored.sort();
+        let mut expected = vec![first[0].id.clone(), first[1].id.clone(), second[0].id.clone()];
+        expected.sort();
+        assert_eq!(stored, expected, "the failing batch's prefix only, as if it were alone");
+
+        // Through the shared task, many writers at once: each ends as if it were alone.
+        let writers: Vec<_> = (0..20)
+            .map(|w| {
+                let s = s.clone();
+                let batch: Vec<Message> =
+                    (1..=3).map(|seq| in_group(&format!("w{w}"), seq, &format!("w{w}-{seq}"))).collect();
+                tokio::spawn(async move { s.insert_many(&batch).await })
+            })
+            .collect();
+        let repeat = s.insert_many(&[in_group("a", 3, "a3"), in_group("a", 4, "a1")]).await;
+        assert!(repeat.is_err_and(|e| matches!(&e, crate::Error::Store(m) if hubbub_mongo::is_duplicate_key(m))));
+        for w in writers {
+            w.await.unwrap().unwrap();
+        }
+        for w in 0..20 {
+            assert_eq!(s.last_seq(&format!("w{w}")).await.unwrap(), 3);
+        }
+        assert_eq!(s.last_seq("a").await.unwrap(), 3);
+        assert_eq!(s.last_seq("c").await.unwrap(), 0, "the batch not reached was never sent again by hand");
     }
 
     #[tokio::test]
