@@ -84,6 +84,19 @@ started() {
   die "$name did not open 127.0.0.1:$port within 60s (see $HUBBUB_RUN/logs/$name.log)"
 }
 
+# ready NAME OPS_PORT: wait until NAME's /ready says 200: its dependencies answer and its
+# consumer groups have their partitions (a broker holds a joining member for seconds, and sends
+# made meanwhile would wait that long). Fails with what /ready last said.
+ready() {
+  local name=$1 port=$2 i
+  for ((i = 0; i < 600; i++)); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/ready" 2>/dev/null && return 0
+    pid_alive "$name" || { tail -n 30 "$HUBBUB_RUN/logs/$name.log" >&2; die "$name exited during startup"; }
+    sleep 0.1
+  done
+  die "$name was not ready within 60s: $(curl -sS "http://127.0.0.1:$port/ready" 2>&1)"
+}
+
 # A stack with a dead process (a killed chat node, say) heals: `up` starts only what is down. A
 # port held by a process this run directory did not start is an error.
 start_unless_running() {
@@ -114,6 +127,8 @@ up() {
   started auth $((BASE + 1)); started user $((BASE + 2)); started group $((BASE + 3))
   started message $((BASE + 4)); started gateway "$BASE"
   for ((i = 1; i <= NODES; i++)); do started "chat-$i" "$(chat_port "$i")"; done
+  for svc in "${SERVICES[@]}"; do ready "$svc" $((${ports[$svc]} + 20)); done
+  for ((i = 1; i <= NODES; i++)); do ready "chat-$i" $((BASE + 40 + i)); done
   command -v nginx >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
   web_client
   local conf chat_ports=()

@@ -3,13 +3,13 @@
 //! created at startup, and the request id carried in a header.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
@@ -101,9 +101,34 @@ impl Default for KafkaSettings {
 /// `kafka_consumer_lag{consumer, topic, partition}`.
 pub type EventConsumer = StreamConsumer<Metered>;
 
-/// The consumer context that turns librdkafka's statistics into the lag gauge.
+/// The consumer context that turns librdkafka's statistics into the lag gauge, and notes when a
+/// group consumer is first handed its partitions.
 pub struct Metered {
     consumer: String,
+    /// Set at the group's first assignment (`None` for a consumer outside any group).
+    joined: Option<Arc<AtomicBool>>,
+}
+
+/// Every group consumer this process made, with whether it has had its first assignment: a
+/// broker may hold a joining member for seconds (Kafka's `group.initial.rebalance.delay.ms`,
+/// tansu's 3 s pause for static members), and whatever is produced meanwhile waits.
+static GROUPS: Mutex<Vec<(String, Weak<AtomicBool>)>> = Mutex::new(Vec::new());
+
+/// `Err` naming this process's consumer groups (those of consumers still alive) that have not
+/// been handed their partitions yet: a process is not ready to do its work before they have.
+pub fn groups_joined() -> std::result::Result<(), String> {
+    let mut groups = GROUPS.lock().unwrap_or_else(PoisonError::into_inner);
+    groups.retain(|(_, joined)| joined.strong_count() > 0);
+    let waiting: Vec<&str> = groups
+        .iter()
+        .filter(|(_, joined)| joined.upgrade().is_some_and(|j| !j.load(Ordering::Relaxed)))
+        .map(|(group, _)| group.as_str())
+        .collect();
+    if waiting.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("waiting for the broker to assign partitions to consumer group(s) {}", waiting.join(", ")))
+    }
 }
 
 impl ClientContext for Metered {
@@ -129,7 +154,14 @@ impl ClientContext for Metered {
     }
 }
 
-impl ConsumerContext for Metered {}
+impl ConsumerContext for Metered {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        // Any assignment counts, an empty one too (more members than partitions).
+        if let (Some(joined), Rebalance::Assign(_)) = (&self.joined, rebalance) {
+            joined.store(true, Ordering::Relaxed);
+        }
+    }
+}
 
 /// What went wrong talking to Kafka.
 #[derive(Debug, thiserror::Error)]
@@ -224,6 +256,8 @@ impl KafkaSettings {
         if !self.instance_id.is_empty() {
             config.set("group.instance.id", format!("{}-{group}", self.instance_id));
         }
+        let joined = Arc::new(AtomicBool::new(false));
+        GROUPS.lock().unwrap_or_else(PoisonError::into_inner).push((self.topic(group), Arc::downgrade(&joined)));
         let consumer: EventConsumer = config
             .set("group.id", self.topic(group))
             .set("enable.auto.commit", "false")
@@ -231,7 +265,7 @@ impl KafkaSettings {
             .set("fetch.wait.max.ms", self.fetch_wait_max_ms.to_string())
             .set("session.timeout.ms", self.session_timeout_ms.to_string())
             .set("heartbeat.interval.ms", "1000")
-            .create_with_context(Metered { consumer: group.to_owned() })?;
+            .create_with_context(Metered { consumer: group.to_owned(), joined: Some(joined) })?;
         let full: Vec<String> = topics.iter().map(|t| self.topic(t)).collect();
         let refs: Vec<&str> = full.iter().map(String::as_str).collect();
         consumer.subscribe(&refs)?;
@@ -248,7 +282,7 @@ impl KafkaSettings {
             .set("enable.auto.commit", "false")
             .set("fetch.wait.max.ms", self.fetch_wait_max_ms.to_string())
             .set("statistics.interval.ms", self.stats_interval_ms.to_string())
-            .create_with_context(Metered { consumer: "tail".to_owned() })?;
+            .create_with_context(Metered { consumer: "tail".to_owned(), joined: None })?;
         let mut list = TopicPartitionList::new();
         for topic in topics {
             let full = self.topic(topic);

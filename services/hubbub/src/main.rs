@@ -132,7 +132,10 @@ async fn checks(s: &Settings, needs: &[Need]) -> anyhow::Result<Vec<(&'static st
                     "kafka",
                     hubbub_ops::check(move || {
                         let probe = probe.clone();
-                        async move { probe.answers(Duration::from_secs(2)).await }
+                        async move {
+                            probe.answers(Duration::from_secs(2)).await?;
+                            hubbub_events::groups_joined()
+                        }
                     }),
                 )
             }
