@@ -36,8 +36,8 @@ impl Password {
 #[derive(Debug)]
 pub struct Admission(tokio::sync::OwnedSemaphorePermit);
 
-/// Hashes and verifies passwords with argon2id at the configured cost. Work runs on the
-/// blocking pool, at most `hash_concurrency` at once (each holds `argon2_memory_kib`), with at
+/// Hashes and verifies passwords with argon2id at the configured cost. Work runs on
+/// `hash_concurrency` threads of the hasher's own (each hash holds `argon2_memory_kib`), with at
 /// most `hash_queue_max` more waiting; beyond that a request is refused at once with
 /// [`Error::Overloaded`] instead of queueing without end.
 #[derive(Clone)]
@@ -47,6 +47,47 @@ pub struct Hasher {
     running: Arc<Semaphore>,
     /// Permits to be running or waiting.
     admitted: Arc<Semaphore>,
+    /// Where hashes run.
+    threads: Arc<Threads>,
+}
+
+/// A hash to run, with where its answer goes.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hasher's threads. Not tokio's blocking pool: its threads come and go, and glibc gives
+/// each new thread a malloc arena of its own that keeps the memory of the hashes it ran (19 MiB
+/// each by default), so an auth service that had served a hundred sign-ups held 700-800 MiB.
+/// A few threads that live as long as the hasher keep a few arenas.
+struct Threads {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl Threads {
+    fn start(count: usize) -> Result<Self> {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..count {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("password-hash-{i}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let job = rx.lock().map_err(|_| ()).and_then(|rx| rx.recv().map_err(|_| ()));
+                        let Ok(job) = job else { return }; // the hasher is gone
+                        // A hash that panics loses its answer (its caller gets an error), not the thread.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                })
+                .map_err(|e| Error::Hash(format!("starting a hashing thread: {e}")))?;
+        }
+        Ok(Self { jobs: tx })
+    }
+
+    /// Runs `job` on the first free thread.
+    fn run(&self, job: Job) -> bool {
+        self.jobs.send(job).is_ok()
+    }
 }
 
 impl Hasher {
@@ -59,6 +100,7 @@ impl Hasher {
             argon: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
             running: Arc::new(Semaphore::new(running)),
             admitted: Arc::new(Semaphore::new(running.saturating_add(s.hash_queue_max))),
+            threads: Arc::new(Threads::start(running)?),
         })
     }
 
@@ -68,22 +110,25 @@ impl Hasher {
         self.admitted.clone().try_acquire_owned().map(Admission).map_err(|_| Error::Overloaded)
     }
 
-    /// Runs `work` on the blocking pool in the place `admission` holds, once one of the
-    /// running places is free. The permits move into the blocking task: a caller that gives up
-    /// (a deadline) does not free its place while its hash still runs.
+    /// Runs `work` on one of the hasher's threads in the place `admission` holds, once one of
+    /// the running places is free. The permits move into the job: a caller that gives up (a
+    /// deadline) does not free its place while its hash still runs.
     async fn bounded<T: Send + 'static>(
         &self,
         Admission(admitted): Admission,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T> {
         let running = self.running.clone().acquire_owned().await.map_err(|_| Error::Overloaded)?;
-        tokio::task::spawn_blocking(move || {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let started = self.threads.run(Box::new(move || {
             let done = work();
             drop((running, admitted));
-            done
-        })
-        .await
-        .map_err(|e| Error::Hash(e.to_string()))
+            let _ = tx.send(done);
+        }));
+        if !started {
+            return Err(Error::Hash("the hashing threads have stopped".into()));
+        }
+        rx.await.map_err(|_| Error::Hash("a hash failed on its thread".into()))
     }
 
     /// The PHC string of `password` with a fresh salt.
