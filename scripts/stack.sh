@@ -73,28 +73,32 @@ service_env() {
 
 chat_port() { echo $((BASE + 10 + $1)); }
 
-# started NAME PORT: wait for NAME's port; if the process died, show its log and fail.
-started() {
-  local name=$1 port=$2 i
+# awaiting NAME CHECK...: run CHECK every 0.1 s until it succeeds (true) or 60 s pass (false);
+# if NAME dies meanwhile, show its log and fail.
+awaiting() {
+  local name=$1 i
+  shift
   for ((i = 0; i < 600; i++)); do
-    port_open "$port" && return 0
+    "$@" && return 0
     pid_alive "$name" || { tail -n 30 "$HUBBUB_RUN/logs/$name.log" >&2; die "$name exited during startup"; }
     sleep 0.1
   done
-  die "$name did not open 127.0.0.1:$port within 60s (see $HUBBUB_RUN/logs/$name.log)"
+  return 1
 }
+
+# started NAME PORT: wait for NAME's port.
+started() {
+  awaiting "$1" port_open "$2" || die "$1 did not open 127.0.0.1:$2 within 60s (see $HUBBUB_RUN/logs/$1.log)"
+}
+
+# says_ready OPS_PORT: whether that /ready answers 200.
+says_ready() { curl -fsS -o /dev/null "http://127.0.0.1:$1/ready" 2>/dev/null; }
 
 # ready NAME OPS_PORT: wait until NAME's /ready says 200: its dependencies answer and its
 # consumer groups have their partitions (a broker holds a joining member for seconds, and sends
 # made meanwhile would wait that long). Fails with what /ready last said.
 ready() {
-  local name=$1 port=$2 i
-  for ((i = 0; i < 600; i++)); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$port/ready" 2>/dev/null && return 0
-    pid_alive "$name" || { tail -n 30 "$HUBBUB_RUN/logs/$name.log" >&2; die "$name exited during startup"; }
-    sleep 0.1
-  done
-  die "$name was not ready within 60s: $(curl -sS "http://127.0.0.1:$port/ready" 2>&1)"
+  awaiting "$1" says_ready "$2" || die "$1 was not ready within 60s: $(curl -sS "http://127.0.0.1:$2/ready" 2>&1)"
 }
 
 # A stack with a dead process (a killed chat node, say) heals: `up` starts only what is down. A

@@ -58,6 +58,7 @@ impl<T: Serialize + Send + Sync + 'static> GroupInsert<T> {
 
 async fn run<T: Serialize + Send + Sync>(coll: Collection<T>, mut rx: mpsc::Receiver<Request<T>>) {
     let mut queue: VecDeque<Request<T>> = VecDeque::new();
+    let writers = metrics::histogram!("mongo_insert_writers", "collection" => coll.name().to_owned());
     loop {
         if queue.is_empty() {
             match rx.recv().await {
@@ -79,7 +80,7 @@ async fn run<T: Serialize + Send + Sync>(coll: Collection<T>, mut rx: mpsc::Rece
             round.extend(queue.pop_front());
         }
         #[allow(clippy::cast_precision_loss)] // a few thousand at most
-        metrics::histogram!("mongo_insert_writers", "collection" => coll.name().to_owned()).record(round.len() as f64);
+        writers.record(round.len() as f64);
         let slices: Vec<&[T]> = round.iter().map(|r| r.docs.as_slice()).collect();
         let outcomes = insert_round(&coll, &slices).await;
         // The requests the command never reached go first in the next one, in their order.
